@@ -1,0 +1,106 @@
+// Command relayq is an authenticated smarthost relay client: a drop-in
+// sendmail(1) that spools mail durably and relays it to a smarthost over TLS
+// with SASL AUTH. Installed as sendmail, mailq or newaliases it behaves as
+// that program.
+//
+// This file is the composition root's entry: argv[0] and subcommand dispatch.
+// Each subcommand's wiring (config → options structs) lives in its own file.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Exit codes (sysexits.h).
+const (
+	exOK       = 0
+	exUsage    = 64
+	exDataErr  = 65
+	exNoInput  = 66
+	exUnavail  = 69
+	exSoftware = 70
+	exOSErr    = 71
+	exCantCrt  = 73
+	exIOErr    = 74
+	exTempFail = 75
+	exNoPerm   = 77
+	exConfig   = 78
+)
+
+// stdio is what a subcommand reads and writes.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// command runs one subcommand with the arguments after its name and returns
+// the process exit code.
+type command struct {
+	run   func(io stdio, args []string) int
+	short string
+}
+
+// commands is the subcommand table of `relayq <subcommand>`.
+var commands = map[string]command{
+	"sendmail":   {runSendmail, "sendmail(1) personality: read a message and queue it"},
+	"mailq":      {runMailq, "list the queue (Postfix mailq format)"},
+	"newaliases": {runNewaliases, "check the aliases file"},
+	"serve":      {runServe, "run the delivery daemon (spool owner, runner, listeners)"},
+	"queue":      {runQueue, "queue operations: list, show, hold, release, delete, flush, stats, compact, run"},
+	"check":      {runCheck, "validate the configuration and show what relayq will do"},
+	"authinfo":   {runAuthinfo, "credentials tools: authinfo lookup HOST[:PORT] [SENDER]"},
+	"probe":      {runProbe, "connect to the relay as delivery would and try AUTH (no mail sent)"},
+	"config":     {runConfig, "print every configuration key with its default and current value"},
+	"help":       {nil, "this help"},
+}
+
+func main() {
+	os.Exit(dispatch(os.Args, stdio{os.Stdin, os.Stdout, os.Stderr}))
+}
+
+// dispatch picks the personality from argv[0], else the subcommand from argv[1].
+func dispatch(argv []string, s stdio) int {
+	switch filepath.Base(argv[0]) {
+	case "sendmail":
+		return runSendmail(s, argv[1:])
+	case "mailq":
+		return runMailq(s, argv[1:])
+	case "newaliases":
+		return runNewaliases(s, argv[1:])
+	}
+	if len(argv) < 2 {
+		usage(s.err)
+		return exUsage
+	}
+	name := argv[1]
+	switch name {
+	case "help", "-h", "--help":
+		usage(s.out)
+		return exOK
+	}
+	c, ok := commands[name]
+	if !ok || c.run == nil {
+		fmt.Fprintf(s.err, "relayq: unknown command %q\n", name)
+		usage(s.err)
+		return exUsage
+	}
+	return c.run(s, argv[2:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: relayq <command> [arguments]\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].short)
+	}
+	fmt.Fprintf(w, "\nInstalled as sendmail, mailq or newaliases, relayq behaves as that program.\n"+
+		"Configuration: RELAYQ_* environment variables and %s; see `relayq config`.\n", "/etc/relayq/relayq.env")
+}

@@ -1,0 +1,89 @@
+// Package spool is relayq's durable mail queue on a single bbolt file.
+//
+// Every message accepted by relayq is written here before the caller is told
+// "accepted": Submit returns only after the message record has been committed
+// with fsync. Delivery is at-least-once: a message leaves the spool only after
+// every recipient has reached a final state (delivered or bounced) and the
+// caller has removed it.
+//
+// The file is owned by one read-write opener at a time (a bbolt rule): Open
+// waits at most Options.LockTimeout for the lock and then fails with an error
+// that wraps ErrLocked.
+package spool
+
+import (
+	"errors"
+	"time"
+)
+
+// ID is a queue ID. IDs sort by arrival time (byte-wise string order).
+type ID string
+
+// State is the delivery state of one recipient.
+type State uint8
+
+// Recipient states.
+const (
+	// Pending: not yet tried, or tried and deferred (Reply holds the last
+	// temporary reply); it will be tried again.
+	Pending State = iota
+	// Delivered: the relay accepted the recipient (2xx after DATA).
+	Delivered
+	// Bounced: failed for good (5xx, or the queue lifetime ran out); a DSN
+	// may be due.
+	Bounced
+)
+
+// Reply is an SMTP reply (or a local reason when Code is 0).
+type Reply struct {
+	Code     int    // SMTP reply code, 0 when there was no reply (connect error, timeout)
+	Enhanced string // RFC 3463 enhanced status code, e.g. "5.1.1"; may be empty
+	Text     string // reply text (or the local error), single line
+}
+
+// Recipient is one envelope recipient with its own state.
+type Recipient struct {
+	Addr    string    // forward-path, without angle brackets
+	Notify  string    // RFC 3461 NOTIFY value as given (e.g. "SUCCESS,FAILURE"), "" for default
+	ORcpt   string    // RFC 3461 ORCPT, decoded ("rfc822;user@example.com"), "" if none
+	State   State     // delivery state
+	Reply   Reply     // last reply for this recipient
+	Relay   string    // relay that gave Reply
+	Updated time.Time // when State/Reply last changed
+}
+
+// Envelope is everything about a message except its body.
+type Envelope struct {
+	From       string      // reverse-path without angle brackets; "" is the null sender
+	Recipients []Recipient // at least one
+	Ret        string      // RFC 3461 RET: "FULL", "HDRS" or ""
+	EnvID      string      // RFC 3461 ENVID, decoded, "" if none
+	Body8Bit   bool        // body has 8-bit octets (BODY=8BITMIME)
+	SMTPUTF8   bool        // needs SMTPUTF8 (UTF-8 in an address or header)
+	Origin     string      // where it came from, for logs: "uid=1000", "127.0.0.1:5243"
+}
+
+// Message is a queued message's record (no body).
+type Message struct {
+	ID ID
+	Envelope
+	Arrival     time.Time // when Submit committed it
+	Size        int64     // body size in octets
+	Attempts    int       // delivery attempts started (recorded before each attempt)
+	LastAttempt time.Time // start of the last attempt, zero if none
+	NextAttempt time.Time // when it is due next (the lease expiry while leased)
+	Held        bool      // on hold: never due until released
+	Reason      string    // last message-level reason (why it is still queued)
+}
+
+// Errors callers test with errors.Is.
+var (
+	// ErrLocked: another process holds the spool file (lock wait ran out).
+	ErrLocked = errors.New("spool is locked by another process")
+	// ErrNotFound: no message with that ID.
+	ErrNotFound = errors.New("no such message")
+	// ErrCorrupt: the file or a record is damaged, foreign, or of a newer schema.
+	ErrCorrupt = errors.New("spool is corrupt or not a relayq spool")
+	// ErrFull: the spool could not be written (disk full, I/O error).
+	ErrFull = errors.New("spool write failed")
+)
