@@ -1,6 +1,6 @@
 module github.com/relayq/relayq
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/emersion/go-message v0.18.2 // indirect
@@ -10,7 +10,8 @@ require (
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.14.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )
