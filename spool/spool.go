@@ -4,11 +4,51 @@
 // "accepted": Submit returns only after the message record has been committed
 // with fsync. Delivery is at-least-once: a message leaves the spool only after
 // every recipient has reached a final state (delivered or bounced) and the
-// caller has removed it.
+// caller has removed it with Delete.
 //
 // The file is owned by one read-write opener at a time (a bbolt rule): Open
 // waits at most Options.LockTimeout for the lock and then fails with an error
-// that wraps ErrLocked.
+// that wraps ErrLocked and names the process holding it when it can be found.
+//
+// # Schema (version 1)
+//
+// The file holds five top-level buckets. Integers are big-endian.
+//
+//	meta     "format" = "relayq-spool"
+//	         "schema" = uint32 schema version (1)
+//	         "lastid" = uint64 microseconds of the newest queue ID handed out
+//	msg      queue ID (12 bytes) -> message record (see record.go)
+//	due      uint64 next-attempt unix nanoseconds ++ queue ID -> empty
+//	         one entry per unheld message, so the earliest due work is the
+//	         first key; held messages have no entry
+//	body     body token (8 bytes) ++ uint32 chunk number -> up to 64 KiB of body
+//	upload   body token -> uint64 unix nanoseconds: a body being written in
+//	         several transactions whose record is not committed yet
+//
+// A message record is one version byte (1) followed by a JSON object with the
+// envelope, per-recipient state and last reply, DSN parameters, arrival,
+// attempts, last and next attempt, lease expiry, hold flag, reason, body size,
+// body CRC-32C and body token. A record of a newer version is reported as
+// ErrCorrupt, never guessed at.
+//
+// Queue IDs are 12 characters of Crockford base32 encoding the arrival time in
+// microseconds; "lastid" makes them strictly increasing across processes and
+// clock steps, so byte order is arrival order.
+//
+// # Durability
+//
+// A body is written in chunks before the record that points to it; a body
+// larger than about 1 MiB spans several transactions and is listed in the
+// upload bucket until the transaction that writes its record, which removes
+// the upload entry. A crash before that leaves no visible message; Open
+// deletes the chunks of every upload left behind. Every write goes through one
+// commit queue that runs all pending writes in a single bbolt transaction
+// (group commit) and fsyncs it; no write is acknowledged before that.
+//
+// A file that is not a spool, a damaged file, a damaged record or a newer
+// schema gives an error wrapping ErrCorrupt that names the file; bbolt panics
+// and memory faults on damaged pages are turned into such errors, and a file
+// that fails to open is never written to.
 package spool
 
 import (

@@ -1,0 +1,156 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Result is the outcome of one recipient of a delivery attempt.
+type Result struct {
+	Index int    // index into Envelope.Recipients
+	State State  // Pending (deferred), Delivered or Bounced
+	Reply Reply  // the reply that decided it
+	Relay string // the relay that gave Reply
+}
+
+// LeaseDue leases up to max unheld messages whose NextAttempt is not after
+// now, earliest first. For each it records the attempt before returning:
+// Attempts+1, LastAttempt = now, NextAttempt = now+lease, committed with
+// fsync. A worker that crashes leaves the message to become due again when
+// the lease runs out. The caller ends the lease with Defer or Delete.
+// Finding due work reads the due index only, not the whole queue. A
+// damaged record found there is taken out of the index (it stays in the
+// file for inspection) and reported through Options.Logger.
+func (s *Spool) LeaseDue(now time.Time, max int, lease time.Duration) ([]*Message, error) {
+	if lease <= 0 {
+		return nil, fmt.Errorf("lease due: lease %s is not positive", lease)
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	limit := binary.BigEndian.AppendUint64(nil, dueNanos(now))
+	var out []*Message
+	var bad []error
+	err := s.c.do(func(tx *bolt.Tx) error {
+		out, bad = nil, nil
+		due := tx.Bucket(bucketDue)
+		c := due.Cursor()
+		var keys [][]byte
+		for k, _ := c.First(); k != nil && len(keys) < max; k, _ = c.Next() {
+			if len(k) != 8+idLen {
+				return fmt.Errorf("spool %s: %w: due index key of %d bytes", s.path, ErrCorrupt, len(k))
+			}
+			if string(k[:8]) > string(limit) {
+				break
+			}
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for _, k := range keys {
+			id := ID(k[8:])
+			old, err := s.getRecord(tx, id)
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				// Set it aside: out of the index, record kept.
+				bad = append(bad, err)
+				if err := due.Delete(k); err != nil {
+					return err
+				}
+				continue
+			}
+			r := *old
+			r.Attempts++
+			r.LastAttempt = now
+			r.NextAttempt = now.Add(lease)
+			r.LeaseUntil = r.NextAttempt
+			if err := putRecord(tx, id, &r, old); err != nil {
+				return err
+			}
+			out = append(out, r.message(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lease due: %w", err)
+	}
+	for _, err := range bad {
+		s.log.Error("damaged queue entry taken out of the schedule", "spool", s.path, "err", err)
+	}
+	return out, nil
+}
+
+// NextDue returns the earliest NextAttempt of an unheld message (false when
+// there is none). It reads one index key.
+func (s *Spool) NextDue() (time.Time, bool, error) {
+	var t time.Time
+	var ok bool
+	err := s.view(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketDue).Cursor().First()
+		if k == nil {
+			return nil
+		}
+		if len(k) != 8+idLen {
+			return fmt.Errorf("spool %s: %w: due index key of %d bytes", s.path, ErrCorrupt, len(k))
+		}
+		ns := binary.BigEndian.Uint64(k[:8])
+		if ns == 0 {
+			t = time.Unix(0, 0)
+		} else {
+			t = time.Unix(0, int64(ns))
+		}
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due: %w", err)
+	}
+	return t, ok, nil
+}
+
+// Update records per-recipient outcomes at once (committed with fsync), so a
+// delivered recipient is never sent again. A recipient already Delivered or
+// Bounced keeps that state: a later result for it is ignored. Update does
+// not change the schedule or end the lease; a message whose recipients are
+// all final stays queued until Delete. An index out of range or an invalid
+// state is an error and nothing is written.
+func (s *Spool) Update(id ID, results []Result) error {
+	now := s.now()
+	return s.modify("update", id, func(r *record) error {
+		for _, res := range results {
+			if res.Index < 0 || res.Index >= len(r.Recipients) {
+				return fmt.Errorf("result index %d out of range (message has %d recipients)", res.Index, len(r.Recipients))
+			}
+			if res.State > Bounced {
+				return fmt.Errorf("result %d: invalid state %d", res.Index, res.State)
+			}
+		}
+		for _, res := range results {
+			rc := &r.Recipients[res.Index]
+			if rc.State != Pending {
+				continue
+			}
+			rc.State = res.State
+			rc.Code, rc.Enhanced, rc.Text = res.Reply.Code, res.Reply.Enhanced, res.Reply.Text
+			rc.Relay = res.Relay
+			rc.Updated = now
+		}
+		return nil
+	})
+}
+
+// Defer ends a lease: the message is due again at next, with reason as its
+// message-level reason (why it is still queued). A held message keeps its
+// hold and becomes due at next once released.
+func (s *Spool) Defer(id ID, next time.Time, reason string) error {
+	return s.modify("defer", id, func(r *record) error {
+		r.NextAttempt = next
+		r.LeaseUntil = time.Time{}
+		r.Reason = reason
+		return nil
+	})
+}

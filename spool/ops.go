@@ -1,0 +1,279 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Stats summarises the queue.
+type Stats struct {
+	Count  int       // messages in the queue
+	Held   int       // of which on hold
+	Oldest time.Time // arrival of the oldest message, zero when empty
+	Bytes  int64     // sum of body sizes
+}
+
+// listPage is how many records List decodes per read transaction, so that
+// a slow callback never holds a transaction open.
+const listPage = 256
+
+// dueKey is the due-index key of a message due at t.
+func dueKey(t time.Time, id ID) []byte {
+	k := make([]byte, 0, 8+idLen)
+	k = binary.BigEndian.AppendUint64(k, dueNanos(t))
+	return append(k, id...)
+}
+
+// dueNanos orders times in the due index; times before 1970 sort first.
+func dueNanos(t time.Time) uint64 {
+	if t.IsZero() || t.Unix() < 0 {
+		return 0
+	}
+	return uint64(t.UnixNano())
+}
+
+// getRecord loads and decodes the record of id.
+func (s *Spool) getRecord(tx *bolt.Tx, id ID) (*record, error) {
+	if _, ok := decodeID(string(id)); !ok {
+		return nil, fmt.Errorf("message %q: %w (not a queue ID)", id, ErrNotFound)
+	}
+	v := tx.Bucket(bucketMsg).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: message %s: %w", s.path, id, err)
+	}
+	return r, nil
+}
+
+// putRecord stores r under id and keeps the due index in step: old is the
+// record being replaced (nil for a new message).
+func putRecord(tx *bolt.Tx, id ID, r, old *record) error {
+	due := tx.Bucket(bucketDue)
+	if old != nil && !old.Held {
+		if err := due.Delete(dueKey(old.NextAttempt, id)); err != nil {
+			return err
+		}
+	}
+	v, err := encodeRecord(r)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketMsg).Put([]byte(id), v); err != nil {
+		return err
+	}
+	if !r.Held {
+		return due.Put(dueKey(r.NextAttempt, id), nil)
+	}
+	return nil
+}
+
+// modify applies change to the record of id in a committed transaction.
+func (s *Spool) modify(op string, id ID, change func(r *record) error) error {
+	err := s.c.do(func(tx *bolt.Tx) error {
+		old, err := s.getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		r := *old
+		r.Recipients = append([]rcptRec(nil), old.Recipients...)
+		if err := change(&r); err != nil {
+			return err
+		}
+		return putRecord(tx, id, &r, old)
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	return nil
+}
+
+// Get returns the record of one message (an error wrapping ErrNotFound when
+// there is none).
+func (s *Spool) Get(id ID) (*Message, error) {
+	var m *Message
+	err := s.view(func(tx *bolt.Tx) error {
+		r, err := s.getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		m = r.message(id)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// List calls fn for every message in ID (arrival) order, reading a page of
+// records per read transaction; fn runs outside any transaction and may call
+// other Spool methods. An error from fn stops the walk and is returned. A
+// damaged record does not stop the walk: List visits all the others and
+// then returns the damaged ones' errors (wrapping ErrCorrupt) joined.
+func (s *Spool) List(fn func(*Message) error) error {
+	var after []byte
+	var bad []error
+	for {
+		var page []*Message
+		err := s.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketMsg).Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if k != nil && string(k) == string(after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(page) < listPage; k, v = c.Next() {
+				after = append(after[:0], k...)
+				r, err := decodeRecord(v)
+				if err != nil {
+					bad = append(bad, fmt.Errorf("spool %s: message %s: %w", s.path, k, err))
+					continue
+				}
+				page = append(page, r.message(ID(k)))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, m := range page {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+	}
+	return errors.Join(bad...)
+}
+
+// Hold puts a message on hold: it is never due until Release. Holding a
+// held message is not an error.
+func (s *Spool) Hold(id ID) error {
+	return s.modify("hold", id, func(r *record) error {
+		r.Held = true
+		return nil
+	})
+}
+
+// Release takes a message off hold; it is due again at its NextAttempt
+// (Flush makes it due at once). Releasing an unheld message is not an error.
+func (s *Spool) Release(id ID) error {
+	return s.modify("release", id, func(r *record) error {
+		r.Held = false
+		return nil
+	})
+}
+
+// Delete removes a message and its body. A worker's lease on it ends.
+func (s *Spool) Delete(id ID) error {
+	err := s.c.do(func(tx *bolt.Tx) error {
+		r, err := s.getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if !r.Held {
+			if err := tx.Bucket(bucketDue).Delete(dueKey(r.NextAttempt, id)); err != nil {
+				return err
+			}
+		}
+		if _, err := deleteChunks(tx, r.Body); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMsg).Delete([]byte(id))
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return nil
+}
+
+// Flush makes every unheld message that no worker holds a lease on due now
+// and returns how many unheld messages are due now.
+func (s *Spool) Flush() (int, error) {
+	now := s.now()
+	nowKey := binary.BigEndian.AppendUint64(nil, dueNanos(now))
+	var from []byte = nowKey // entries before this are due already
+	for {
+		var nextFrom []byte
+		err := s.c.do(func(tx *bolt.Tx) error {
+			nextFrom = nil
+			c := tx.Bucket(bucketDue).Cursor()
+			var ids []ID
+			for k, _ := c.Seek(from); k != nil && len(ids) < maxBatch; k, _ = c.Next() {
+				if len(k) != 8+idLen {
+					return fmt.Errorf("spool %s: %w: due index key of %d bytes", s.path, ErrCorrupt, len(k))
+				}
+				if string(k[:8]) <= string(nowKey) {
+					continue
+				}
+				ids = append(ids, ID(k[8:]))
+				nextFrom = append(nextFrom[:0], k...)
+			}
+			for _, id := range ids {
+				old, err := s.getRecord(tx, id)
+				if err != nil {
+					return err
+				}
+				if old.LeaseUntil.After(now) {
+					continue
+				}
+				r := *old
+				r.NextAttempt = now
+				if err := putRecord(tx, id, &r, old); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("flush: %w", err)
+		}
+		if nextFrom == nil {
+			break
+		}
+		from = append(nextFrom, 0) // just after the last key seen
+	}
+	count := 0
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDue).Cursor()
+		for k, _ := c.First(); k != nil && string(k[:8]) <= string(nowKey); k, _ = c.Next() {
+			count++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("flush: %w", err)
+	}
+	return count, nil
+}
+
+// Stats counts the queue. It reads every record.
+func (s *Spool) Stats() (Stats, error) {
+	var st Stats
+	err := s.List(func(m *Message) error {
+		st.Count++
+		if m.Held {
+			st.Held++
+		}
+		if st.Oldest.IsZero() || m.Arrival.Before(st.Oldest) {
+			st.Oldest = m.Arrival
+		}
+		st.Bytes += m.Size
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("stats: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,209 @@
+package spool
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// smallBufs holds one-chunk buffers: most messages fit in one chunk and are
+// written in a single transaction with their record.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// Submit queues a new message and returns its ID once the envelope and body
+// are committed to disk with fsync. The body is stored exactly as read (the
+// caller has normalised it to CRLF, not dot-stuffed). Memory use is bounded
+// whatever the body size: a body is written in transactions of at most
+// chunkSize*chunksPerTx bytes and the record comes last, so a failed or
+// interrupted Submit leaves no message behind. Recipient states start at
+// Pending; the message is due at once.
+//
+// ctx is checked between transactions and just before the record is
+// written; once the record is committed, Submit returns its ID even if ctx
+// has ended. Errors from writing the file wrap ErrFull; a read error from
+// body is returned wrapped.
+func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, error) {
+	if len(env.Recipients) == 0 {
+		return "", errors.New("submit: no recipients")
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("submit: %w", err)
+	}
+	token := make([]byte, bodyTokenLen)
+	if _, err := rand.Read(token); err != nil {
+		return "", fmt.Errorf("submit: body token: %w", err)
+	}
+	rec := newRecord(&env)
+	rec.Body = token
+
+	bp := smallBufs.Get().(*[]byte)
+	defer smallBufs.Put(bp)
+	n, eof, err := fill(body, *bp)
+	if err != nil {
+		return "", fmt.Errorf("submit: read body: %w", err)
+	}
+	if eof {
+		data := (*bp)[:n]
+		rec.Size = int64(n)
+		rec.CRC = crc32.Checksum(data, castagnoli)
+		return s.commitRecord(ctx, rec, func(tx *bolt.Tx) error {
+			return putChunks(tx, token, 0, data)
+		})
+	}
+	return s.submitLarge(ctx, rec, (*bp)[:n], body)
+}
+
+// submitLarge writes a body that does not fit in one chunk: groups of
+// chunks in their own transactions (the upload entry marks them as not yet
+// owned by a record), then the last group with the record.
+func (s *Spool) submitLarge(ctx context.Context, rec *record, first []byte, body io.Reader) (id ID, err error) {
+	token := rec.Body
+	group := make([]byte, chunkSize*chunksPerTx)
+	n := copy(group, first)
+	var next uint32 // next chunk number
+	var size int64
+	crc := uint32(0)
+	started := false
+	defer func() {
+		if err != nil && started {
+			s.dropUpload(token)
+		}
+	}()
+	for {
+		m, eof, err := fill(body, group[n:])
+		if err != nil {
+			return "", fmt.Errorf("submit: read body: %w", err)
+		}
+		n += m
+		data := group[:n]
+		crc = crc32.Update(crc, castagnoli, data)
+		size += int64(n)
+		if eof {
+			rec.Size, rec.CRC = size, crc
+			at := next
+			return s.commitRecord(ctx, rec, func(tx *bolt.Tx) error {
+				if err := putChunks(tx, token, at, data); err != nil {
+					return err
+				}
+				return tx.Bucket(bucketUpload).Delete(token)
+			})
+		}
+		if err := ctx.Err(); err != nil {
+			return "", fmt.Errorf("submit: %w", err)
+		}
+		at := next
+		isFirst := !started
+		started = true
+		err = s.c.do(func(tx *bolt.Tx) error {
+			if isFirst {
+				stamp := binary.BigEndian.AppendUint64(nil, uint64(s.now().UnixNano()))
+				if err := tx.Bucket(bucketUpload).Put(token, stamp); err != nil {
+					return err
+				}
+			}
+			return putChunks(tx, token, at, data)
+		})
+		if err != nil {
+			return "", fmt.Errorf("submit: write body: %w", err)
+		}
+		next += uint32((n + chunkSize - 1) / chunkSize)
+		n = 0
+	}
+}
+
+// commitRecord runs body (which stores the last of the body) and stores the
+// record under a new ID in one transaction.
+func (s *Spool) commitRecord(ctx context.Context, rec *record, body func(*bolt.Tx) error) (ID, error) {
+	var id ID
+	err := s.c.do(func(tx *bolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := body(tx); err != nil {
+			return err
+		}
+		var arrival = s.now()
+		var err error
+		id, arrival, err = nextID(tx, arrival)
+		if err != nil {
+			return err
+		}
+		r := *rec
+		r.Arrival = arrival
+		r.NextAttempt = arrival
+		return putRecord(tx, id, &r, nil)
+	})
+	if err != nil {
+		return "", fmt.Errorf("submit: %w", err)
+	}
+	return id, nil
+}
+
+// dropUpload removes the chunks of an abandoned upload; if that fails too,
+// the next Open sweeps them.
+func (s *Spool) dropUpload(token []byte) {
+	err := s.c.do(func(tx *bolt.Tx) error {
+		if _, err := deleteChunks(tx, token); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketUpload).Delete(token)
+	})
+	if err != nil {
+		s.log.Warn("could not remove an abandoned body; it is removed on the next open", "spool", s.path, "err", err)
+	}
+}
+
+// sweepUploads removes bodies whose Submit never committed a record.
+func (s *Spool) sweepUploads() error {
+	var tokens, chunks int
+	err := s.updateDirect(func(tx *bolt.Tx) error {
+		tokens, chunks = 0, 0
+		up := tx.Bucket(bucketUpload)
+		var keys [][]byte
+		if err := up.ForEach(func(k, _ []byte) error {
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			n, err := deleteChunks(tx, k)
+			if err != nil {
+				return err
+			}
+			if err := up.Delete(k); err != nil {
+				return err
+			}
+			tokens++
+			chunks += n
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("open spool %s: sweep unfinished bodies: %w", s.path, err)
+	}
+	if tokens > 0 {
+		s.log.Info("removed bodies of unfinished submits", "spool", s.path, "bodies", tokens, "chunks", chunks)
+	}
+	return nil
+}
+
+// fill reads into buf until it is full or the reader ends. eof reports the
+// end of the body (n may be anything up to len(buf)).
+func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	n, err = io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return n, true, nil
+	case err != nil:
+		return n, false, err
+	}
+	return n, false, nil
+}
