@@ -1,0 +1,287 @@
+package config
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Assignment is one KEY=VALUE line of an env file.
+type Assignment struct {
+	Key   string
+	Value string
+	Line  int // line where the key starts (1-based)
+}
+
+// SyntaxError is an env-file syntax error; it prints as "file:line: msg".
+type SyntaxError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *SyntaxError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// maxEnvFile bounds what ParseEnvFile reads: a configuration file, not a
+// data file.
+const maxEnvFile = 1 << 20
+
+// ParseEnvFile parses an env file in systemd EnvironmentFile syntax
+// (systemd.exec(5), as implemented by systemd ≥ 254 in src/basic/env-file.c):
+//
+//   - Blank lines are ignored. A line whose first non-blank character is '#'
+//     or ';' is a comment. There are no trailing comments: in KEY=a # b the
+//     value is "a # b".
+//   - KEY=VALUE. Blanks around KEY and after '=' are ignored. A leading
+//     "export " (shell habit) is tolerated and dropped. KEY must be a valid
+//     environment name ([A-Za-z_][A-Za-z0-9_]*).
+//   - Unquoted values lose trailing blanks; a backslash escapes the next
+//     character ("\\#" is "#"), and a backslash at the end of a line joins
+//     the next line.
+//   - 'single quotes' take everything literally, newlines included.
+//   - "double quotes" take everything literally except a backslash before
+//     one of " \ ` $ (which yields that character) or before a newline
+//     (which joins the lines); before anything else the backslash is kept.
+//   - Quotes are special only where a value (or a piece of it) starts: a
+//     quoted piece may be followed by blanks (dropped) and another piece,
+//     KEY="a b" 'c'd is "a bcd"; inside an unquoted piece quotes are
+//     literal, KEY=a"b" is a"b".
+//
+// Unlike systemd, which skips bad lines with a warning, relayq rejects them:
+// a line without '=', an invalid key name, an unterminated quote, a NUL byte
+// or invalid UTF-8 is a *SyntaxError naming name:line. A later assignment of
+// the same key wins, as in systemd.
+func ParseEnvFile(r io.Reader, name string) ([]Assignment, error) {
+	data, err := io.ReadAll(io.LimitReader(bufio.NewReader(r), maxEnvFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > maxEnvFile {
+		return nil, &SyntaxError{name, 1, fmt.Sprintf("file is larger than %d bytes", maxEnvFile)}
+	}
+	p := envParser{name: name, line: 1}
+	return p.parse(data)
+}
+
+type envState int
+
+const (
+	stPreKey envState = iota
+	stKey
+	stPreValue
+	stValue
+	stValueEscape
+	stSingle
+	stDouble
+	stDoubleEscape
+	stComment
+)
+
+type envParser struct {
+	name      string
+	line      int
+	out       []Assignment
+	key       strings.Builder
+	val       strings.Builder
+	keyLine   int
+	quoteLine int
+	trailing  int // length of val before its trailing unquoted blanks
+}
+
+func (p *envParser) errf(line int, format string, a ...any) error {
+	return &SyntaxError{File: p.name, Line: line, Msg: fmt.Sprintf(format, a...)}
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' }
+
+func isNewline(c byte) bool { return c == '\n' || c == '\r' }
+
+// newline advances the line counter; "\r\n" counts once.
+func (p *envParser) newline(data []byte, i int) {
+	if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+		return // the '\n' that follows counts
+	}
+	p.line++
+}
+
+func (p *envParser) parse(data []byte) ([]Assignment, error) {
+	st := stPreKey
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if c == 0 {
+			return nil, p.errf(p.line, "NUL byte")
+		}
+		switch st {
+		case stPreKey:
+			switch {
+			case c == '#' || c == ';':
+				st = stComment
+			case isNewline(c):
+				p.newline(data, i)
+			case isBlank(c):
+			case c == '=':
+				p.key.Reset()
+				p.keyLine = p.line
+				return nil, p.checkKey()
+			default:
+				p.key.Reset()
+				p.key.WriteByte(c)
+				p.keyLine = p.line
+				st = stKey
+			}
+		case stComment:
+			if isNewline(c) {
+				p.newline(data, i)
+				st = stPreKey
+			}
+		case stKey:
+			switch {
+			case c == '=':
+				if err := p.checkKey(); err != nil {
+					return nil, err
+				}
+				p.val.Reset()
+				p.trailing = 0
+				st = stPreValue
+			case isNewline(c):
+				return nil, p.errf(p.keyLine, "expected KEY=VALUE, found %q", strings.TrimSpace(p.key.String()))
+			default:
+				p.key.WriteByte(c)
+			}
+		case stPreValue:
+			switch {
+			case isNewline(c):
+				p.push()
+				p.newline(data, i)
+				st = stPreKey
+			case c == '\'':
+				p.quoteLine = p.line
+				st = stSingle
+			case c == '"':
+				p.quoteLine = p.line
+				st = stDouble
+			case c == '\\':
+				st = stValueEscape
+			case isBlank(c):
+			default:
+				p.val.WriteByte(c)
+				p.trailing = p.val.Len()
+				st = stValue
+			}
+		case stValue:
+			switch {
+			case isNewline(c):
+				p.push()
+				p.newline(data, i)
+				st = stPreKey
+			case c == '\\':
+				st = stValueEscape
+			default:
+				p.val.WriteByte(c)
+				if !isBlank(c) {
+					p.trailing = p.val.Len()
+				}
+			}
+		case stValueEscape:
+			st = stValue
+			if isNewline(c) {
+				p.newline(data, i)
+				if c == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+					i++
+				}
+				continue
+			}
+			p.val.WriteByte(c)
+			p.trailing = p.val.Len()
+		case stSingle:
+			if c == '\'' {
+				p.trailing = p.val.Len()
+				st = stPreValue
+				continue
+			}
+			if isNewline(c) {
+				p.newline(data, i)
+			}
+			p.val.WriteByte(c)
+		case stDouble:
+			switch {
+			case c == '"':
+				p.trailing = p.val.Len()
+				st = stPreValue
+			case c == '\\':
+				st = stDoubleEscape
+			default:
+				if isNewline(c) {
+					p.newline(data, i)
+				}
+				p.val.WriteByte(c)
+			}
+		case stDoubleEscape:
+			st = stDouble
+			switch {
+			case c == '"' || c == '\\' || c == '`' || c == '$':
+				p.val.WriteByte(c)
+			case isNewline(c):
+				p.newline(data, i)
+				if c == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+					i++
+				}
+			default:
+				p.val.WriteByte('\\')
+				p.val.WriteByte(c)
+			}
+		}
+	}
+	switch st {
+	case stKey:
+		return nil, p.errf(p.keyLine, "expected KEY=VALUE, found %q", strings.TrimSpace(p.key.String()))
+	case stSingle, stDouble, stDoubleEscape:
+		return nil, p.errf(p.quoteLine, "unterminated quote in the value of %s", p.key.String())
+	case stPreValue, stValue, stValueEscape:
+		p.push()
+	}
+	for _, a := range p.out {
+		if !utf8.ValidString(a.Value) {
+			return nil, p.errf(a.Line, "the value of %s is not valid UTF-8", a.Key)
+		}
+	}
+	return p.out, nil
+}
+
+// checkKey trims the key, drops a leading "export", and checks the name.
+func (p *envParser) checkKey() error {
+	k := strings.TrimRight(p.key.String(), " \t\v\f")
+	if rest, ok := strings.CutPrefix(k, "export"); ok && rest != "" && isBlank(rest[0]) {
+		k = strings.TrimLeft(rest, " \t\v\f")
+	}
+	if !validEnvName(k) {
+		return p.errf(p.keyLine, "invalid variable name %q", k)
+	}
+	p.key.Reset()
+	p.key.WriteString(k)
+	return nil
+}
+
+func (p *envParser) push() {
+	v := p.val.String()[:p.trailing]
+	p.out = append(p.out, Assignment{Key: p.key.String(), Value: v, Line: p.keyLine})
+}
+
+// validEnvName reports whether k is [A-Za-z_][A-Za-z0-9_]*.
+func validEnvName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

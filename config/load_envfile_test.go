@@ -1,0 +1,121 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseEnvFile(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []Assignment
+	}{
+		{"empty", "", nil},
+		{"blank and comments", "\n  \n# c\n  ; c2\n", nil},
+		{"simple", "A=b\n", []Assignment{{"A", "b", 1}}},
+		{"no final newline", "A=b", []Assignment{{"A", "b", 1}}},
+		{"blanks around", "  A  =  b c  \n", []Assignment{{"A", "b c", 1}}},
+		{"empty value", "A=\nB=x", []Assignment{{"A", "", 1}, {"B", "x", 2}}},
+		{"no trailing comment", "A=a # b\n", []Assignment{{"A", "a # b", 1}}},
+		{"export prefix", "export A=1\nexport\tB=2\n", []Assignment{{"A", "1", 1}, {"B", "2", 2}}},
+		{"key named export", "export=1\n", []Assignment{{"export", "1", 1}}},
+		{"single quotes literal", `A='x \n "y" $z'`, []Assignment{{"A", `x \n "y" $z`, 1}}},
+		{"double quote escapes", `A="a\"b\\c\$d\` + "`" + `e\nf"`, []Assignment{{"A", `a"b\c$d` + "`" + `e\nf`, 1}}},
+		{"double keeps trailing blank", `A=" x "`, []Assignment{{"A", " x ", 1}}},
+		{"quoted pieces join", `A="a b" 'c'd`, []Assignment{{"A", "a bcd", 1}}},
+		{"quotes literal mid value", `A=a"b"`, []Assignment{{"A", `a"b"`, 1}}},
+		{"unquoted escape", `A=a\ \#b\\`, []Assignment{{"A", `a #b\`, 1}}},
+		{"continuation", "A=one \\\ntwo\nB=3\n", []Assignment{{"A", "one two", 1}, {"B", "3", 3}}},
+		{"continuation in double", "A=\"one\\\ntwo\"\nB=3", []Assignment{{"A", "onetwo", 1}, {"B", "3", 3}}},
+		{"multi-line single", "A='l1\nl2'\nB=3", []Assignment{{"A", "l1\nl2", 1}, {"B", "3", 3}}},
+		{"crlf", "A=1\r\nB=2\r\n", []Assignment{{"A", "1", 1}, {"B", "2", 2}}},
+		{"comment continuation does not continue (systemd >= 254)", "# a \\\nA=1\n", []Assignment{{"A", "1", 2}}},
+		{"later wins kept in order", "A=1\nA=2\n", []Assignment{{"A", "1", 1}, {"A", "2", 2}}},
+		{"equals in value", "A=b=c\n", []Assignment{{"A", "b=c", 1}}},
+		{"utf8", "A=grüße\n", []Assignment{{"A", "grüße", 1}}},
+		{"lowercase key", "a_b1=x\n", []Assignment{{"a_b1", "x", 1}}},
+		{"escape at eof", `A=x\`, []Assignment{{"A", "x", 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseEnvFile(strings.NewReader(tt.in), "f.env")
+			if err != nil {
+				t.Fatalf("ParseEnvFile: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %#v\nwant %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseEnvFileErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		line int
+		msg  string
+	}{
+		{"no equals", "A=1\nB\n", 2, `expected KEY=VALUE, found "B"`},
+		{"no equals at eof", "A=1\n\nsomething", 3, `expected KEY=VALUE, found "something"`},
+		{"bad name", "A=1\n1A=2\n", 2, `invalid variable name "1A"`},
+		{"space in name", "A B=2\n", 1, `invalid variable name "A B"`},
+		{"dash in name", "A-B=2\n", 1, `invalid variable name "A-B"`},
+		{"empty name", "=2\n", 1, `invalid variable name ""`},
+		{"unterminated double", "A=1\nB=\"abc\nC=3\n", 2, "unterminated quote in the value of B"},
+		{"unterminated single", "A='abc", 1, "unterminated quote in the value of A"},
+		{"nul", "A=1\nB=a\x00b\n", 2, "NUL byte"},
+		{"bad utf8", "A=1\nB=\xff\n", 2, "the value of B is not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseEnvFile(strings.NewReader(tt.in), "/etc/x.env")
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want *SyntaxError", err)
+			}
+			if se.File != "/etc/x.env" || se.Line != tt.line || se.Msg != tt.msg {
+				t.Errorf("got %q, want /etc/x.env:%d: %s", err, tt.line, tt.msg)
+			}
+		})
+	}
+}
+
+// FuzzParseEnvFile checks that the parser never panics, that every result
+// has a valid name and a 1-based line, and that Quote round-trips every
+// value it produces.
+func FuzzParseEnvFile(f *testing.F) {
+	for _, s := range []string{
+		"A=b\n", "A='x\ny'\n", `A="a\"b\\c"`, "A=a\\\nb", "# c\n;d\nexport A=1",
+		"A=\"unterminated", "A B=c", "A=1\r\nB=2", `A="x" 'y'z`, "A=\xff",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		as, err := ParseEnvFile(strings.NewReader(in), "fuzz")
+		if err != nil {
+			var se *SyntaxError
+			if !errors.As(err, &se) || se.Line < 1 || se.File != "fuzz" {
+				t.Fatalf("error %v is not a *SyntaxError with a line", err)
+			}
+			return
+		}
+		prev := 0
+		for _, a := range as {
+			if !validEnvName(a.Key) || a.Line < prev {
+				t.Fatalf("bad assignment %#v", a)
+			}
+			prev = a.Line
+			back, err := ParseEnvFile(strings.NewReader("K="+Quote(a.Value)+"\n"), "q")
+			if err != nil {
+				t.Fatalf("Quote(%q) = %q does not parse: %v", a.Value, Quote(a.Value), err)
+			}
+			if len(back) != 1 || back[0].Value != a.Value {
+				t.Fatalf("Quote(%q) = %q reads back as %#v", a.Value, Quote(a.Value), back)
+			}
+		}
+	})
+}
