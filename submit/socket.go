@@ -1,0 +1,381 @@
+package submit
+
+import (
+	"context"
+
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// A hand-written client rather than go-smtp's: go-smtp's Client.Mail sends
+// BODY=8BITMIME whenever the server offers 8BITMIME, whatever the message
+// is, and cannot say BODY=7BIT, so the daemon would record every message as
+// 8-bit (and later convert or refuse 7-bit mail for relays without
+// 8BITMIME). The conversation is five commands; textproto does the framing
+// and the dot-stuffing.
+
+// maxReplyLines bounds a multi-line reply (RFC 5321 §4.5.3.1 bounds lines,
+// not their number; a daemon sending more is broken).
+const maxReplyLines = 100
+
+// queuedAs finds the queue ID in "250 2.0.0 Ok: queued as <ID>".
+var queuedAs = regexp.MustCompile(`(?i)queued as <?([A-Za-z0-9._-]+)>?`)
+
+type smtpConn struct {
+	conn    net.Conn
+	text    *textproto.Conn
+	timeout time.Duration
+	ctx     context.Context
+	ext     map[string]string
+}
+
+// submitSocket runs one SMTP transaction on the daemon's socket. It returns
+// an error wrapping errNoDaemon, before reading body, when nothing listens.
+func submitSocket(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, error) {
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	nc, err := dialSocket(ctx, o.Socket, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer nc.Close()
+	// Cancelling ctx unblocks any read or write in progress.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	c := &smtpConn{conn: nc, text: textproto.NewConn(nc), timeout: timeout, ctx: ctx}
+	id, err := c.transaction(env, body)
+	if err != nil {
+		return "", fmt.Errorf("submit via %s: %w", o.Socket, err)
+	}
+	c.quit()
+	return id, nil
+}
+
+func (c *smtpConn) transaction(env Envelope, body io.Reader) (ID, error) {
+	if _, err := c.reply("greeting", 220); err != nil {
+		return "", err
+	}
+	if err := c.ehlo(); err != nil {
+		return "", err
+	}
+	mail, err := c.mailCommand(env)
+	if err != nil {
+		return "", err
+	}
+	if err := c.cmd("MAIL", 250, "%s", mail); err != nil {
+		return "", err
+	}
+	for _, r := range env.Recipients {
+		rcpt, err := c.rcptCommand(r)
+		if err != nil {
+			return "", err
+		}
+		if err := c.cmd("RCPT TO:<"+r.Addr+">", 250, "%s", rcpt); err != nil {
+			return "", err
+		}
+	}
+	if err := c.cmd("DATA", 354, "DATA"); err != nil {
+		return "", err
+	}
+	w := c.text.DotWriter()
+	if _, err := copyWithDeadline(c, w, body); err != nil {
+		return "", err
+	}
+	c.deadline()
+	if err := w.Close(); err != nil {
+		return "", c.lost("end of data", err)
+	}
+	text, err := c.reply("end of data", 250)
+	if err != nil {
+		return "", err
+	}
+	if m := queuedAs.FindStringSubmatch(text); m != nil {
+		return ID(m[1]), nil
+	}
+	return "", nil
+}
+
+// copyWithDeadline copies body to w, renewing the write deadline per chunk
+// so that a large body is bounded per step, not as a whole. A read error
+// of body is the caller's (not temporary); a write error is a lost
+// connection.
+func copyWithDeadline(c *smtpConn, w io.Writer, body io.Reader) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		k, rerr := body.Read(buf)
+		if k > 0 {
+			c.deadline()
+			m, werr := w.Write(buf[:k])
+			n += int64(m)
+			if werr != nil {
+				return n, c.lost("DATA", werr)
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, fmt.Errorf("read message: %w", rerr)
+		}
+	}
+}
+
+func (c *smtpConn) deadline() {
+	if c.ctx.Err() != nil {
+		return // the AfterFunc has set a past deadline; keep it
+	}
+	d := time.Now().Add(c.timeout)
+	if cd, ok := c.ctx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	_ = c.conn.SetDeadline(d)
+}
+
+// lost wraps an I/O error: temporary, since the daemon has not confirmed.
+func (c *smtpConn) lost(step string, err error) error {
+	if cerr := c.ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: %w", step, cerr)
+	}
+	return fmt.Errorf("connection to the daemon lost at %s: %w: %w", step, ErrTemporary, err)
+}
+
+func (c *smtpConn) cmd(step string, want int, format string, args ...any) error {
+	c.deadline()
+	if err := c.text.PrintfLine(format, args...); err != nil {
+		return c.lost(step, err)
+	}
+	_, err := c.reply(step, want)
+	return err
+}
+
+// reply reads one reply and checks its code; the text (enhanced code
+// removed, lines joined) is returned.
+func (c *smtpConn) reply(step string, want int) (string, error) {
+	c.deadline()
+	code, lines, err := c.readReply()
+	if err != nil {
+		return "", c.lost(step, err)
+	}
+	enh, text := splitEnhanced(lines)
+	if code != want {
+		return "", &ReplyError{Command: step, Code: code, Enhanced: enh, Text: text}
+	}
+	return text, nil
+}
+
+// readReply reads a possibly multi-line reply (RFC 5321 §4.2.1).
+func (c *smtpConn) readReply() (int, []string, error) {
+	var lines []string
+	code := 0
+	for {
+		line, err := c.text.ReadLine()
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(line) < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' || line[2] < '0' || line[2] > '9' ||
+			(len(line) > 3 && line[3] != ' ' && line[3] != '-') {
+			return 0, nil, fmt.Errorf("malformed reply line %q", line)
+		}
+		n := int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
+		if code != 0 && n != code {
+			return 0, nil, fmt.Errorf("reply code changed within a reply: %q", line)
+		}
+		code = n
+		text := ""
+		if len(line) > 4 {
+			text = line[4:]
+		}
+		lines = append(lines, text)
+		if len(line) == 3 || line[3] == ' ' {
+			return code, lines, nil
+		}
+		if len(lines) >= maxReplyLines {
+			return 0, nil, fmt.Errorf("reply longer than %d lines", maxReplyLines)
+		}
+	}
+}
+
+// splitEnhanced removes the RFC 3463 enhanced code from each line and
+// joins the lines.
+func splitEnhanced(lines []string) (enh, text string) {
+	out := make([]string, 0, len(lines))
+	for i, l := range lines {
+		first, rest, _ := strings.Cut(l, " ")
+		if isEnhanced(first) {
+			if i == 0 {
+				enh = first
+			}
+			l = rest
+		}
+		out = append(out, l)
+	}
+	return enh, strings.Join(out, "; ")
+}
+
+func isEnhanced(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || (parts[0][0] != '2' && parts[0][0] != '4' && parts[0][0] != '5') {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) == 0 || len(p) > 3 {
+			return false
+		}
+		for i := 0; i < len(p); i++ {
+			if p[i] < '0' || p[i] > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *smtpConn) ehlo() error {
+	c.deadline()
+	if err := c.text.PrintfLine("EHLO localhost"); err != nil {
+		return c.lost("EHLO", err)
+	}
+	code, lines, err := c.readReply()
+	if err != nil {
+		return c.lost("EHLO", err)
+	}
+	if code != 250 {
+		enh, text := splitEnhanced(lines)
+		return &ReplyError{Command: "EHLO", Code: code, Enhanced: enh, Text: text}
+	}
+	c.ext = map[string]string{}
+	for _, l := range lines[1:] {
+		k, v, _ := strings.Cut(l, " ")
+		c.ext[strings.ToUpper(k)] = v
+	}
+	return nil
+}
+
+func (c *smtpConn) has(ext string) bool {
+	_, ok := c.ext[ext]
+	return ok
+}
+
+// mailCommand builds MAIL FROM with the envelope's parameters. A parameter
+// the daemon does not announce is an error rather than silently dropped:
+// the daemon would queue something other than what the caller asked for.
+func (c *smtpConn) mailCommand(env Envelope) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "MAIL FROM:<%s>", env.From)
+	if c.has("8BITMIME") {
+		if env.Body8Bit {
+			b.WriteString(" BODY=8BITMIME")
+		} else {
+			b.WriteString(" BODY=7BIT")
+		}
+	} else if env.Body8Bit {
+		return "", c.missing("8BITMIME")
+	}
+	if env.SMTPUTF8 {
+		if !c.has("SMTPUTF8") {
+			return "", c.missing("SMTPUTF8")
+		}
+		b.WriteString(" SMTPUTF8")
+	}
+	if env.Ret != "" || env.EnvID != "" {
+		if !c.has("DSN") {
+			return "", c.missing("DSN")
+		}
+		if env.Ret != "" {
+			b.WriteString(" RET=" + env.Ret)
+		}
+		if env.EnvID != "" {
+			b.WriteString(" ENVID=" + xtext(env.EnvID))
+		}
+	}
+	return b.String(), nil
+}
+
+func (c *smtpConn) rcptCommand(r Recipient) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "RCPT TO:<%s>", r.Addr)
+	if r.Notify != "" || r.ORcpt != "" {
+		if !c.has("DSN") {
+			return "", c.missing("DSN")
+		}
+		if r.Notify != "" {
+			b.WriteString(" NOTIFY=" + strings.ToUpper(strings.ReplaceAll(r.Notify, " ", "")))
+		}
+		if r.ORcpt != "" {
+			o, err := encodeORcpt(r.ORcpt, c.has("SMTPUTF8"))
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(" ORCPT=" + o)
+		}
+	}
+	return b.String(), nil
+}
+
+func (c *smtpConn) missing(ext string) error {
+	return fmt.Errorf("the daemon does not announce %s, which this message needs: %w", ext, ErrTemporary)
+}
+
+func (c *smtpConn) quit() {
+	c.deadline()
+	if err := c.text.PrintfLine("QUIT"); err == nil {
+		_, _, _ = c.readReply()
+	}
+}
+
+// xtext encodes s as RFC 3461 §4 xtext: "!" to "~" except "+" and "=" as
+// they are, every other octet as "+" and two upper-case hex digits.
+func xtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '!' && c <= '~' && c != '+' && c != '=' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "+%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// utf8AddrXtext encodes s as RFC 6533 §3 utf-8-addr-xtext (utf8 false:
+// every non-ASCII character as \x{HEX}) or utf-8-addr-unitext (utf8 true:
+// non-ASCII as is); specials and controls become \x{HEX} either way.
+func utf8AddrXtext(s string, utf8 bool) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r > 0x7e && utf8 && r > 0x7f:
+			b.WriteRune(r)
+		case r >= '!' && r <= '~' && r != '+' && r != '=' && r != '\\':
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, `\x{%X}`, r)
+		}
+	}
+	return b.String()
+}
+
+// encodeORcpt encodes a decoded ORCPT ("rfc822;user@example.com") for the
+// RCPT command.
+func encodeORcpt(orcpt string, utf8 bool) (string, error) {
+	typ, addr, ok := strings.Cut(orcpt, ";")
+	if !ok || typ == "" || addr == "" {
+		return "", fmt.Errorf("submit: ORCPT %q is not type;address: %w", orcpt, ErrInvalid)
+	}
+	switch strings.ToLower(typ) {
+	case "utf-8":
+		return typ + ";" + utf8AddrXtext(addr, utf8), nil
+	default:
+		return typ + ";" + xtext(addr), nil
+	}
+}
