@@ -26,6 +26,7 @@ package config
 type Config struct {
 	Core
 	Control
+	Listener
 
 	loaded *loadInfo // set by Load; unexported, so not a key
 }
