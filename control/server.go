@@ -1,0 +1,334 @@
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/relayq/relayq/spool"
+)
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	Spool      *spool.Spool // the daemon's open spool
+	Kick       func()       // wakes the runner after flush and release; may be nil
+	Logger     *slog.Logger // changes are logged (op, queue_id, uid); nil discards
+	PublicList bool         // every local user may list and stat (RELAYQ_MAILQ_PUBLIC)
+	// AdminUID is the daemon user's uid, allowed everything besides root;
+	// a negative value means os.Getuid().
+	AdminUID int
+}
+
+// Server answers control requests for the daemon's open spool.
+type Server struct {
+	o   ServerOptions
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewServer returns a Server for o.Spool.
+func NewServer(o ServerOptions) *Server {
+	if o.AdminUID < 0 {
+		o.AdminUID = os.Getuid()
+	}
+	s := &Server{o: o, log: o.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	m := http.NewServeMux()
+	m.HandleFunc("GET /v1/queue", s.reader(s.list))
+	m.HandleFunc("GET /v1/stats", s.reader(s.stats))
+	m.HandleFunc("GET /v1/queue/{id}", s.admin(s.show))
+	m.HandleFunc("POST /v1/queue/{id}/hold", s.admin(s.change("hold", o.Spool.Hold, false)))
+	m.HandleFunc("POST /v1/queue/{id}/release", s.admin(s.change("release", o.Spool.Release, true)))
+	m.HandleFunc("DELETE /v1/queue/{id}", s.admin(s.change("delete", o.Spool.Delete, false)))
+	m.HandleFunc("POST /v1/flush", s.admin(s.flush))
+	m.HandleFunc("POST /v1/compact", s.admin(s.compact))
+	s.mux = m
+	return s
+}
+
+// Handler returns the HTTP handler; requests must carry the peer
+// credentials in their context (Serve arranges that), else only what
+// PublicList allows is served.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Listen creates the control socket at path with mode 0666 (access is
+// checked per request). A stale socket file left by a dead daemon is
+// replaced; a socket that still answers is an error.
+func Listen(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("control socket %s: exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s: another process is listening on it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// Serve answers requests on ln until ctx ends, then waits up to 5 s for
+// requests in flight and returns nil. ln is closed on return.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if cred, ok := peerCred(c); ok {
+				return context.WithValue(ctx, credKey{}, cred)
+			}
+			return ctx
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("control socket: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	<-done
+	return nil
+}
+
+type credKey struct{}
+
+// peerCred reads SO_PEERCRED of a unix connection.
+func peerCred(c net.Conn) (*unix.Ucred, bool) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil, false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil || cerr != nil {
+		return nil, false
+	}
+	return cred, true
+}
+
+// uidOf returns the peer uid of r, or -1 when unknown.
+func uidOf(r *http.Request) int {
+	if cred, ok := r.Context().Value(credKey{}).(*unix.Ucred); ok {
+		return int(cred.Uid)
+	}
+	return -1
+}
+
+func (s *Server) privileged(uid int) bool {
+	return uid == 0 || (uid >= 0 && uid == s.o.AdminUID)
+}
+
+// reader allows list and stats to everyone when PublicList is set.
+func (s *Server) reader(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if uid := uidOf(r); !s.o.PublicList && !s.privileged(uid) {
+			writeError(w, fmt.Errorf("uid %d may not list the queue (RELAYQ_MAILQ_PUBLIC=false): %w", uid, os.ErrPermission))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// admin allows h to root and the daemon user only.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if uid := uidOf(r); !s.privileged(uid) {
+			writeError(w, fmt.Errorf("uid %d may not do this; only root and the daemon user may: %w", uid, os.ErrPermission))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	kind, code := kindOf(err)
+	writeJSON(w, code, errorBody{Error: err.Error(), Kind: kind})
+}
+
+func pathID(r *http.Request) (spool.ID, error) {
+	id, err := spool.ParseID(r.PathValue("id"))
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return id, nil
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	n := 0
+	err := s.o.Spool.List(func(m *spool.Message) error {
+		n++
+		if err := enc.Encode(listLine{Message: m}); err != nil {
+			return err
+		}
+		return r.Context().Err()
+	})
+	if err != nil {
+		kind, _ := kindOf(err)
+		_ = enc.Encode(listLine{Error: err.Error(), Kind: kind})
+	} else {
+		_ = enc.Encode(listLine{End: true, Count: n})
+	}
+	_ = bw.Flush()
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.o.Spool.Stats()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) show(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	d, err := detail(s.o.Spool, id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) change(op string, fn func(spool.ID) error, kick bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := fn(id); err != nil {
+			writeError(w, err)
+			return
+		}
+		s.log.Info("queue "+op, "queue_id", string(id), "uid", uidOf(r))
+		if kick && s.o.Kick != nil {
+			s.o.Kick()
+		}
+		writeJSON(w, http.StatusOK, okBody{OK: true})
+	}
+}
+
+func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
+	n, err := s.o.Spool.Flush()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.log.Info("queue flush", "due", n, "uid", uidOf(r))
+	if s.o.Kick != nil {
+		s.o.Kick()
+	}
+	writeJSON(w, http.StatusOK, countBody{Count: n})
+}
+
+func (s *Server) compact(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if err := s.o.Spool.Compact(); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.log.Info("queue compact", "took", time.Since(start).Round(time.Millisecond), "uid", uidOf(r))
+	writeJSON(w, http.StatusOK, okBody{OK: true})
+}
+
+// detail reads a message's record and header section (bounded).
+func detail(sp *spool.Spool, id spool.ID) (*Detail, error) {
+	m, err := sp.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := sp.OpenBody(id)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	h, trunc, err := readHeaders(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read body of %s: %w", id, err)
+	}
+	return &Detail{Message: m, Headers: h, Truncated: trunc}, nil
+}
+
+// readHeaders reads the header section (up to and without the empty line)
+// of at most MaxHeaders bytes.
+func readHeaders(r io.Reader) (string, bool, error) {
+	buf := make([]byte, 0, 4096)
+	chunk := make([]byte, 4096)
+	for {
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			return string(buf[:i+2]), false, nil
+		}
+		if bytes.HasPrefix(buf, []byte("\r\n")) {
+			return "", false, nil
+		}
+		if len(buf) >= MaxHeaders {
+			return string(buf[:MaxHeaders]), true, nil
+		}
+		n, err := r.Read(chunk[:min(len(chunk), MaxHeaders+4-len(buf))])
+		buf = append(buf, chunk[:n]...)
+		if errors.Is(err, io.EOF) {
+			if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+				return string(buf[:i+2]), false, nil
+			}
+			if len(buf) > MaxHeaders {
+				return string(buf[:MaxHeaders]), true, nil
+			}
+			return string(buf), false, nil // no body: all headers
+		}
+		if err != nil {
+			return "", false, err
+		}
+	}
+}
