@@ -27,6 +27,7 @@ type Config struct {
 	Core
 	Control
 	Listener
+	Delivery
 
 	loaded *loadInfo // set by Load; unexported, so not a key
 }

@@ -1,0 +1,144 @@
+package smarthost
+
+import (
+	"bufio"
+	"io"
+	"time"
+)
+
+// dotWriter writes a message body in the DATA transparency form of
+// RFC 5321 §4.5.2: a '.' at the start of a line is doubled. Line ends are
+// sent as CRLF only (RELIABILITY S9): the stored body already has CRLF; a
+// bare LF is sent as CRLF and a stray CR as a space, so that nothing relayq
+// sends can be read as an end of data by a lenient server (SMTP smuggling,
+// CVE-2023-51764).
+type dotWriter struct {
+	w         *bufio.Writer
+	lineStart bool
+	cr        bool // a CR was seen and not yet written
+	chunk     func()
+}
+
+func newDotWriter(w *bufio.Writer, chunk func()) *dotWriter {
+	return &dotWriter{w: w, lineStart: true, chunk: chunk}
+}
+
+func (d *dotWriter) Write(p []byte) (int, error) {
+	if d.chunk != nil {
+		d.chunk()
+	}
+	for _, b := range p {
+		if d.cr {
+			d.cr = false
+			if b == '\n' {
+				if err := d.put('\r', '\n'); err != nil {
+					return 0, err
+				}
+				d.lineStart = true
+				continue
+			}
+			if err := d.put(' '); err != nil {
+				return 0, err
+			}
+			d.lineStart = false
+		}
+		switch b {
+		case '\r':
+			d.cr = true
+			continue
+		case '\n':
+			if err := d.put('\r', '\n'); err != nil {
+				return 0, err
+			}
+			d.lineStart = true
+			continue
+		case '.':
+			if d.lineStart {
+				if err := d.put('.'); err != nil {
+					return 0, err
+				}
+			}
+		}
+		if err := d.put(b); err != nil {
+			return 0, err
+		}
+		d.lineStart = false
+	}
+	return len(p), nil
+}
+
+func (d *dotWriter) put(bs ...byte) error {
+	for _, b := range bs {
+		if err := d.w.WriteByte(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish ends the body (adding a line end when the body lacks one) and
+// writes the terminating "." line.
+func (d *dotWriter) finish() error {
+	if d.cr {
+		d.cr = false
+		if err := d.put(' '); err != nil {
+			return err
+		}
+		d.lineStart = false
+	}
+	if !d.lineStart {
+		if err := d.put('\r', '\n'); err != nil {
+			return err
+		}
+	}
+	if _, err := d.w.WriteString(".\r\n"); err != nil {
+		return err
+	}
+	return d.w.Flush()
+}
+
+// sendBody streams the body after a 354 reply and reads the final reply.
+// Every write gets the block timeout, the final reply the final-dot
+// timeout (RFC 5321 §4.5.3.2.5, .6).
+func (c *conn) sendBody(body io.Reader) (reply, error) {
+	block := c.t.DataBlock
+	c.sentDot = false
+	dw := newDotWriter(c.bw, func() { c.raw.deadline(block) })
+	buf := make([]byte, 32*1024)
+	if _, err := io.CopyBuffer(dw, body, buf); err != nil {
+		c.broken = true
+		return reply{}, err
+	}
+	c.raw.deadline(block)
+	if err := dw.finish(); err != nil {
+		c.broken = true
+		return reply{}, err
+	}
+	c.sentDot = true
+	r, err := c.read(c.t.DataDone)
+	if err != nil {
+		return r, err
+	}
+	if r.Code/100 != 2 {
+		return r, r.err("DATA")
+	}
+	return r, nil
+}
+
+// timeoutsDefault are Postfix's smtp_*_timeout defaults, which meet the
+// RFC 5321 §4.5.3.2 minimums (RELIABILITY "timeouts (client)").
+var timeoutsDefault = Timeouts{
+	Connect:      30 * time.Second,
+	Greeting:     300 * time.Second,
+	Helo:         300 * time.Second,
+	StartTLS:     300 * time.Second,
+	TLSHandshake: 60 * time.Second,
+	Auth:         300 * time.Second,
+	Mail:         300 * time.Second,
+	Rcpt:         300 * time.Second,
+	Data:         120 * time.Second,
+	DataBlock:    180 * time.Second,
+	DataDone:     600 * time.Second,
+	Rset:         20 * time.Second,
+	Quit:         300 * time.Second,
+}

@@ -1,0 +1,554 @@
+package smarthost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// session is one established connection: greeted, TLS as the policy asks,
+// authenticated when a credential applies.
+type session struct {
+	c         *conn
+	key       string
+	tgt       target
+	created   time.Time
+	authed    string // mechanism used, "" when no AUTH
+	pool      *relayPool
+	idleTimer *time.Timer
+	check     tlsCheck
+}
+
+// Deliver makes one delivery attempt for m: the relays in order, each of
+// their addresses in order, until one gives an answer for every recipient.
+// The error is non-nil when no relay completed the transaction (then every
+// recipient not Bounced is Deferred, with the reason of the last failure).
+func (c *Client) Deliver(ctx context.Context, m *Message) (Outcome, error) {
+	out := Outcome{Recipients: make([]RcptOutcome, len(m.Recipients))}
+	for i, r := range m.Recipients {
+		out.Recipients[i] = RcptOutcome{Addr: r.Addr, Status: Deferred, Enhanced: "4.4.1", Text: "not attempted"}
+	}
+	if len(m.Recipients) == 0 {
+		return out, errors.New("smarthost: message has no recipients")
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return out, errClosed
+	}
+	limit := c.o.Deadline + time.Duration(m.Size/(1<<20))*c.o.DeadlinePerMB
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+
+	relays := c.relays
+	if sr, ok := c.o.Credentials.(SenderRelays); ok {
+		if s, ok := sr.RelayHost(m.From); ok {
+			rs, err := ParseRelays(s)
+			if err != nil {
+				return out, fmt.Errorf("smarthost: per-sender relay for %q: %w", m.From, err)
+			}
+			relays = rs
+		}
+	}
+
+	pending := make([]int, len(m.Recipients))
+	for i := range pending {
+		pending[i] = i
+	}
+	var lastErr error
+	setAll := func(v verdict) {
+		for _, i := range pending {
+			out.Recipients[i] = v.rcpt(m.Recipients[i].Addr)
+		}
+	}
+relays:
+	for _, r := range relays {
+		tgts, err := resolve(ctx, c.o.Resolver, r)
+		if err != nil {
+			lastErr = err
+			setAll(classify(phConnect, err))
+			continue
+		}
+		for _, t := range tgts {
+			if ctx.Err() != nil {
+				break relays
+			}
+			s, p, err := c.session(ctx, t, m.From)
+			if err != nil {
+				lastErr = err
+				v := classify(p, err)
+				setAll(v)
+				if v.AuthFailed {
+					out.AuthFailed = true
+				}
+				if v.Status == Bounced || !v.NextRelay {
+					break relays
+				}
+				continue
+			}
+			out.Relay = t.String()
+			out.DSN = s.c.has("DSN")
+			pending, err = c.transact(ctx, s, m, pending, &out)
+			c.done(s, err)
+			if err == nil {
+				return out, nil
+			}
+			lastErr = err
+			var de *deliveryError
+			if errors.As(err, &de) && !de.v.NextRelay {
+				break relays
+			}
+		}
+	}
+	if lastErr == nil {
+		lastErr = ctx.Err()
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no relay reached")
+	}
+	return out, fmt.Errorf("smarthost: message %s not delivered: %w", m.ID, lastErr)
+}
+
+// deliveryError carries the verdict of an error in a transaction.
+type deliveryError struct {
+	v   verdict
+	err error
+}
+
+func (e *deliveryError) Error() string { return e.err.Error() }
+func (e *deliveryError) Unwrap() error { return e.err }
+
+// done returns a session to its pool or closes it.
+func (c *Client) done(s *session, err error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if s.c.broken || closed || time.Since(s.created) > c.o.MaxReuse {
+		s.c.quit()
+		s.pool.release()
+		return
+	}
+	s.c.raw.setHard(time.Time{})
+	s.pool.put(s, c.o.IdleTimeout)
+}
+
+func (c *Client) poolFor(t target) *relayPool {
+	key := net.JoinHostPort(t.addr, strconv.Itoa(t.port))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pools[key]
+	if p == nil {
+		p = newRelayPool(c.o.MaxConns)
+		c.pools[key] = p
+	}
+	return p
+}
+
+func (c *Client) rateFor(t target) *rateLimiter {
+	if c.o.RateLimit <= 0 {
+		return nil
+	}
+	key := t.relay.Spec
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.rates[key]
+	if r == nil {
+		r = &rateLimiter{every: time.Duration(float64(time.Second) / c.o.RateLimit)}
+		c.rates[key] = r
+	}
+	return r
+}
+
+// lookupCred finds the credential for a connection to t for sender.
+func (c *Client) lookupCred(t target, sender string) (Credential, bool) {
+	if c.o.Credentials == nil {
+		return Credential{}, false
+	}
+	return c.o.Credentials.Lookup(Query{Sender: sender, Host: t.host, Addr: t.addr, Port: t.port, NextHop: t.relay.Spec})
+}
+
+// session returns a ready connection to t for mail from sender: a pooled
+// one (checked with RSET) or a new one. The phase tells where it failed.
+func (c *Client) session(ctx context.Context, t target, sender string) (*session, phase, error) {
+	cred, hasCred := c.lookupCred(t, sender)
+	key := "-"
+	if hasCred {
+		key = cred.Source + "\x00" + cred.Key + "\x00" + cred.User + "\x00" + cred.authID()
+	}
+	if rl := c.rateFor(t); rl != nil {
+		if err := rl.wait(ctx); err != nil {
+			return nil, phConnect, err
+		}
+	}
+	p := c.poolFor(t)
+	for {
+		s, err := p.get(ctx, key)
+		if err != nil {
+			return nil, phConnect, err
+		}
+		if s == nil {
+			break
+		}
+		s.c.raw.setHard(deadlineOf(ctx))
+		stop := context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
+		err = s.c.rset()
+		stop()
+		if err == nil {
+			return s, phConnect, nil
+		}
+		s.c.close()
+		p.release()
+	}
+	s, ph, err := c.dial(ctx, t, cred, hasCred, nil)
+	if err != nil {
+		p.release()
+		return nil, ph, err
+	}
+	s.key, s.pool = key, p
+	return s, ph, nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// dial opens and prepares a new connection: connect, implicit TLS or
+// greeting + EHLO + STARTTLS + EHLO, then AUTH when a credential applies.
+// trace, when set, is used by Probe.
+func (c *Client) dial(ctx context.Context, t target, cred Credential, hasCred bool, pr *probeReport) (*session, phase, error) {
+	dctx, cancel := context.WithTimeout(ctx, c.o.Timeouts.Connect)
+	nc, err := c.o.Dialer.DialContext(dctx, "tcp", net.JoinHostPort(t.addr, strconv.Itoa(t.port)))
+	cancel()
+	if err != nil {
+		return nil, phConnect, err
+	}
+	var trace func(byte, string)
+	if c.o.Trace != nil {
+		trace = func(dir byte, line string) { c.o.Trace(string(dir) + " " + line) }
+	}
+	if pr != nil {
+		trace = pr.trace
+	}
+	cn := newConn(nc, c.o.Timeouts, trace)
+	cn.raw.setHard(deadlineOf(ctx))
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	s := &session{c: cn, tgt: t, created: time.Now()}
+	ph, err := c.prepare(ctx, s, cred, hasCred, pr)
+	if err != nil {
+		cn.quit()
+		return nil, ph, err
+	}
+	return s, ph, nil
+}
+
+func (c *Client) implicitTLS(port int) bool {
+	switch c.o.Implicit {
+	case ImplicitAlways:
+		return true
+	case ImplicitNever:
+		return false
+	}
+	return port == 465
+}
+
+func (c *Client) prepare(ctx context.Context, s *session, cred Credential, hasCred bool, pr *probeReport) (phase, error) {
+	cn, t := s.c, s.tgt
+	if c.implicitTLS(t.port) && c.o.TLS != None {
+		if err := cn.handshake(c.tlsConfig(t.host, &s.check)); err != nil {
+			return phTLS, err
+		}
+		if pr != nil {
+			pr.tlsDone(cn, &s.check)
+		}
+	}
+	err := cn.greet()
+	if pr != nil {
+		pr.banner(cn)
+	}
+	if err != nil {
+		return phGreeting, err
+	}
+	if err := cn.hello(c.o.HeloName); err != nil {
+		return phHelo, err
+	}
+	if pr != nil {
+		pr.ehlo(cn)
+	}
+	if cn.tls == nil && c.o.TLS != None {
+		switch {
+		case cn.has("STARTTLS"):
+			if err := cn.startTLS(c.tlsConfig(t.host, &s.check)); err != nil {
+				if pr != nil {
+					pr.tlsFailed(cn, &s.check, err)
+				}
+				return phTLS, err
+			}
+			if pr != nil {
+				pr.tlsDone(cn, &s.check)
+			}
+			if err := cn.hello(c.o.HeloName); err != nil {
+				return phHelo, err
+			}
+			if pr != nil {
+				pr.ehlo(cn)
+			}
+		case c.o.TLS.requiresTLS():
+			return phTLS, errTLSRequired
+		}
+	}
+	if !hasCred {
+		return phAuth, nil
+	}
+	mechs := cn.authMechs()
+	if pr != nil {
+		pr.mechs = mechs
+	}
+	if len(mechs) == 0 {
+		// As Postfix: a relay that offers no AUTH gets the mail without it.
+		c.log.Warn("relay offers no AUTH; sending without authentication", "relay", t.String())
+		return phAuth, nil
+	}
+	if err := c.authAllowed(s); err != nil {
+		return phAuth, err
+	}
+	mech, err := chooseMech(mechs, cred, c.o.Mechanisms)
+	if err != nil {
+		return phAuth, err
+	}
+	if pr != nil {
+		pr.mech = mech
+	}
+	if err := c.authenticate(ctx, s, mech, cred); err != nil {
+		return phAuth, err
+	}
+	s.authed = mech
+	return phAuth, nil
+}
+
+// authAllowed is the credential guard (RELIABILITY S3, S5; STYLE 7): it
+// checks the connection itself, whatever the relay advertises.
+func (c *Client) authAllowed(s *session) error {
+	cn := s.c
+	if cn.tls == nil {
+		if c.o.TLS == None && isLoopback(cn.raw.RemoteAddr()) {
+			return nil
+		}
+		return &errNoSafeAuth{"the connection is not encrypted (plaintext AUTH only with policy none to a loopback relay)"}
+	}
+	if cn.tls.Version < tls12 {
+		return &errNoSafeAuth{"TLS version below 1.2"}
+	}
+	if s.check.verified || s.check.pinned || c.o.AllowUnverifiedAuth {
+		return nil
+	}
+	return &errNoSafeAuth{fmt.Sprintf("the relay's certificate did not verify (%v); set a pin or allow unverified AUTH", s.check.verifyErr)}
+}
+
+const tls12 = 0x0303
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		host, _, err := net.SplitHostPort(a.String())
+		if err != nil {
+			return false
+		}
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+	return ta.IP.IsLoopback()
+}
+
+// authenticate runs AUTH with mech; for OAuth credentials a refused token
+// is renewed once and AUTH tried again.
+func (c *Client) authenticate(ctx context.Context, s *session, mech string, cred Credential) error {
+	if cred.OAuth == nil {
+		a, err := saslClient(mech, cred)
+		if err != nil {
+			return err
+		}
+		return s.c.auth(a)
+	}
+	for try := 0; ; try++ {
+		tok, err := c.tokens.token(ctx, cred, try > 0)
+		if err != nil {
+			return err
+		}
+		oc := &oauthClient{mech: mech, user: cred.authID(), host: s.tgt.host, port: s.tgt.port, token: tok}
+		err = s.c.auth(oc)
+		if err == nil {
+			return nil
+		}
+		var re *ReplyError
+		if try > 0 || s.c.broken || !errors.As(err, &re) || re.Code/100 == 2 {
+			return err
+		}
+		c.log.Warn("relay refused the OAuth token; fetching a new one", "relay", s.tgt.String(), "reply", re.Error())
+	}
+}
+
+// transact runs one or more mail transactions on s for the pending
+// recipients and records the outcomes. It returns the recipients still
+// pending for another relay (those the relay never answered for) and an
+// error when the relay did not answer for every pending recipient.
+func (c *Client) transact(ctx context.Context, s *session, m *Message, pending []int, out *Outcome) ([]int, error) {
+	for round := 0; len(pending) > 0; round++ {
+		rest, err := c.transaction(ctx, s, m, pending, out)
+		if err != nil {
+			return rest, err
+		}
+		if len(rest) == len(pending) || round > 100 {
+			// 452 for the first recipient: nothing accepted, nothing gained.
+			return nil, nil
+		}
+		pending = rest
+	}
+	return nil, nil
+}
+
+// transaction is MAIL, RCPT…, DATA for pending. rest lists recipients
+// deferred by 452 (for another transaction); on error it lists those
+// still without an answer.
+func (c *Client) transaction(ctx context.Context, s *session, m *Message, pending []int, out *Outcome) (rest []int, err error) {
+	cn := s.c
+	set := func(idx []int, v verdict) {
+		for _, i := range idx {
+			out.Recipients[i] = v.rcpt(m.Recipients[i].Addr)
+		}
+		if v.AuthFailed {
+			out.AuthFailed = true
+		}
+	}
+	fail := func(p phase, idx []int, err error) ([]int, error) {
+		v := classify(p, err)
+		set(idx, v)
+		if v.Status == Bounced {
+			return nil, nil
+		}
+		return idx, &deliveryError{v: v, err: fmt.Errorf("%s: %w", p, err)}
+	}
+	if perr := c.precheck(cn, m); perr != nil {
+		v := classify(phMail, perr)
+		set(pending, v)
+		return nil, nil
+	}
+	// MAIL FROM with the extensions the message needs (RFC 1870, 6152,
+	// 6531, 3461).
+	var sb strings.Builder
+	sb.WriteString("MAIL FROM:<" + m.From + ">")
+	if cn.has("SIZE") && m.Size > 0 {
+		sb.WriteString(" SIZE=" + strconv.FormatInt(m.Size, 10))
+	}
+	if m.Body8Bit && cn.has("8BITMIME") {
+		sb.WriteString(" BODY=8BITMIME")
+	}
+	if needsUTF8(m) && cn.has("SMTPUTF8") {
+		sb.WriteString(" SMTPUTF8")
+	}
+	if cn.has("DSN") {
+		if r := strings.ToUpper(m.Ret); r == "FULL" || r == "HDRS" {
+			sb.WriteString(" RET=" + r)
+		}
+		if m.EnvID != "" {
+			sb.WriteString(" ENVID=" + xtext(m.EnvID))
+		}
+	}
+	if _, err := cn.cmd(c.o.Timeouts.Mail, 2, "MAIL", sb.String()); err != nil {
+		return fail(phMail, pending, err)
+	}
+	var accepted []int
+	for k, i := range pending {
+		r := m.Recipients[i]
+		line := "RCPT TO:<" + r.Addr + ">"
+		if cn.has("DSN") {
+			line += dsnRcptParams(r)
+		}
+		_, err := cn.cmd(c.o.Timeouts.Rcpt, 2, "RCPT", line)
+		if err == nil {
+			accepted = append(accepted, i)
+			continue
+		}
+		v := classify(phRcpt, err)
+		var re *ReplyError
+		if !errors.As(err, &re) {
+			// Connection trouble: the rest stays pending for the next relay.
+			set(pending[k:], v)
+			cn.broken = true
+			return pending[k:], &deliveryError{v: v, err: fmt.Errorf("RCPT: %w", err)}
+		}
+		set([]int{i}, v)
+		if v.TooMany {
+			rest = append(rest, pending[k:]...)
+			set(rest, v)
+			break
+		}
+	}
+	if len(accepted) == 0 {
+		if err := cn.rset(); err != nil {
+			cn.broken = true
+		}
+		return rest, nil
+	}
+	if _, err := cn.cmd(c.o.Timeouts.Data, 3, "DATA", "DATA"); err != nil {
+		r, e := fail(phData, accepted, err)
+		return append(r, rest...), e
+	}
+	body, err := m.Body()
+	if err != nil {
+		// 354 is out and a "." would send an empty message: drop the
+		// connection instead (the relay discards the transaction).
+		cn.close()
+		v := verdict{Status: Deferred, Enhanced: "4.3.0", Text: "cannot read the queued message body: " + err.Error()}
+		set(accepted, v)
+		return append(accepted, rest...), &deliveryError{v: v, err: fmt.Errorf("open body: %w", err)}
+	}
+	r, err := cn.sendBody(body)
+	body.Close()
+	if err != nil {
+		ph := phData
+		if cn.sentDot {
+			ph = phDataDone
+		}
+		res, e := fail(ph, accepted, err)
+		return append(res, rest...), e
+	}
+	set(accepted, verdict{Status: Delivered, Code: r.Code, Enhanced: r.enhanced(), Text: r.text()})
+	return rest, nil
+}
+
+// precheck refuses what this relay can never take: a body over its SIZE
+// limit (RFC 1870, 5.3.4), 8-bit without 8BITMIME (RFC 6152, 5.6.3), UTF-8
+// without SMTPUTF8 (RFC 6531, 5.6.7).
+func (c *Client) precheck(cn *conn, m *Message) error {
+	if max := cn.maxSize(); max > 0 && m.Size > max {
+		return &permanentError{Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the size limit %d of the relay", m.Size, max)}
+	}
+	if m.Body8Bit && !cn.has("8BITMIME") {
+		return &permanentError{Enhanced: "5.6.3", Text: "message has an 8-bit body and the relay does not support 8BITMIME (RFC 6152); relayq does not convert to 7-bit"}
+	}
+	if needsUTF8(m) && !cn.has("SMTPUTF8") {
+		if !isASCII(m.From) {
+			return &permanentError{Enhanced: "5.6.7", Text: "sender address needs SMTPUTF8, which the relay does not support (RFC 6531)"}
+		}
+		for _, r := range m.Recipients {
+			if !isASCII(r.Addr) {
+				return &permanentError{Enhanced: "5.6.7", Text: "recipient address needs SMTPUTF8, which the relay does not support (RFC 6531)"}
+			}
+		}
+		ok, err := headersASCII(m)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &permanentError{Enhanced: "5.6.7", Text: "message headers contain UTF-8 and the relay does not support SMTPUTF8 (RFC 6531)"}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package smarthost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// phase is the protocol step an error happened in.
+type phase int
+
+const (
+	phConnect  phase = iota // DNS, TCP connect
+	phGreeting              // 220 banner
+	phHelo                  // EHLO/HELO
+	phTLS                   // STARTTLS reply, handshake, TLS required
+	phAuth                  // AUTH
+	phMail                  // MAIL FROM
+	phRcpt                  // RCPT TO
+	phData                  // DATA (the 354), the body
+	phDataDone              // the reply after the final "."
+)
+
+var phaseNames = [...]string{"connect", "greeting", "EHLO", "STARTTLS", "AUTH", "MAIL FROM", "RCPT TO", "DATA", "end of DATA"}
+
+func (p phase) String() string { return phaseNames[p] }
+
+// verdict is what one error means for the recipients it concerns and for
+// the rest of the delivery.
+type verdict struct {
+	Status     Status
+	NextRelay  bool // try the next relay address / host
+	AuthFailed bool // AUTH refused: alarm (Postfix smtp_sasl_auth_soft_bounce)
+	TooMany    bool // 452 at RCPT: this and the remaining recipients in a new transaction
+	Code       int
+	Enhanced   string
+	Text       string
+}
+
+// errTLSRequired: the policy needs TLS and the relay does not offer it.
+var errTLSRequired = errors.New("TLS is required, but the relay does not offer STARTTLS")
+
+// errNoSafeAuth: a credential exists but the connection is not safe for it.
+type errNoSafeAuth struct{ why string }
+
+func (e *errNoSafeAuth) Error() string { return "credentials not sent: " + e.why }
+
+// permanentError is a local permanent failure (size, 8BITMIME, SMTPUTF8).
+type permanentError struct {
+	Enhanced string
+	Text     string
+}
+
+func (e *permanentError) Error() string { return e.Enhanced + " " + e.Text }
+
+// authRelated reports reply codes that mean "not authenticated" rather
+// than a judgement on the message (RFC 4954 §6, RFC 3463 X.7.8 etc.).
+func authRelated(re *ReplyError) bool {
+	if re.Code == 530 || re.Code == 534 || re.Code == 535 || re.Code == 538 {
+		return true
+	}
+	switch re.Enhanced {
+	case "5.7.8", "5.7.9", "5.7.11", "5.7.0":
+		return re.Code == 530 || re.Enhanced != "5.7.0"
+	}
+	return false
+}
+
+// throttling reports a temporary "slow down" reply (421 or 454 that says
+// so), which is a soft deferral, not an authentication alarm.
+func throttling(re *ReplyError) bool {
+	if re.Code == 421 {
+		return true
+	}
+	if re.Code != 454 && re.Code != 451 && re.Code != 450 {
+		return false
+	}
+	t := strings.ToLower(re.Text)
+	for _, w := range []string{"too many", "rate limit", "throttl", "try again later", "slow down", "exceeded"} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// classify turns an error in a phase into a verdict. It is the only place
+// where relayq decides between delivered, deferred and bounced (STYLE 6);
+// anything it does not recognise is temporary.
+func classify(p phase, err error) verdict {
+	if err == nil {
+		return verdict{Status: Delivered}
+	}
+	var re *ReplyError
+	if errors.As(err, &re) {
+		v := verdict{Code: re.Code, Enhanced: re.Enhanced, Text: re.Text, Status: Deferred}
+		c := re.Code
+		switch {
+		case c == 421:
+			// Service closing / throttling: soft deferral; another relay may take it.
+			v.NextRelay = true
+		case p == phGreeting || p == phHelo || p == phTLS:
+			// As Postfix smtp_skip_5xx_greeting: the relay is unusable now,
+			// not the message.
+			v.NextRelay = true
+		case p == phAuth:
+			v.NextRelay = true
+			v.AuthFailed = !throttling(re)
+		case c >= 200 && c < 400:
+			v.Status = Delivered
+		case c >= 400 && c < 500:
+			v.TooMany = p == phRcpt && c == 452
+		case c == 552 && p == phRcpt:
+			// RFC 5321 §4.5.3.1.10: 552 at RCPT is "too many recipients".
+			v.TooMany = true
+		case authRelated(re):
+			// Not authenticated (530 5.7.0, 5.7.8 …): misconfiguration must not
+			// bounce the queue (RELIABILITY R3).
+			v.AuthFailed = true
+		case c >= 500:
+			v.Status = Bounced
+		}
+		return v
+	}
+	var pe *permanentError
+	if errors.As(err, &pe) {
+		return verdict{Status: Bounced, Enhanced: pe.Enhanced, Text: pe.Text}
+	}
+	v := verdict{Status: Deferred, NextRelay: true}
+	var nm *errNoMech
+	var ns *errNoSafeAuth
+	var te *tlsError
+	var de *dnsError
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		v.NextRelay = false
+		v.Enhanced, v.Text = "4.4.7", fmt.Sprintf("delivery time limit reached during %s: %v", p, err)
+	case errors.Is(err, errTLSRequired):
+		v.Enhanced, v.Text = "4.7.4", "TLS is required, but the relay does not offer STARTTLS; no AUTH and no MAIL sent"
+	case errors.As(err, &te):
+		v.Enhanced, v.Text = "4.7.5", "TLS handshake with the relay failed: "+te.err.Error()
+	case errors.As(err, &nm):
+		v.AuthFailed = true
+		v.Enhanced, v.Text = "4.7.0", nm.Error()
+	case errors.As(err, &ns):
+		v.Enhanced, v.Text = "4.7.0", ns.Error()
+	case errors.As(err, &de):
+		v.Enhanced, v.Text = "4.4.3", "relay lookup failed: "+de.Error()
+	case p == phConnect:
+		v.Enhanced, v.Text = "4.4.1", "cannot connect to relay: "+err.Error()
+	case p == phDataDone:
+		// The final "." went out but no reply came: the relay may have the
+		// message. Defer (at-least-once) instead of racing another relay.
+		v.NextRelay = false
+		v.Enhanced, v.Text = "4.4.2", fmt.Sprintf("lost connection with relay after end of data: %v", err)
+	case p == phAuth:
+		v.Enhanced, v.Text = "4.7.0", fmt.Sprintf("authentication failed: %v", err)
+		v.AuthFailed = !isNetErr(err)
+	default:
+		v.Enhanced, v.Text = "4.4.2", fmt.Sprintf("lost connection with relay during %s: %v", p, err)
+	}
+	return v
+}
+
+// isNetErr reports I/O failures, as opposed to local SASL errors.
+func isNetErr(err error) bool {
+	type timeout interface{ Timeout() bool }
+	var t timeout
+	return errors.As(err, &t) || strings.Contains(err.Error(), "EOF") ||
+		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe") ||
+		errors.Is(err, errReplyTooLong)
+}
+
+// rcptOutcome fills a recipient's outcome from a verdict.
+func (v verdict) rcpt(addr string) RcptOutcome {
+	return RcptOutcome{Addr: addr, Status: v.Status, Code: v.Code, Enhanced: v.Enhanced, Text: bound(v.Text)}
+}
+
+// bound keeps stored reply text short (RELIABILITY I2).
+func bound(s string) string {
+	const max = 1000
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}
