@@ -1,0 +1,95 @@
+package main
+
+// Shared wiring for the subcommands: configuration → options structs. Owned
+// by the submit/config workstream; other workstreams may append small,
+// clearly named helpers at the end.
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/submit"
+)
+
+// loadConfig loads the configuration (config.Load). On error it prints
+// every problem on its own line to s.err and returns exConfig (78); the
+// caller returns that code.
+func loadConfig(s stdio) (*config.Config, int) {
+	cfg, err := config.Load()
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(s.err, "relayq: configuration: %s\n", line)
+		}
+		return nil, exConfig
+	}
+	return cfg, exOK
+}
+
+// newLogger returns the slog logger cfg asks for (RELAYQ_LOG_FORMAT,
+// RELAYQ_LOG_LEVEL), writing to w.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo // config validation accepts only valid levels
+	}
+	o := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// submitOptions returns how intake hands a message to the spool: the
+// daemon's socket, else the spool file with a bounded lock wait followed
+// by a detached `relayq queue run`.
+func submitOptions(cfg *config.Config) submit.Options {
+	return submit.Options{
+		Socket:      cfg.Socket,
+		SpoolPath:   cfg.Spool,
+		LockTimeout: cfg.LockTimeout,
+		Kick:        startQueueRun,
+	}
+}
+
+// controlClient returns the client for queue commands: the daemon's control
+// socket, else the spool file with a bounded lock wait.
+func controlClient(cfg *config.Config) *control.Client {
+	return &control.Client{
+		Socket:      cfg.ControlSocket,
+		SpoolPath:   cfg.Spool,
+		LockTimeout: cfg.LockTimeout,
+		Kick:        startQueueRun,
+	}
+}
+
+// startQueueRun starts `relayq queue run` as a detached process and does
+// not wait for it: a new session (setsid, so a terminal's hangup or the
+// caller's process group signals do not reach it), stdin, stdout and stderr
+// on /dev/null (a caller that reads our output to EOF, as PHP's mail() and
+// cron do, must not wait for the delivery), only fds 0-2 inherited, and the
+// same environment (so it reads the same configuration). A goroutine reaps
+// it if this process lives on; otherwise init does. Errors are ignored: the
+// message is queued, and the next run or the daemon delivers it.
+func startQueueRun() {
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	cmd := &exec.Cmd{
+		Path:        exe,
+		Args:        []string{"relayq", "queue", "run"},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		// Stdin, Stdout, Stderr nil: /dev/null.
+	}
+	if err := cmd.Start(); err != nil {
+		return
+	}
+	go func() { _ = cmd.Wait() }()
+}
