@@ -26,6 +26,7 @@ package config
 type Config struct {
 	Core
 	Control
+	Intake
 	Listener
 	Delivery
 
