@@ -1,13 +1,422 @@
 package main
 
-import "fmt"
+// `relayq queue …` and `relayq config`: queue operations through the
+// daemon's control socket (or the spool file when no daemon runs), and the
+// configuration listing.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/spool"
+)
+
+// queueRunner runs the queue once without a daemon (daemon.RunOnce with
+// options from cfg). The daemon workstream sets it from its own file (an
+// init function in serve.go) so that this file does not depend on the
+// daemon's Options; nil means `queue run` is not available in this build.
+var queueRunner func(ctx context.Context, cfg *config.Config, log *slog.Logger) error
+
+const queueUsage = `usage: relayq queue <command> [arguments]
+
+commands:
+  list [-json]        list the queue (Postfix mailq format; -json: one JSON object per line)
+  show ID             show one message: envelope, recipients with their last reply, headers
+  hold ID...          put messages on hold (never tried until released)
+  release ID...       take messages off hold
+  delete ID...        remove messages from the queue (no bounce is sent)
+  flush               make every message that is not on hold due now
+  stats [-json]       count the queue
+  compact             rewrite the spool file to its live size
+  run                 one delivery run without a daemon (what sendmail starts after queueing)
+
+With a daemon running, commands go to it through RELAYQ_CONTROL_SOCKET;
+otherwise relayq opens RELAYQ_SPOOL itself, waiting at most RELAYQ_LOCK_TIMEOUT.
+Exit codes: 0 ok, 64 usage, 69 no such message, 74 damaged spool,
+75 spool busy (try again), 77 permission denied, 78 configuration error.
+`
 
 func runQueue(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runQueue: not built yet")
+	if len(args) == 0 {
+		fmt.Fprint(s.err, queueUsage)
+		return exUsage
+	}
+	cmd, args := args[0], args[1:]
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+		fmt.Fprint(s.out, queueUsage)
+		return exOK
+	}
+	fs := flag.NewFlagSet("relayq queue "+cmd, flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	jsonOut := false
+	if cmd == "list" || cmd == "stats" {
+		fs.BoolVar(&jsonOut, "json", false, "JSON output")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exOK
+		}
+		return exUsage
+	}
+	args = fs.Args()
+
+	var ids []spool.ID
+	switch cmd {
+	case "list", "flush", "stats", "compact", "run":
+		if len(args) != 0 {
+			fmt.Fprintf(s.err, "relayq queue %s: unexpected argument %q\n", cmd, args[0])
+			return exUsage
+		}
+	case "show", "hold", "release", "delete":
+		if len(args) == 0 || (cmd == "show" && len(args) != 1) {
+			fmt.Fprintf(s.err, "relayq queue %s: want %s\n", cmd, map[bool]string{true: "one queue ID", false: "queue IDs"}[cmd == "show"])
+			return exUsage
+		}
+		for _, a := range args {
+			id, err := spool.ParseID(a)
+			if err != nil {
+				fmt.Fprintf(s.err, "relayq queue %s: %v\n", cmd, err)
+				return exUsage
+			}
+			ids = append(ids, id)
+		}
+	default:
+		fmt.Fprintf(s.err, "relayq queue: unknown command %q\n", cmd)
+		fmt.Fprint(s.err, queueUsage)
+		return exUsage
+	}
+
+	cfg, code := loadConfig(s)
+	if cfg == nil {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c := controlClient(cfg)
+
+	switch cmd {
+	case "list":
+		return queueReport(s, "list", queueList(ctx, c, s.out, jsonOut))
+	case "show":
+		d, err := c.Show(ctx, ids[0])
+		if err != nil {
+			return queueReport(s, "show "+string(ids[0]), err)
+		}
+		queueShow(s.out, d, time.Now())
+		return exOK
+	case "hold", "release", "delete":
+		op := map[string]func(context.Context, spool.ID) error{"hold": c.Hold, "release": c.Release, "delete": c.Delete}[cmd]
+		worst := exOK
+		for _, id := range ids {
+			if err := op(ctx, id); err != nil {
+				if code := queueReport(s, cmd+" "+string(id), err); code > worst || worst == exOK {
+					worst = code
+				}
+				continue
+			}
+			fmt.Fprintf(s.out, "%s: %s\n", id, map[string]string{"hold": "held", "release": "released", "delete": "deleted"}[cmd])
+		}
+		return worst
+	case "flush":
+		n, err := c.Flush(ctx)
+		if err != nil {
+			return queueReport(s, "flush", err)
+		}
+		fmt.Fprintf(s.out, "%d message(s) due now\n", n)
+		return exOK
+	case "stats":
+		st, err := c.Stats(ctx)
+		if err != nil {
+			return queueReport(s, "stats", err)
+		}
+		queueStats(s.out, st, jsonOut, time.Now())
+		return exOK
+	case "compact":
+		return queueReport(s, "compact", c.Compact(ctx))
+	case "run":
+		return queueRun(ctx, s, cfg, c)
+	}
 	return exSoftware
 }
 
+// queueRun is one daemonless delivery run. With a daemon running, the
+// daemon owns delivery: the run only flushes through it.
+func queueRun(ctx context.Context, s stdio, cfg *config.Config, c *control.Client) int {
+	if c.DaemonRunning() {
+		n, err := c.Flush(ctx)
+		if err != nil {
+			return queueReport(s, "run", err)
+		}
+		fmt.Fprintf(s.out, "the daemon is running and delivers; %d message(s) due now\n", n)
+		return exOK
+	}
+	if queueRunner == nil {
+		fmt.Fprintln(s.err, "relayq queue run: daemonless delivery is not part of this build")
+		return exUnavail
+	}
+	if err := queueRunner(ctx, cfg, newLogger(cfg, s.err)); err != nil {
+		return queueReport(s, "run", err)
+	}
+	return exOK
+}
+
+// queueReport prints err (if any) and maps it to an exit code.
+func queueReport(s stdio, what string, err error) int {
+	if err == nil {
+		return exOK
+	}
+	fmt.Fprintf(s.err, "relayq queue %s: %v\n", what, err)
+	return queueExit(err)
+}
+
+// queueExit maps a queue-operation error to a sysexits code.
+func queueExit(err error) int {
+	switch {
+	case err == nil:
+		return exOK
+	case errors.Is(err, spool.ErrNotFound):
+		return exUnavail
+	case errors.Is(err, os.ErrPermission):
+		return exNoPerm
+	case errors.Is(err, spool.ErrLocked), errors.Is(err, spool.ErrFull), errors.Is(err, control.ErrNoDaemon),
+		errors.Is(err, context.DeadlineExceeded):
+		return exTempFail
+	case errors.Is(err, spool.ErrCorrupt):
+		return exIOErr
+	case errors.Is(err, control.ErrBadRequest):
+		return exUsage
+	}
+	return exUnavail
+}
+
+// queueList prints the queue in Postfix mailq format (or JSON lines).
+func queueList(ctx context.Context, c *control.Client, w io.Writer, jsonOut bool) error {
+	if jsonOut {
+		enc := json.NewEncoder(w)
+		return c.List(ctx, func(m *spool.Message) error { return enc.Encode(m) })
+	}
+	n, size := 0, int64(0)
+	err := c.List(ctx, func(m *spool.Message) error {
+		if n == 0 {
+			fmt.Fprintln(w, "-Queue ID-   --Size-- ----Arrival Time---- -Sender/Recipient-------")
+		}
+		n++
+		size += m.Size
+		return writeMailqEntry(w, m)
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "Mail queue is empty")
+		return nil
+	}
+	req := "Requests"
+	if n == 1 {
+		req = "Request"
+	}
+	fmt.Fprintf(w, "-- %d Kbytes in %d %s.\n", (size+1023)/1024, n, req)
+	return nil
+}
+
+// writeMailqEntry writes one message as Postfix's mailq does: ID (with '!'
+// when held), size, arrival, sender; then each recipient not yet delivered,
+// preceded by its last reply in parentheses; then an empty line.
+func writeMailqEntry(w io.Writer, m *spool.Message) error {
+	mark := " "
+	if m.Held {
+		mark = "!"
+	}
+	from := m.From
+	if from == "" {
+		from = "MAILER-DAEMON"
+	}
+	if _, err := fmt.Fprintf(w, "%-12s%s %8d %s  %s\n", m.ID, mark, m.Size, m.Arrival.Local().Format("Mon Jan _2 15:04:05"), from); err != nil {
+		return err
+	}
+	const indent = "                                           "
+	shown := false
+	for _, r := range m.Recipients {
+		if r.State == spool.Delivered {
+			continue
+		}
+		reason := replyText(r.Reply)
+		if r.State == spool.Bounced {
+			reason = "bounced: " + reason
+		}
+		if reason == "" && !shown && m.Reason != "" {
+			reason = m.Reason
+		}
+		if reason != "" {
+			shown = true
+			fmt.Fprintf(w, "%s(%s)\n", indent, oneLine(reason))
+		}
+		fmt.Fprintf(w, "%s%s\n", indent, r.Addr)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+func replyText(r spool.Reply) string {
+	var parts []string
+	if r.Code != 0 {
+		parts = append(parts, fmt.Sprint(r.Code))
+	}
+	if r.Enhanced != "" {
+		parts = append(parts, r.Enhanced)
+	}
+	if r.Text != "" {
+		parts = append(parts, r.Text)
+	}
+	return strings.Join(parts, " ")
+}
+
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t).Round(time.Second)
+	if d < 0 {
+		return "in " + (-d).String()
+	}
+	return d.String() + " ago"
+}
+
+// queueShow prints one message in full.
+func queueShow(w io.Writer, d *control.Detail, now time.Time) {
+	m := d.Message
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Local().Format(time.RFC3339) + " (" + age(now, t) + ")"
+	}
+	from := "<" + m.From + ">"
+	fmt.Fprintf(w, "Queue ID:      %s\n", m.ID)
+	fmt.Fprintf(w, "Sender:        %s\n", from)
+	fmt.Fprintf(w, "Arrival:       %s\n", ts(m.Arrival))
+	fmt.Fprintf(w, "Size:          %d\n", m.Size)
+	fmt.Fprintf(w, "Origin:        %s\n", m.Origin)
+	body := "7BIT"
+	if m.Body8Bit {
+		body = "8BITMIME"
+	}
+	fmt.Fprintf(w, "Body:          %s  SMTPUTF8: %v  RET: %s  ENVID: %s\n", body, m.SMTPUTF8, dash(m.Ret), dash(m.EnvID))
+	fmt.Fprintf(w, "Attempts:      %d (last %s)\n", m.Attempts, ts(m.LastAttempt))
+	if m.Held {
+		fmt.Fprintf(w, "Next attempt:  on hold\n")
+	} else {
+		fmt.Fprintf(w, "Next attempt:  %s\n", ts(m.NextAttempt))
+	}
+	if m.Reason != "" {
+		fmt.Fprintf(w, "Reason:        %s\n", oneLine(m.Reason))
+	}
+	fmt.Fprintf(w, "Recipients:\n")
+	for _, r := range m.Recipients {
+		state := map[spool.State]string{spool.Pending: "pending", spool.Delivered: "delivered", spool.Bounced: "bounced"}[r.State]
+		fmt.Fprintf(w, "  <%s> %s", r.Addr, state)
+		if r.Notify != "" {
+			fmt.Fprintf(w, " NOTIFY=%s", r.Notify)
+		}
+		if r.ORcpt != "" {
+			fmt.Fprintf(w, " ORCPT=%s", r.ORcpt)
+		}
+		fmt.Fprintln(w)
+		if t := replyText(r.Reply); t != "" {
+			via := ""
+			if r.Relay != "" {
+				via = " from " + r.Relay
+			}
+			fmt.Fprintf(w, "    last reply%s at %s: %s\n", via, ts(r.Updated), oneLine(t))
+		}
+	}
+	fmt.Fprintf(w, "Headers:\n")
+	for _, line := range strings.Split(strings.TrimRight(d.Headers, "\r\n"), "\r\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	if d.Truncated {
+		fmt.Fprintf(w, "  [header section longer than %d bytes; cut]\n", control.MaxHeaders)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func queueStats(w io.Writer, st spool.Stats, jsonOut bool, now time.Time) {
+	if jsonOut {
+		_ = json.NewEncoder(w).Encode(st)
+		return
+	}
+	fmt.Fprintf(w, "messages: %d\nheld:     %d\nbytes:    %d\n", st.Count, st.Held, st.Bytes)
+	if st.Count > 0 {
+		fmt.Fprintf(w, "oldest:   %s (%s)\n", st.Oldest.Local().Format(time.RFC3339), age(now, st.Oldest))
+	}
+}
+
+// runConfig prints every configuration key with its description, default,
+// where the current value comes from and the value (secrets masked), as an
+// env file. With KEY arguments it prints just those values, one per line
+// (RELAYQ_ may be left out).
 func runConfig(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runConfig: not built yet")
-	return exSoftware
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "help" {
+			fmt.Fprintln(s.out, "usage: relayq config [KEY...]\n\nPrints every RELAYQ_* key with its default and current value (secrets masked),\nas an env file; with KEYs, just their values.")
+			return exOK
+		}
+	}
+	cfg, code := loadConfig(s)
+	if cfg == nil {
+		return code
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(s.err, "relayq: warning: %s\n", w)
+	}
+	if len(args) == 0 {
+		if err := cfg.Usage(s.out); err != nil {
+			return exIOErr
+		}
+		return exOK
+	}
+	keys := map[string]config.Key{}
+	for _, k := range cfg.Describe() {
+		keys[k.Key] = k
+	}
+	for _, a := range args {
+		name := strings.ToUpper(a)
+		if !strings.HasPrefix(name, config.Prefix+"_") {
+			name = config.Prefix + "_" + name
+		}
+		k, ok := keys[name]
+		if !ok {
+			fmt.Fprintf(s.err, "relayq config: unknown key %s\n", a)
+			return exUsage
+		}
+		fmt.Fprintln(s.out, k.Value)
+	}
+	return exOK
 }
