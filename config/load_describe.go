@@ -104,6 +104,10 @@ func (c *Config) Usage(w io.Writer) error {
 			fmt.Fprintf(&b, "; from: %s", k.Source)
 		}
 		b.WriteString("\n")
+		if k.Key == Prefix+"_CONFIG" {
+			fmt.Fprintf(&b, "#%s=%s (environment only; it names this file)\n", k.Key, Quote(k.Value))
+			continue
+		}
 		if k.Secret {
 			fmt.Fprintf(&b, "#%s=%s (secret; may also be given as %s_FILE)\n", k.Key, k.Value, k.Key)
 			continue
