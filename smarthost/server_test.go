@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"strings"
@@ -161,6 +162,7 @@ func startServer(t testing.TB, cfg serverConfig) *testServer {
 	s.ReadTimeout = 10 * time.Second
 	s.WriteTimeout = 10 * time.Second
 	s.Debug = lockedWriter{got}
+	s.ErrorLog = log.New(io.Discard, "", 0)
 	if cfg.cert != nil {
 		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cfg.cert}}
 	}
