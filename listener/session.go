@@ -1,0 +1,367 @@
+package listener
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os/user"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/relayq/relayq/submit"
+)
+
+// RFC 5321 §4.5.3.1.3: a path is at most 256 octets.
+const maxPathLen = 256
+
+// SMTP replies of the listener (RFC 3463 enhanced codes).
+var (
+	errAuthRequired  = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	errRelayDenied   = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+	errEncryptFirst  = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism"}
+	errNoAuthHere    = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "AUTH not available on this connection"}
+	errAuthTemp      = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+	errAuthTooMany   = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
+	errBadSender     = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	errBadRecipient  = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	errNUL           = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL characters"}
+	errHeaderTooBig  = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message header size exceeds limit"}
+	errLineTooLong   = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0}, Message: "Line too long"}
+	errQueueWrite    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: queue file write error"}
+	errQueueFull     = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage"}
+	errQueueInvalid  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message refused by the queue"}
+	errDataIncomplet = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: message not received completely"}
+)
+
+// backend makes a session per client (and again after STARTTLS).
+type backend struct {
+	s    *Server
+	unix bool
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	ss := &session{s: b.s, c: c, unix: b.unix}
+	nc := c.Conn()
+	if tc, ok := nc.(*tls.Conn); ok {
+		ss.tls = true
+		nc = tc.NetConn()
+	}
+	mc, ok := nc.(*conn)
+	if !ok {
+		return nil, fmt.Errorf("listener: unexpected connection type %T", nc)
+	}
+	ss.conn = mc
+	if b.unix {
+		ss.origin = "uid=" + strconv.Itoa(mc.uid)
+		ss.trusted = b.s.trustedUID(mc.uid)
+		if u, err := user.LookupId(strconv.Itoa(mc.uid)); err == nil {
+			ss.userName = u.Username
+		}
+		return ss, nil
+	}
+	ss.origin = mc.RemoteAddr().String()
+	if ap, err := netip.ParseAddrPort(ss.origin); err == nil {
+		ss.ip = ap.Addr().Unmap()
+	}
+	ss.loopback = ss.ip.IsLoopback()
+	ss.mynet = b.s.inMyNetworks(ss.ip)
+	return ss, nil
+}
+
+func (s *Server) trustedUID(uid int) bool {
+	if s.o.TrustedUID != nil {
+		return s.o.TrustedUID(uid)
+	}
+	return uid == 0 || uid == s.uid
+}
+
+func (s *Server) inMyNetworks(ip netip.Addr) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	if s.o.MyNetworks == nil {
+		return ip.IsLoopback()
+	}
+	for _, p := range s.o.MyNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// session is one SMTP session (go-smtp Session and AuthSession).
+type session struct {
+	s    *Server
+	c    *smtp.Conn
+	conn *conn
+	unix bool
+
+	// TCP peer
+	ip       netip.Addr
+	loopback bool
+	mynet    bool
+	tls      bool
+	authUser string
+	authFail int
+
+	// unix peer
+	userName string
+	trusted  bool
+
+	origin  string // for logs and Envelope.Origin
+	env     submit.Envelope
+	hasFrom bool
+	seen    map[string]bool
+	warning string // X-Authentication-Warning line, unix socket only
+}
+
+func (ss *session) Reset() {
+	ss.env = submit.Envelope{}
+	ss.hasFrom = false
+	ss.seen = nil
+	ss.warning = ""
+}
+
+func (ss *session) Logout() error { return nil }
+
+// mayRelay: allow-listed network, authenticated, or a local user.
+func (ss *session) mayRelay() bool { return ss.unix || ss.mynet || ss.authUser != "" }
+
+// authOffered: AUTH is configured and allowed on this connection now
+// (TLS or loopback, RFC 4954 §4 / Postfix smtpd_tls_auth_only).
+func (ss *session) authOffered() bool {
+	return !ss.unix && ss.s.auth.configured() && (ss.tls || ss.loopback)
+}
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if !ss.mayRelay() {
+		var err *smtp.SMTPError = errRelayDenied
+		if ss.s.auth.configured() && (ss.authOffered() || ss.s.o.TLSConfig != nil) {
+			err = errAuthRequired
+		}
+		ss.s.log.Warn("rejected", "client", ss.origin, "stage", "MAIL", "from", from, "reply", replyText(err))
+		return err
+	}
+	if len(from) > maxPathLen || strings.ContainsAny(from, "\x00\r\n") {
+		return errBadSender
+	}
+	env := submit.Envelope{From: from, Origin: ss.origin}
+	if ss.authUser != "" {
+		env.Origin += " user=" + ss.authUser
+	}
+	if opts != nil {
+		env.Ret = string(opts.Return)
+		env.EnvID = opts.EnvelopeID
+		env.Body8Bit = opts.Body == smtp.Body8BitMIME
+		env.SMTPUTF8 = opts.UTF8
+	}
+	if ss.unix {
+		w := submit.AuthWarning(ss.conn.uid, ss.userName, ss.s.o.Hostname, from, ss.trusted)
+		if w != "" && ss.s.o.ForeignSender == "refuse" {
+			who := ss.userName
+			if who == "" {
+				who = ss.origin
+			}
+			err := &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: fmt.Sprintf("Sender address <%s> not owned by user %s", from, who)}
+			ss.s.log.Warn("rejected", "client", ss.origin, "stage", "MAIL", "from", from, "reply", replyText(err))
+			return err
+		}
+		ss.warning = w
+	}
+	ss.env = env
+	ss.hasFrom = true
+	ss.seen = map[string]bool{}
+	return nil
+}
+
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if !ss.mayRelay() { // MAIL refused already; belt and braces
+		return errRelayDenied
+	}
+	if to == "" || len(to) > maxPathLen || strings.ContainsAny(to, "\x00\r\n") {
+		return errBadRecipient
+	}
+	key := strings.ToLower(to)
+	if ss.seen[key] {
+		return nil // duplicate: accepted once, as Postfix's cleanup does
+	}
+	r := submit.Recipient{Addr: to}
+	if opts != nil {
+		if len(opts.Notify) > 0 {
+			n := make([]string, len(opts.Notify))
+			for i, v := range opts.Notify {
+				n[i] = string(v)
+			}
+			r.Notify = strings.Join(n, ",")
+		}
+		if opts.OriginalRecipient != "" {
+			r.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+		}
+	}
+	ss.seen[key] = true
+	ss.env.Recipients = append(ss.env.Recipients, r)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	ss.conn.inData.Store(true)
+	defer ss.conn.inData.Store(false)
+
+	var prefix string
+	if ss.unix {
+		if ss.warning != "" {
+			prefix = ss.warning + "\r\n"
+		}
+	} else {
+		prefix = ss.received()
+	}
+	body := newNormalizer(r, ss.s.o.MaxHeaderSize)
+	env := ss.env
+	id, err := ss.s.o.Submit(ss.s.ctx, env, io.MultiReader(strings.NewReader(prefix), body))
+	size := body.n + int64(len(prefix))
+	if berr := body.err; berr != nil {
+		reply := dataReply(berr)
+		if err == nil {
+			// Submit must fail when its body reader fails; if it did
+			// not, say so loudly: the client is told the message failed.
+			ss.s.log.Error("submit accepted a message whose body failed", "queue_id", string(id), "client", ss.origin, "error", berr)
+		}
+		ss.s.log.Warn("rejected", "client", ss.origin, "stage", "DATA", "from", env.From, "rcpts", len(env.Recipients), "size", size, "reply", replyText(reply), "error", berr)
+		return reply
+	}
+	if err != nil {
+		reply := errQueueWrite
+		switch {
+		case errors.Is(err, submit.ErrFull):
+			reply = errQueueFull
+		case errors.Is(err, submit.ErrInvalid):
+			reply = errQueueInvalid
+		}
+		ss.s.log.Error("not queued", "client", ss.origin, "from", env.From, "rcpts", len(env.Recipients), "size", size, "reply", replyText(reply), "error", err)
+		return reply
+	}
+	if !body.eof {
+		// Submit returned without reading the body to its end: what it
+		// stored is incomplete. Never acknowledge that.
+		ss.s.log.Error("submit returned before the end of the body", "queue_id", string(id), "client", ss.origin)
+		return errDataIncomplet
+	}
+	ss.s.log.Info("queued", "queue_id", string(id), "from", env.From, "rcpts", len(env.Recipients), "size", size, "origin", env.Origin)
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + string(id)}
+}
+
+// dataReply maps a body read error to the reply.
+func dataReply(err error) *smtp.SMTPError {
+	var se *smtp.SMTPError
+	switch {
+	case errors.As(err, &se):
+		return se // ErrDataTooLarge (552 5.3.4), errNUL, errHeaderTooBig
+	case errors.Is(err, smtp.ErrTooLongLine):
+		return errLineTooLong
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout while receiving the message"}
+		}
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: message not received completely"}
+	}
+}
+
+func replyText(e *smtp.SMTPError) string {
+	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+}
+
+// received is the Received: header for a TCP message (RFC 5321 §4.4,
+// protocol names of RFC 3848).
+func (ss *session) received() string {
+	proto := "ESMTP"
+	if ss.tls {
+		proto += "S"
+	}
+	if ss.authUser != "" {
+		proto += "A"
+	}
+	helo := headerSafe(ss.c.Hostname())
+	ip := ss.ip.String()
+	if ss.ip.Is6() {
+		ip = "IPv6:" + ip
+	}
+	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (relayq) with %s;\r\n\t%s\r\n",
+		helo, ip, headerSafe(ss.s.o.Hostname), proto, ss.s.o.Now().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+}
+
+// headerSafe keeps a client-chosen word from breaking a header: printable
+// ASCII without parentheses, at most 255 octets.
+func headerSafe(s string) string {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c <= ' ' || c >= 0x7f || c == '(' || c == ')' || c == ';' {
+			b[i] = '?'
+		}
+	}
+	if len(b) == 0 {
+		return "unknown"
+	}
+	return string(b)
+}
+
+// AuthMechanisms offers PLAIN and LOGIN where AUTH is allowed.
+func (ss *session) AuthMechanisms() []string {
+	if !ss.authOffered() {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+// Auth starts a SASL exchange; see the package doc for the policy.
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if ss.unix || !ss.s.auth.configured() {
+		return nil, errNoAuthHere
+	}
+	if !ss.authOffered() {
+		return nil, errEncryptFirst
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return &plainServer{check: ss.checkPassword}, nil
+	case sasl.Login:
+		return &loginServer{check: ss.checkPassword}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// checkPassword verifies one AUTH attempt and records the outcome.
+func (ss *session) checkPassword(identity, username, password string) error {
+	name, err := ss.s.auth.verify(ss.s.ctx, identity, username, password, authInfo{
+		local:  ss.conn.LocalAddr().String(),
+		remote: ss.origin,
+		tls:    ss.tls,
+	})
+	if err == nil {
+		ss.authUser = name
+		ss.s.log.Info("auth", "client", ss.origin, "user", name)
+		return nil
+	}
+	if errors.Is(err, errAuthUnavailable) {
+		ss.s.log.Error("auth unavailable", "client", ss.origin, "error", err)
+		return errAuthTemp
+	}
+	ss.authFail++
+	ss.s.log.Warn("auth failed", "client", ss.origin, "user", headerSafe(username), "failures", ss.authFail)
+	ss.s.pauseAfterFailure()
+	if ss.authFail >= maxAuthFailures {
+		ss.conn.hangUp.Store(true)
+		return errAuthTooMany
+	}
+	return smtp.ErrAuthFailed
+}
