@@ -5,16 +5,21 @@ package main
 // clearly named helpers at the end.
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
+	"os/user"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/listener"
 	"github.com/relayq/relayq/submit"
 )
 
@@ -92,4 +97,64 @@ func startQueueRun() {
 		return
 	}
 	go func() { _ = cmd.Wait() }()
+}
+
+// listenerOptions maps the listener keys (config/listen.go) to
+// listener.Options for the daemon; submitFn is the daemon's spool submit.
+// Errors name the key. The result's Log is log. Added by the listener
+// workstream. Bind RELAYQ_LISTEN with listener.ListenTCP and RELAYQ_SOCKET
+// with listenerSocket.
+func listenerOptions(cfg *config.Config, submitFn submit.Func, log *slog.Logger) (listener.Options, error) {
+	nets, err := config.ParseNetworks(cfg.MyNetworks)
+	if err != nil {
+		return listener.Options{}, fmt.Errorf("RELAYQ_MYNETWORKS: %w", err)
+	}
+	o := listener.Options{
+		Submit:         submitFn,
+		Hostname:       cfg.Domain,
+		MyNetworks:     nets,
+		Users:          cfg.SMTPDUsers,
+		DovecotSocket:  cfg.SMTPDDovecotSocket,
+		AuthFailDelay:  cfg.SMTPDAuthFailDelay,
+		MaxMessageSize: cfg.SMTPDMessageSizeLimit,
+		MaxRecipients:  cfg.SMTPDRecipientLimit,
+		MaxHeaderSize:  cfg.SMTPDHeaderSizeLimit,
+		MaxLineLength:  cfg.SMTPDLineLengthLimit,
+		Timeout:        cfg.SMTPDTimeout,
+		DataTimeout:    cfg.SMTPDDataTimeout,
+		MaxConnections: cfg.SMTPDConnectionLimit,
+		ForeignSender:  cfg.SocketForeignSender,
+		Log:            log,
+	}
+	if cfg.SMTPDAuthFailDelay == 0 {
+		o.AuthFailDelay = -1 // 0 in the config means no pause
+	}
+	if cfg.SMTPDTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.SMTPDTLSCert, cfg.SMTPDTLSKey)
+		if err != nil {
+			return listener.Options{}, fmt.Errorf("RELAYQ_SMTPD_TLS_CERT/RELAYQ_SMTPD_TLS_KEY: %w", err)
+		}
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return o, nil
+}
+
+// listenerSocket binds RELAYQ_SOCKET with RELAYQ_SOCKET_MODE and
+// RELAYQ_SOCKET_GROUP (a name or a gid). Added by the listener workstream.
+func listenerSocket(cfg *config.Config) (*net.UnixListener, error) {
+	perm, err := cfg.SocketPerm()
+	if err != nil {
+		return nil, err
+	}
+	gid := -1
+	if g := cfg.SocketGroup; g != "" {
+		if n, err := strconv.Atoi(g); err == nil {
+			gid = n
+		} else if grp, err := user.LookupGroup(g); err == nil {
+			gid, _ = strconv.Atoi(grp.Gid)
+		} else {
+			return nil, fmt.Errorf("RELAYQ_SOCKET_GROUP: %w", err)
+		}
+	}
+	return listener.ListenUnix(cfg.Socket, os.FileMode(perm), gid)
 }
