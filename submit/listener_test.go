@@ -1,0 +1,110 @@
+package submit_test
+
+// Submit against the real listener on a unix socket, with the real spool
+// behind it, the way the daemon wires them. An external test package: the
+// listener imports submit.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relayq/relayq/listener"
+	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/submit"
+)
+
+func TestSubmitThroughListener(t *testing.T) {
+	dir, err := os.MkdirTemp("", "subl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	srv, err := listener.New(listener.Options{
+		Submit:     sp.Submit,
+		Hostname:   "host.example",
+		TrustedUID: func(int) bool { return true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "submit.sock")
+	ln, err := listener.ListenUnix(sock, 0o666, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeUnix(ln)
+	defer srv.Close()
+
+	var body bytes.Buffer
+	body.WriteString("From: a@example.com\r\nSubject: through the listener\r\n\r\n")
+	for i := 0; body.Len() < 3<<20; i++ {
+		fmt.Fprintf(&body, "%sline %d\r\n", strings.Repeat(".", i%2), i)
+	}
+	env := submit.Envelope{
+		From:     "a@example.com",
+		Body8Bit: false,
+		Ret:      "HDRS",
+		EnvID:    "env id+1",
+		Recipients: []submit.Recipient{
+			{Addr: "b@example.net", Notify: "SUCCESS,DELAY", ORcpt: "rfc822;b@example.net"},
+			{Addr: "c@example.net"},
+		},
+	}
+	// The spool path points nowhere: the socket must be used.
+	o := submit.Options{Socket: sock, SpoolPath: filepath.Join(dir, "must-not-exist", "q.db"), LockTimeout: 100 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := submit.Submit(ctx, o, env, bytes.NewReader(body.Bytes()))
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	m, err := sp.Get(id)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", id, err)
+	}
+	if m.From != env.From || m.Ret != "HDRS" || m.EnvID != "env id+1" || m.Body8Bit || len(m.Recipients) != 2 ||
+		m.Recipients[0].Notify != "SUCCESS,DELAY" || !strings.EqualFold(m.Recipients[0].ORcpt, "rfc822;b@example.net") {
+		t.Errorf("queued %+v", m)
+	}
+	if !strings.HasPrefix(m.Origin, "uid=") {
+		t.Errorf("origin %q", m.Origin)
+	}
+	rc, err := sp.OpenBody(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(body.Bytes()) {
+		t.Errorf("body: %d bytes stored, %d sent, contents differ", len(got), body.Len())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "must-not-exist")); err == nil {
+		t.Error("the direct route was used")
+	}
+
+	// An 8-bit, SMTPUTF8 message keeps its flags.
+	env8 := submit.Envelope{From: "jö@example.com", Body8Bit: true, SMTPUTF8: true, Recipients: []submit.Recipient{{Addr: "ü@example.net"}}}
+	id8, err := submit.Submit(ctx, o, env8, strings.NewReader("Subject: ü\r\n\r\nü\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sp.Get(id8); err != nil || !m.Body8Bit || !m.SMTPUTF8 || m.From != "jö@example.com" {
+		t.Errorf("8-bit message queued as %+v (%v)", m, err)
+	}
+}
