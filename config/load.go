@@ -186,12 +186,23 @@ func readEnvFile(path string, explicit bool) ([]Assignment, error) {
 		if !explicit && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
+		what := "env file"
 		if explicit {
-			return nil, fmt.Errorf("%s_CONFIG: %w", Prefix, err)
+			what = Prefix + "_CONFIG"
 		}
-		return nil, fmt.Errorf("env file: %w", err)
+		if errors.Is(err, fs.ErrPermission) {
+			// sendmail runs as every user; the file must be readable by
+			// all of them. Secrets belong in RELAYQ_AUTHINFO or *_FILE.
+			return nil, fmt.Errorf("%s: %w (the env file must be readable by every user who sends mail, mode 0644; keep secrets in RELAYQ_AUTHINFO or a *_FILE)", what, err)
+		}
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o002 != 0 {
+		// Whoever can write it can point RELAYQ_RELAYHOST at their own
+		// server and collect the credentials.
+		return nil, fmt.Errorf("env file %s is world-writable (mode %04o); refusing it", path, fi.Mode().Perm())
+	}
 	as, err := ParseEnvFile(f, path)
 	if err != nil {
 		return nil, err

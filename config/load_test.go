@@ -146,6 +146,28 @@ func TestLoadMissingNamedFile(t *testing.T) {
 	}
 }
 
+func TestLoadEnvFilePermissions(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "ww.env", "RELAYQ_RELAYHOST=[evil.example]:587\n")
+	if err := os.Chmod(f, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadEnviron([]string{"RELAYQ_CONFIG=" + f})
+	if err == nil || !strings.Contains(err.Error(), "world-writable") {
+		t.Fatalf("world-writable env file: err = %v", err)
+	}
+	if os.Getuid() == 0 {
+		return // root reads mode 0000 files; the next check needs another user
+	}
+	if err := os.Chmod(f, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadEnviron([]string{"RELAYQ_CONFIG=" + f})
+	if !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "readable by every user") {
+		t.Fatalf("unreadable env file: err = %v", err)
+	}
+}
+
 func TestLoadWarnsUnknownEnvironment(t *testing.T) {
 	c, err := LoadEnviron([]string{"RELAYQ_CONFIG=", "RELAYQ_SPOL=/x", "SPOOL=/unprefixed"})
 	if err != nil {
