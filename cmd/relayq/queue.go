@@ -177,7 +177,7 @@ func queueReport(s stdio, what string, err error) int {
 	if err == nil {
 		return exOK
 	}
-	fmt.Fprintf(s.err, "relayq queue %s: %v\n", what, err)
+	fmt.Fprintf(s.err, "relayq queue %s: %v\n", strings.Fields(what)[0], err)
 	return queueExit(err)
 }
 
@@ -210,7 +210,7 @@ func queueList(ctx context.Context, c *control.Client, w io.Writer, jsonOut bool
 	n, size := 0, int64(0)
 	err := c.List(ctx, func(m *spool.Message) error {
 		if n == 0 {
-			fmt.Fprintln(w, "-Queue ID-   --Size-- ----Arrival Time---- -Sender/Recipient-------")
+			fmt.Fprintln(w, "-Queue ID-    --Size-- ----Arrival Time---- -Sender/Recipient-------")
 		}
 		n++
 		size += m.Size
@@ -246,7 +246,9 @@ func writeMailqEntry(w io.Writer, m *spool.Message) error {
 	if _, err := fmt.Fprintf(w, "%-12s%s %8d %s  %s\n", m.ID, mark, m.Size, m.Arrival.Local().Format("Mon Jan _2 15:04:05"), from); err != nil {
 		return err
 	}
-	const indent = "                                           "
+	// Recipients line up under the sender: 12 ID + mark + space, 8 size,
+	// space, 20 arrival, 2 spaces.
+	indent := strings.Repeat(" ", 12+1+1+8+1+20+2)
 	shown := false
 	for _, r := range m.Recipients {
 		if r.State == spool.Delivered {
