@@ -21,6 +21,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/xdg-go/scram"
 )
 
 // testCA is a certificate authority made for one test.
@@ -134,6 +135,25 @@ type serverConfig struct {
 	mail     func(from string) error // MAIL reply
 	data     func(body []byte) error // reply after "."
 	authErr  error                   // reply to a good AUTH (e.g. 454)
+	oauth    *oauthState             // OAuth tokens the server accepts
+}
+
+// oauthState is the OAuth side of the test relay.
+type oauthState struct {
+	mu        sync.Mutex
+	valid     map[string]bool // tokens accepted
+	seen      []string        // "MECH user token"
+	responses [][]byte        // every client response in OAuth exchanges
+}
+
+func (o *oauthState) check(mech, user, tok string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, mech+" "+user+" "+tok)
+	if !o.valid[tok] {
+		return smtp.ErrAuthFailed
+	}
+	return nil
 }
 
 // testServer runs a go-smtp relay on loopback.
@@ -213,6 +233,27 @@ func (s *testSession) Auth(mech string) (sasl.Server, error) {
 		return sasl.NewPlainServer(func(identity, user, pass string) error { return check(user, pass) }), nil
 	case sasl.Login:
 		return newLoginServer(check), nil
+	case "CRAM-MD5":
+		return &cramServer{users: s.cfg.users, check: check}, nil
+	case "SCRAM-SHA-1", "SCRAM-SHA-256":
+		return newScramServer(mech, s.cfg.users, check), nil
+	case sasl.OAuthBearer:
+		inner := sasl.NewOAuthBearerServer(func(o sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
+			if err := s.cfg.oauth.check(mech, o.Username, o.Token); err != nil {
+				return &sasl.OAuthBearerError{Status: "invalid_token", Schemes: "bearer"}
+			}
+			s.authed = true
+			return nil
+		})
+		return &recordingServer{inner: inner, rec: &s.cfg.oauth.responses, mu: &s.got.mu}, nil
+	case "XOAUTH2":
+		return &recordingServer{inner: &xoauth2Server{check: func(u, tok string) error {
+			if err := s.cfg.oauth.check(mech, u, tok); err != nil {
+				return err
+			}
+			s.authed = true
+			return nil
+		}}, rec: &s.cfg.oauth.responses, mu: &s.got.mu}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -385,4 +426,124 @@ func newTestClient(t testing.TB, relays string, ca *testCA, mod func(*Options)) 
 	return c
 }
 
-var errNope = errors.New("nope")
+// cramServer is the server side of CRAM-MD5 (RFC 2195).
+type cramServer struct {
+	users map[string]string
+	check func(u, p string) error
+	chal  []byte
+}
+
+func (c *cramServer) Next(resp []byte) ([]byte, bool, error) {
+	if c.chal == nil {
+		c.chal = []byte("<1896.697170952@postoffice.example.net>")
+		return c.chal, false, nil
+	}
+	user, digest, ok := strings.Cut(string(resp), " ")
+	if !ok {
+		return nil, true, smtp.ErrAuthFailed
+	}
+	want := (&cramMD5{user: user, secret: c.users[user]})
+	w, _ := want.Next(c.chal)
+	if string(w) != user+" "+digest {
+		return nil, true, c.check(user, "\x00wrong")
+	}
+	return nil, true, c.check(user, c.users[user])
+}
+
+// scramServer adapts xdg-go/scram's server to go-sasl; the server-final
+// message goes out as a 334 challenge (RFC 4954 has no data on 235).
+type scramServer struct {
+	conv  *scram.ServerConversation
+	users map[string]string
+	final bool
+	check func(u, p string) error
+}
+
+func newScramServer(mech string, users map[string]string, check func(u, p string) error) *scramServer {
+	h := scram.SHA256
+	if mech == "SCRAM-SHA-1" {
+		h = scram.SHA1
+	}
+	srv, _ := h.NewServer(func(user string) (scram.StoredCredentials, error) {
+		pw, ok := users[user]
+		if !ok {
+			return scram.StoredCredentials{}, errors.New("unknown user")
+		}
+		cl, err := h.NewClient(user, pw, "")
+		if err != nil {
+			return scram.StoredCredentials{}, err
+		}
+		return cl.GetStoredCredentialsWithError(scram.KeyFactors{Salt: "saltsalt", Iters: 4096})
+	})
+	return &scramServer{conv: srv.NewConversation(), users: users, check: check}
+}
+
+func (s *scramServer) Next(resp []byte) ([]byte, bool, error) {
+	if s.final {
+		if s.conv.Valid() {
+			return nil, true, s.check(s.conv.Username(), s.users[s.conv.Username()])
+		}
+		return nil, true, smtp.ErrAuthFailed
+	}
+	if resp == nil {
+		return []byte{}, false, nil
+	}
+	ch, err := s.conv.Step(string(resp))
+	if err != nil {
+		if u := s.conv.Username(); u != "" {
+			return nil, true, s.check(u, "\x00wrong")
+		}
+		return nil, true, smtp.ErrAuthFailed
+	}
+	if s.conv.Done() {
+		s.final = true
+	}
+	return []byte(ch), false, nil
+}
+
+// xoauth2Server is Google's XOAUTH2: on a bad token a JSON challenge, then
+// an empty client response, then 535.
+type xoauth2Server struct {
+	check  func(user, tok string) error
+	failed bool
+}
+
+func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
+	if x.failed {
+		if len(resp) != 0 {
+			return nil, true, errors.New("expected an empty response after the error challenge")
+		}
+		return nil, true, smtp.ErrAuthFailed
+	}
+	if resp == nil {
+		return []byte{}, false, nil
+	}
+	var user, tok string
+	for _, kv := range strings.Split(string(resp), "\x01") {
+		switch {
+		case strings.HasPrefix(kv, "user="):
+			user = kv[5:]
+		case strings.HasPrefix(kv, "auth=Bearer "):
+			tok = kv[12:]
+		}
+	}
+	if err := x.check(user, tok); err != nil {
+		x.failed = true
+		return []byte(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`), false, nil
+	}
+	return nil, true, nil
+}
+
+// recordingServer records the client's responses.
+type recordingServer struct {
+	inner sasl.Server
+	rec   *[][]byte
+	mu    *sync.Mutex
+}
+
+func (r *recordingServer) Next(resp []byte) ([]byte, bool, error) {
+	r.mu.Lock()
+	*r.rec = append(*r.rec, append([]byte(nil), resp...))
+	r.mu.Unlock()
+	return r.inner.Next(resp)
+}

@@ -245,7 +245,6 @@ type Options struct {
 type Client struct {
 	o      Options
 	relays []Relay
-	tlsCfg *tls.Config
 	pins   [][]byte
 	log    *slog.Logger
 	tokens *tokenCache

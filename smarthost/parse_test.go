@@ -1,0 +1,302 @@
+package smarthost
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseRelays(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []Relay
+		err  string
+	}{
+		{"[smtp.example.com]:587", []Relay{{Spec: "[smtp.example.com]:587", Host: "smtp.example.com", Port: 587}}, ""},
+		{"[smtp.example.com]", []Relay{{Spec: "[smtp.example.com]", Host: "smtp.example.com", Port: 25}}, ""},
+		{"example.com", []Relay{{Spec: "example.com", Host: "example.com", Port: 25, MX: true}}, ""},
+		{"Example.COM.:submission", []Relay{{Spec: "Example.COM.:submission", Host: "example.com", Port: 587, MX: true}}, ""},
+		{"[::1]:587", []Relay{{Spec: "[::1]:587", Host: "::1", Port: 587}}, ""},
+		{"[ipv6:2001:db8::1]:465", []Relay{{Spec: "[ipv6:2001:db8::1]:465", Host: "2001:db8::1", Port: 465}}, ""},
+		{"192.0.2.1:2525", []Relay{{Spec: "192.0.2.1:2525", Host: "192.0.2.1", Port: 2525}}, ""},
+		{"[a.example]:587, b.example:smtps\t[c.example]", []Relay{
+			{Spec: "[a.example]:587", Host: "a.example", Port: 587},
+			{Spec: "b.example:smtps", Host: "b.example", Port: 465, MX: true},
+			{Spec: "[c.example]", Host: "c.example", Port: 25},
+		}, ""},
+		{"", nil, "no relay host"},
+		{" , ", nil, "no relay host"},
+		{"[a.example", nil, "missing ']'"},
+		{"[a.example]x", nil, "unexpected"},
+		{"[a.example]:", nil, "empty port"},
+		{"a.example:0", nil, "bad port"},
+		{"a.example:99999", nil, "bad port"},
+		{"a.example:pop3", nil, "bad port"},
+		{"2001:db8::1", nil, "brackets"},
+		{"a..example", nil, "bad host name"},
+		{"a/b", nil, "bad host name"},
+		{"[]:25", nil, "empty host"},
+	}
+	for _, tc := range cases {
+		got, err := ParseRelays(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseRelays(%q) = %v, %v; want error with %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParseRelays(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func FuzzParseRelays(f *testing.F) {
+	for _, s := range []string{"[smtp.example.com]:587", "a.example", "[::1]:25", "[ipv6:::1]", "a:b:c", "[x]:smtp, y:25"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		rs, err := ParseRelays(s)
+		if err != nil {
+			return
+		}
+		for _, r := range rs {
+			if r.Host == "" || r.Port < 1 || r.Port > 65535 {
+				t.Fatalf("%q: bad relay %+v", s, r)
+			}
+			if strings.ContainsAny(r.Host, " ,[]/\r\n") {
+				t.Fatalf("%q: host %q", s, r.Host)
+			}
+			// Every parsed entry parses again to itself.
+			again, err := ParseRelays(r.Spec)
+			if err != nil || len(again) != 1 || again[0] != r {
+				t.Fatalf("%q: re-parse of %q = %+v, %v", s, r.Spec, again, err)
+			}
+		}
+	})
+}
+
+func TestResolve(t *testing.T) {
+	res := &fakeResolver{
+		mx: map[string][]*net.MX{
+			"mx.example":   {{Host: "a.mx.example.", Pref: 10}, {Host: "b.mx.example.", Pref: 20}},
+			"null.example": {{Host: ".", Pref: 0}},
+		},
+		hosts: map[string][]string{
+			"a.mx.example":  {"192.0.2.1", "2001:db8::1"},
+			"b.mx.example":  {"192.0.2.2"},
+			"plain.example": {"192.0.2.9"},
+			"mx.example":    {"192.0.2.99"},
+			"relay.example": {"192.0.2.7"},
+		},
+	}
+	cases := []struct {
+		relay string
+		want  []string
+		err   string
+	}{
+		{"mx.example:587", []string{"a.mx.example[192.0.2.1]:587", "a.mx.example[2001:db8::1]:587", "b.mx.example[192.0.2.2]:587"}, ""},
+		{"[mx.example]:587", []string{"mx.example[192.0.2.99]:587"}, ""},
+		{"plain.example", []string{"plain.example[192.0.2.9]:25"}, ""},
+		{"[192.0.2.5]:465", []string{"192.0.2.5[192.0.2.5]:465"}, ""},
+		{"null.example", nil, "null MX"},
+		{"[missing.example]", nil, "address lookup"},
+	}
+	for _, tc := range cases {
+		rs, err := ParseRelays(tc.relay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg, err := resolve(context.Background(), res, rs[0])
+		if tc.err != "" {
+			var de *dnsError
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.As(err, &de) {
+				t.Errorf("%s: err %v, want %q", tc.relay, err, tc.err)
+			}
+			continue
+		}
+		var got []string
+		for _, x := range tg {
+			got = append(got, x.String())
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %q, %v; want %q", tc.relay, got, err, tc.want)
+		}
+	}
+	// A temporary MX lookup failure is an error, not a fallback to A.
+	tmp := &fakeResolver{mxErr: &net.DNSError{Err: "timeout", Name: "mx.example", IsTimeout: true}, hosts: res.hosts}
+	rs, _ := ParseRelays("mx.example")
+	if _, err := resolve(context.Background(), tmp, rs[0]); err == nil {
+		t.Error("temporary MX failure fell back to address records")
+	}
+}
+
+func TestReadReply(t *testing.T) {
+	cases := []struct {
+		in   string
+		code int
+		txt  []string
+		err  string
+	}{
+		{"250 ok\r\n", 250, []string{"ok"}, ""},
+		{"250-relay\r\n250-SIZE 10\r\n250 AUTH PLAIN\r\n", 250, []string{"relay", "SIZE 10", "AUTH PLAIN"}, ""},
+		{"220\r\n", 220, []string{""}, ""},
+		{"250 ok\n", 250, []string{"ok"}, ""},
+		{"250-a\r\n251 b\r\n", 0, nil, "code changed"},
+		{"25\r\n", 0, nil, "malformed"},
+		{"abc def\r\n", 0, nil, "malformed"},
+		{"600 x\r\n", 0, nil, "malformed"},
+		{"250x\r\n", 0, nil, "malformed"},
+		{"250-a\r\n", 0, nil, "EOF"},
+		{"250 " + strings.Repeat("x", maxReplyLine) + "\r\n", 0, nil, "size limits"},
+		{strings.Repeat("250-x\r\n", maxReplyLines+1), 0, nil, "size limits"},
+	}
+	for _, tc := range cases {
+		r, err := readReply(bufio.NewReaderSize(strings.NewReader(tc.in), 64))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, want error %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || r.Code != tc.code || !reflect.DeepEqual(r.Lines, tc.txt) {
+			t.Errorf("%q: %+v %v", tc.in, r, err)
+		}
+	}
+	r := reply{Code: 550, Lines: []string{"5.1.1 <x@y>: no such user", "second"}}
+	if r.enhanced() != "5.1.1" || r.text() != "<x@y>: no such user; second" || r.String() != "550 5.1.1 <x@y>: no such user; second" {
+		t.Errorf("reply accessors: %q %q %q", r.enhanced(), r.text(), r.String())
+	}
+	if e, rest := splitEnhanced("4.7.0x hi"); e != "" || rest != "4.7.0x hi" {
+		t.Errorf("splitEnhanced accepted a bad code: %q", e)
+	}
+}
+
+func FuzzReadReply(f *testing.F) {
+	for _, s := range []string{"250 ok\r\n", "250-a\r\n250 b\r\n", "220\r\n", "5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := readReply(bufio.NewReaderSize(strings.NewReader(s), 16))
+		if err != nil {
+			return
+		}
+		if r.Code < 200 || r.Code > 599 || len(r.Lines) == 0 || len(r.Lines) > maxReplyLines {
+			t.Fatalf("%q: %+v", s, r)
+		}
+		for _, l := range r.Lines {
+			if len(l) > maxReplyLine || strings.ContainsAny(l, "\n") {
+				t.Fatalf("%q: line %q", s, l)
+			}
+		}
+	})
+}
+
+// unstuff reverses dot-stuffing of a DATA stream and checks it ends with
+// the terminator; it returns the body.
+func unstuff(t *testing.T, wire string) string {
+	t.Helper()
+	if !strings.HasSuffix(wire, "\r\n.\r\n") && wire != ".\r\n" {
+		t.Fatalf("no terminator: %q", wire)
+	}
+	body := strings.TrimSuffix(wire, ".\r\n")
+	lines := strings.SplitAfter(body, "\r\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l == ".\r\n" {
+			t.Fatalf("early terminator inside %q", wire)
+		}
+		b.WriteString(strings.TrimPrefix(l, "."))
+	}
+	return b.String()
+}
+
+func TestDotWriter(t *testing.T) {
+	cases := []struct{ in, wire string }{
+		{"a\r\nb\r\n", "a\r\nb\r\n.\r\n"},
+		{".\r\n", "..\r\n.\r\n"},
+		{"a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n"},
+		{"..x\r\n", "...x\r\n.\r\n"},
+		{"no end", "no end\r\n.\r\n"},
+		{"bare\nlf\n", "bare\r\nlf\r\n.\r\n"},
+		{"a\n.\nb", "a\r\n..\r\nb\r\n.\r\n"},
+		{"stray\rcr\r\n", "stray cr\r\n.\r\n"},
+		{"end cr\r", "end cr \r\n.\r\n"},
+		{"", ".\r\n"},
+	}
+	for _, tc := range cases {
+		for _, chunk := range []int{1, 2, 3, 1000} {
+			var buf bytes.Buffer
+			bw := bufio.NewWriter(&buf)
+			d := newDotWriter(bw, nil)
+			in := []byte(tc.in)
+			for len(in) > 0 {
+				n := min(chunk, len(in))
+				d.Write(in[:n])
+				in = in[n:]
+			}
+			if err := d.finish(); err != nil {
+				t.Fatal(err)
+			}
+			if buf.String() != tc.wire {
+				t.Errorf("%q (chunks of %d): wire %q, want %q", tc.in, chunk, buf.String(), tc.wire)
+			}
+		}
+	}
+}
+
+func FuzzDotWriter(f *testing.F) {
+	for _, s := range []string{"a\r\n.\r\nb", ".", "\r\n.\r\n", "x\n.\n", "\r.\r"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var buf bytes.Buffer
+		bw := bufio.NewWriter(&buf)
+		d := newDotWriter(bw, nil)
+		d.Write([]byte(s))
+		d.finish()
+		wire := buf.String()
+		// Only CRLF line ends on the wire; no bare CR or LF.
+		if strings.Count(wire, "\n") != strings.Count(wire, "\r\n") || strings.Count(wire, "\r") != strings.Count(wire, "\r\n") {
+			t.Fatalf("%q: bare CR or LF on the wire: %q", s, wire)
+		}
+		body := unstuff(t, wire)
+		// The body is the input with line ends normalised.
+		norm := strings.ReplaceAll(s, "\r\n", "\n")
+		norm = strings.ReplaceAll(norm, "\r", " ")
+		norm = strings.ReplaceAll(norm, "\n", "\r\n")
+		if norm != "" && !strings.HasSuffix(norm, "\r\n") {
+			norm += "\r\n"
+		}
+		if body != norm {
+			t.Fatalf("%q: body %q, want %q", s, body, norm)
+		}
+	})
+}
+
+func TestXtextAndDSNParams(t *testing.T) {
+	if got := xtext("a+b=c d\x01é"); got != "a+2Bb+3Dc+20d+01+C3+A9" {
+		t.Errorf("xtext = %q", got)
+	}
+	cases := []struct {
+		r    Recipient
+		want string
+	}{
+		{Recipient{Notify: "success,failure", ORcpt: "rfc822;a+b@x"}, " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+2Bb@x"},
+		{Recipient{Notify: "NEVER"}, " NOTIFY=NEVER"},
+		{Recipient{Notify: "NEVER,SUCCESS"}, ""},
+		{Recipient{Notify: "DELAY,DELAY"}, ""},
+		{Recipient{ORcpt: "noaddrtype"}, ""},
+		{Recipient{}, ""},
+	}
+	for _, tc := range cases {
+		if got := dsnRcptParams(tc.r); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)
+		}
+	}
+}
