@@ -24,13 +24,20 @@ var errAuthUnavailable = errors.New("authentication service unavailable")
 // errBadPassword: unknown user, wrong password or a refused identity.
 var errBadPassword = errors.New("authentication failed")
 
+// HashCost is the bcrypt cost of HashPassword.
+const HashCost = 12
+
 // HashPassword returns a bcrypt hash of password for a users file line
-// ("name:" + hash), cost 12.
+// ("name:" + hash), cost HashCost.
 func HashPassword(password string) (string, error) {
+	return hashPassword(password, HashCost)
+}
+
+func hashPassword(password string, cost int) (string, error) {
 	if password == "" {
 		return "", errors.New("empty password")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -39,7 +46,9 @@ func HashPassword(password string) (string, error) {
 
 // Users is a parsed users file: AUTH name → bcrypt hash.
 type Users struct {
-	hashes map[string][]byte
+	hashes  map[string][]byte
+	maxCost int
+	dummy   func() []byte // hash checked for unknown names, same cost as the dearest real one
 }
 
 // blfPrefix is how doveadm pw -s BLF-CRYPT marks its output.
@@ -74,10 +83,18 @@ func ParseUsers(r io.Reader, name string) (*Users, error) {
 			return nil, fmt.Errorf("%s:%d: user %q listed twice", name, line, user)
 		}
 		u.hashes[user] = []byte(hash)
+		if c, _ := bcrypt.Cost([]byte(hash)); c > u.maxCost {
+			u.maxCost = c
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
+	cost := max(u.maxCost, bcrypt.MinCost)
+	u.dummy = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("relayq-no-such-user"), cost)
+		return h
+	})
 	return u, nil
 }
 
@@ -108,18 +125,13 @@ func LoadUsers(path string) (*Users, error) {
 	return ParseUsers(f, path)
 }
 
-// dummyHash keeps the time of a lookup of an unknown user close to that
-// of a known one.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("relayq-no-such-user"), 12)
-	return h
-})
-
 // Verify checks a password; found reports whether the name is listed.
 func (u *Users) Verify(name, password string) (found bool, err error) {
 	h, ok := u.hashes[name]
 	if !ok {
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		// Same work as for a listed name, so that timing does not
+		// tell which names exist.
+		bcrypt.CompareHashAndPassword(u.dummy(), []byte(password))
 		return false, errBadPassword
 	}
 	if err := bcrypt.CompareHashAndPassword(h, []byte(password)); err != nil {
