@@ -20,6 +20,8 @@ type session struct {
 	authed    string // mechanism used, "" when no AUTH
 	pool      *relayPool
 	idleTimer *time.Timer
+	needRset  bool // a transaction ran before: RSET first (RFC 5321 §4.1.1.5)
+	stop      func() bool
 	check     tlsCheck
 }
 
@@ -93,8 +95,27 @@ relays:
 			}
 			out.Relay = t.String()
 			out.DSN = s.c.has("DSN")
+			s.stop = context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
 			pending, err = c.transact(ctx, s, m, pending, &out)
 			c.done(s, err)
+			if errors.Is(err, errStale) {
+				// The pooled connection was dead: once more on a new one.
+				s, p, err2 := c.fresh(ctx, t, m.From)
+				if err2 != nil {
+					lastErr = err2
+					v := classify(p, err2)
+					setAll(v)
+					out.AuthFailed = out.AuthFailed || v.AuthFailed
+					if v.Status == Bounced || !v.NextRelay {
+						break relays
+					}
+					continue
+				}
+				out.DSN = s.c.has("DSN")
+				s.stop = context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
+				pending, err = c.transact(ctx, s, m, pending, &out)
+				c.done(s, err)
+			}
 			if err == nil {
 				return out, nil
 			}
@@ -125,6 +146,10 @@ func (e *deliveryError) Unwrap() error { return e.err }
 
 // done returns a session to its pool or closes it.
 func (c *Client) done(s *session, err error) {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
@@ -176,33 +201,20 @@ func (c *Client) lookupCred(t target, sender string) (Credential, bool) {
 // one (checked with RSET) or a new one. The phase tells where it failed.
 func (c *Client) session(ctx context.Context, t target, sender string) (*session, phase, error) {
 	cred, hasCred := c.lookupCred(t, sender)
-	key := "-"
-	if hasCred {
-		key = cred.Source + "\x00" + cred.Key + "\x00" + cred.User + "\x00" + cred.authID()
-	}
+	key := credKey(cred, hasCred)
 	if rl := c.rateFor(t); rl != nil {
 		if err := rl.wait(ctx); err != nil {
 			return nil, phConnect, err
 		}
 	}
 	p := c.poolFor(t)
-	for {
-		s, err := p.get(ctx, key)
-		if err != nil {
-			return nil, phConnect, err
-		}
-		if s == nil {
-			break
-		}
+	s, err := p.get(ctx, key)
+	if err != nil {
+		return nil, phConnect, err
+	}
+	if s != nil {
 		s.c.raw.setHard(deadlineOf(ctx))
-		stop := context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
-		err = s.c.rset()
-		stop()
-		if err == nil {
-			return s, phConnect, nil
-		}
-		s.c.close()
-		p.release()
+		return s, phConnect, nil
 	}
 	s, ph, err := c.dial(ctx, t, cred, hasCred, nil)
 	if err != nil {
@@ -211,6 +223,30 @@ func (c *Client) session(ctx context.Context, t target, sender string) (*session
 	}
 	s.key, s.pool = key, p
 	return s, ph, nil
+}
+
+// fresh dials a new connection to t (after a stale pooled one).
+func (c *Client) fresh(ctx context.Context, t target, sender string) (*session, phase, error) {
+	cred, hasCred := c.lookupCred(t, sender)
+	key := credKey(cred, hasCred)
+	p := c.poolFor(t)
+	if err := p.slot(ctx); err != nil {
+		return nil, phConnect, err
+	}
+	s, ph, err := c.dial(ctx, t, cred, hasCred, nil)
+	if err != nil {
+		p.release()
+		return nil, ph, err
+	}
+	s.key, s.pool = key, p
+	return s, ph, nil
+}
+
+func credKey(cred Credential, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return cred.Source + "\x00" + cred.Key + "\x00" + cred.User + "\x00" + cred.authID()
 }
 
 func deadlineOf(ctx context.Context) time.Time {
@@ -413,11 +449,17 @@ func (c *Client) transact(ctx context.Context, s *session, m *Message, pending [
 	return nil, nil
 }
 
-// transaction is MAIL, RCPT…, DATA for pending. rest lists recipients
-// deferred by 452 (for another transaction); on error it lists those
-// still without an answer.
+// errStale: a pooled connection turned out to be closed by the relay
+// (its RSET got no reply); the caller retries on a new connection.
+var errStale = errors.New("pooled connection closed by the relay")
+
+// transaction is [RSET,] MAIL, RCPT…, DATA for pending, as one command
+// group when the relay offers PIPELINING (RFC 2920), else in lock step.
+// rest lists recipients deferred by 452 (for another transaction); on
+// error it lists those still without an answer.
 func (c *Client) transaction(ctx context.Context, s *session, m *Message, pending []int, out *Outcome) (rest []int, err error) {
 	cn := s.c
+	t := c.o.Timeouts
 	set := func(idx []int, v verdict) {
 		for _, i := range idx {
 			out.Recipients[i] = v.rcpt(m.Recipients[i].Addr)
@@ -435,42 +477,96 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 		return idx, &deliveryError{v: v, err: fmt.Errorf("%s: %w", p, err)}
 	}
 	if perr := c.precheck(cn, m); perr != nil {
-		v := classify(phMail, perr)
-		set(pending, v)
+		var pe *permanentError
+		if !errors.As(perr, &pe) {
+			return fail(phMail, pending, perr)
+		}
+		set(pending, classify(phMail, perr))
 		return nil, nil
 	}
-	// MAIL FROM with the extensions the message needs (RFC 1870, 6152,
-	// 6531, 3461).
-	var sb strings.Builder
-	sb.WriteString("MAIL FROM:<" + m.From + ">")
-	if cn.has("SIZE") && m.Size > 0 {
-		sb.WriteString(" SIZE=" + strconv.FormatInt(m.Size, 10))
-	}
-	if m.Body8Bit && cn.has("8BITMIME") {
-		sb.WriteString(" BODY=8BITMIME")
-	}
-	if needsUTF8(m) && cn.has("SMTPUTF8") {
-		sb.WriteString(" SMTPUTF8")
-	}
-	if cn.has("DSN") {
-		if r := strings.ToUpper(m.Ret); r == "FULL" || r == "HDRS" {
-			sb.WriteString(" RET=" + r)
-		}
-		if m.EnvID != "" {
-			sb.WriteString(" ENVID=" + xtext(m.EnvID))
+	pipe := cn.has("PIPELINING")
+	rset := s.needRset
+	s.needRset = true
+
+	// The command group.
+	mail := c.mailCommand(cn, m)
+	rcpts := make([]string, len(pending))
+	for k, i := range pending {
+		r := m.Recipients[i]
+		rcpts[k] = "RCPT TO:<" + r.Addr + ">"
+		if cn.has("DSN") {
+			rcpts[k] += dsnRcptParams(r)
 		}
 	}
-	if _, err := cn.cmd(c.o.Timeouts.Mail, 2, "MAIL", sb.String()); err != nil {
+	if pipe {
+		var group []string
+		if rset {
+			group = append(group, "RSET")
+		}
+		group = append(group, mail)
+		group = append(group, rcpts...)
+		group = append(group, "DATA")
+		if err := cn.sendGroup(t.Mail, group); err != nil {
+			if rset {
+				return pending, errStale
+			}
+			return fail(phMail, pending, err)
+		}
+	}
+	// Replies in order (and, without PIPELINING, each command just before
+	// its reply).
+	step := func(d time.Duration, want int, verb, line string) (reply, error) {
+		if pipe {
+			r, err := cn.read(d)
+			if err != nil {
+				return r, err
+			}
+			if r.Code/100 != want {
+				return r, r.err(verb)
+			}
+			return r, nil
+		}
+		return cn.cmd(d, want, verb, line)
+	}
+	// drain reads the replies still due for a pipelined group after a
+	// failure that ends the transaction early; a 354 gets an empty body.
+	drain := func(n int) {
+		if !pipe {
+			return
+		}
+		for ; n > 0; n-- {
+			r, err := cn.read(t.Rcpt)
+			if err != nil {
+				return
+			}
+			if n == 1 && r.Code == 354 {
+				// Should not happen (no recipient accepted); end the empty data.
+				if cn.send(t.DataDone, ".", ".") == nil {
+					cn.read(t.DataDone)
+				}
+			}
+		}
+	}
+	if rset {
+		if _, err := step(t.Rset, 2, "RSET", "RSET"); err != nil {
+			cn.broken = true
+			return pending, errStale
+		}
+	}
+	if _, err := step(t.Mail, 2, "MAIL", mail); err != nil {
+		drain(len(rcpts) + 1)
 		return fail(phMail, pending, err)
 	}
 	var accepted []int
+	var tooMany verdict
 	for k, i := range pending {
-		r := m.Recipients[i]
-		line := "RCPT TO:<" + r.Addr + ">"
-		if cn.has("DSN") {
-			line += dsnRcptParams(r)
+		if !pipe && len(rest) > 0 {
+			// Not sent after a 452 (lock step): same answer.
+			rest = append(rest, i)
+			set([]int{i}, tooMany)
+			continue
 		}
-		_, err := cn.cmd(c.o.Timeouts.Rcpt, 2, "RCPT", line)
+		_, err := step(t.Rcpt, 2, "RCPT", rcpts[k])
 		if err == nil {
 			accepted = append(accepted, i)
 			continue
@@ -485,18 +581,19 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 		}
 		set([]int{i}, v)
 		if v.TooMany {
-			rest = append(rest, pending[k:]...)
-			set(rest, v)
-			break
+			rest = append(rest, i)
+			tooMany = v
 		}
 	}
 	if len(accepted) == 0 {
-		if err := cn.rset(); err != nil {
-			cn.broken = true
+		if pipe {
+			drain(1)
+			return rest, nil
 		}
+		s.needRset = true
 		return rest, nil
 	}
-	if _, err := cn.cmd(c.o.Timeouts.Data, 3, "DATA", "DATA"); err != nil {
+	if _, err := step(t.Data, 3, "DATA", "DATA"); err != nil {
 		r, e := fail(phData, accepted, err)
 		return append(r, rest...), e
 	}
@@ -521,6 +618,31 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 	}
 	set(accepted, verdict{Status: Delivered, Code: r.Code, Enhanced: r.enhanced(), Text: r.text()})
 	return rest, nil
+}
+
+// mailCommand builds MAIL FROM with the extensions the message needs
+// (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 3461 RET/ENVID).
+func (c *Client) mailCommand(cn *conn, m *Message) string {
+	var sb strings.Builder
+	sb.WriteString("MAIL FROM:<" + m.From + ">")
+	if cn.has("SIZE") && m.Size > 0 {
+		sb.WriteString(" SIZE=" + strconv.FormatInt(m.Size, 10))
+	}
+	if m.Body8Bit && cn.has("8BITMIME") {
+		sb.WriteString(" BODY=8BITMIME")
+	}
+	if needsUTF8(m) && cn.has("SMTPUTF8") {
+		sb.WriteString(" SMTPUTF8")
+	}
+	if cn.has("DSN") {
+		if r := strings.ToUpper(m.Ret); r == "FULL" || r == "HDRS" {
+			sb.WriteString(" RET=" + r)
+		}
+		if m.EnvID != "" {
+			sb.WriteString(" ENVID=" + xtext(m.EnvID))
+		}
+	}
+	return sb.String()
 }
 
 // precheck refuses what this relay can never take: a body over its SIZE

@@ -259,14 +259,10 @@ func TestConnectFailover(t *testing.T) {
 }
 
 func TestTooManyRecipients452(t *testing.T) {
-	n := 0
-	srv := startServer(t, serverConfig{rcpt: func(string) error {
-		n++
-		if n%3 == 0 {
-			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "too many recipients"}
-		}
-		return nil
-	}})
+	// go-smtp answers 452 4.5.3 beyond MaxRecipients per transaction; with
+	// PIPELINING all RCPTs go in one group. Lock step is covered by the raw
+	// script below.
+	srv := startServer(t, serverConfig{maxRcpts: 2})
 	c := newTestClient(t, fmt.Sprintf("[127.0.0.1]:%d", srv.port), nil, func(o *Options) { o.TLS = May })
 	rcpts := []string{"r1@x", "r2@x", "r3@x", "r4@x", "r5@x"}
 	out, err := c.Deliver(context.Background(), testMessage(rcpts...))
@@ -278,10 +274,61 @@ func TestTooManyRecipients452(t *testing.T) {
 			t.Errorf("rcpt %d %+v", i, r)
 		}
 	}
-	_, mails, _, bodies, _ := srv.got.snapshot()
-	if len(mails) != 3 || len(bodies) != 3 {
-		// r1 r2 | 452 on r3 → new transaction r3 r4 | 452 on r5 → r5
-		t.Errorf("mails %d bodies %d", len(mails), len(bodies))
+	_, mails, rcptsSeen, bodies, _ := srv.got.snapshot()
+	if len(mails) != 3 || len(bodies) != 3 || len(rcptsSeen) != 5 {
+		// r1 r2 | r3 r4 | r5
+		t.Errorf("mails %d bodies %d rcpts %q", len(mails), len(bodies), rcptsSeen)
+	}
+
+	// Lock step (no PIPELINING): after the first 452 no more RCPT is sent
+	// in that transaction.
+	var perTx int
+	raw := startRaw(t, func(c *rawConn) {
+		c.send("220 relay.test ESMTP\r\n")
+		for {
+			l := strings.ToUpper(c.cmd())
+			switch {
+			case l == "":
+				return
+			case strings.HasPrefix(l, "EHLO"):
+				c.send("250 relay.test\r\n")
+			case strings.HasPrefix(l, "MAIL"):
+				perTx = 0
+				c.send("250 ok\r\n")
+			case strings.HasPrefix(l, "RCPT"):
+				perTx++
+				if perTx > 2 {
+					c.send("452 4.5.3 too many recipients\r\n")
+				} else {
+					c.send("250 ok\r\n")
+				}
+			case l == "DATA":
+				c.send("354 go\r\n")
+				c.data()
+				c.send("250 2.0.0 ok\r\n")
+			default:
+				c.send("250 ok\r\n")
+			}
+		}
+	})
+	c = newTestClient(t, rawRelay(raw), nil, func(o *Options) { o.TLS = None })
+	out, err = c.Deliver(context.Background(), testMessage(rcpts...))
+	if err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	for i, r := range out.Recipients {
+		if r.Status != Delivered {
+			t.Errorf("lock step rcpt %d %+v", i, r)
+		}
+	}
+	n := 0
+	for _, l := range raw.commands() {
+		if strings.HasPrefix(l, "RCPT") {
+			n++
+		}
+	}
+	if n != 7 { // r1 r2 r3(452) | r3 r4 r5(452) | r5
+		t.Errorf("%d RCPT commands, want 7: %q", n, raw.commands())
 	}
 }
 

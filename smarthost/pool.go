@@ -67,6 +67,17 @@ func (p *relayPool) get(ctx context.Context, key string) (*session, error) {
 	}
 }
 
+// slot reserves a slot for a new connection, retiring an idle one when
+// all are taken.
+func (p *relayPool) slot(ctx context.Context) error {
+	for {
+		s, err := p.get(ctx, "\x00no such key")
+		if err != nil || s == nil {
+			return err
+		}
+	}
+}
+
 // release gives back the slot of a connection that was closed.
 func (p *relayPool) release() {
 	p.mu.Lock()

@@ -135,6 +135,7 @@ type serverConfig struct {
 	mail     func(from string) error // MAIL reply
 	data     func(body []byte) error // reply after "."
 	authErr  error                   // reply to a good AUTH (e.g. 454)
+	maxRcpts int                     // recipients per transaction (go-smtp answers 452)
 	oauth    *oauthState             // OAuth tokens the server accepts
 }
 
@@ -178,6 +179,7 @@ func startServer(t testing.TB, cfg serverConfig) *testServer {
 	s.AllowInsecureAuth = cfg.insecure
 	s.MaxMessageBytes = cfg.maxSize
 	s.EnableDSN = cfg.dsn
+	s.MaxRecipients = cfg.maxRcpts
 	s.EnableSMTPUTF8 = true
 	s.ReadTimeout = 10 * time.Second
 	s.WriteTimeout = 10 * time.Second

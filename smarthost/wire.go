@@ -246,16 +246,6 @@ func (c *conn) close() error {
 	return c.nc.Close()
 }
 
-func (c *conn) fail(err error) error {
-	if err != nil {
-		var re *ReplyError
-		if !errors.As(err, &re) {
-			c.broken = true
-		}
-	}
-	return err
-}
-
 // read reads one reply within timeout d.
 func (c *conn) read(d time.Duration) (reply, error) {
 	c.raw.deadline(d)
@@ -288,6 +278,25 @@ func (c *conn) send(d time.Duration, line string, redacted string) error {
 	if _, err := c.bw.WriteString(line + "\r\n"); err != nil {
 		c.broken = true
 		return err
+	}
+	if err := c.bw.Flush(); err != nil {
+		c.broken = true
+		return err
+	}
+	return nil
+}
+
+// sendGroup writes a pipelined command group (RFC 2920) with one flush.
+func (c *conn) sendGroup(d time.Duration, lines []string) error {
+	c.raw.deadline(d)
+	for _, l := range lines {
+		if strings.ContainsAny(l, "\r\n") {
+			return fmt.Errorf("command contains CR or LF: %q", l)
+		}
+		if c.trace != nil {
+			c.trace('>', l)
+		}
+		c.bw.WriteString(l + "\r\n")
 	}
 	if err := c.bw.Flush(); err != nil {
 		c.broken = true
@@ -462,12 +471,6 @@ func (c *conn) auth(a sasl.Client) error {
 			return r.err("AUTH")
 		}
 	}
-}
-
-// rset resets the transaction (RFC 5321 §4.1.1.5).
-func (c *conn) rset() error {
-	_, err := c.cmd(c.t.Rset, 2, "RSET", "RSET")
-	return c.fail(err)
 }
 
 // quit says goodbye and closes.
