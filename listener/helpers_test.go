@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os/user"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -162,4 +165,18 @@ func (r *raw) cmd(line, prefix string) string {
 	r.t.Helper()
 	r.send(line + "\r\n")
 	return r.expect(prefix)
+}
+
+type io_Reader = io.Reader //nolint:revive // short alias for inline Submit funcs in tests
+
+type netipPrefix = netip.Prefix
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func userLookupID(uid int) (string, error) {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return "", err
+	}
+	return u.Username, nil
 }
