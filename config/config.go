@@ -29,6 +29,7 @@ type Config struct {
 	Intake
 	Listener
 	Delivery
+	Queue
 
 	loaded *loadInfo // set by Load; unexported, so not a key
 }
