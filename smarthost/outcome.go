@@ -61,8 +61,11 @@ func authRelated(re *ReplyError) bool {
 		return true
 	}
 	switch re.Enhanced {
-	case "5.7.8", "5.7.9", "5.7.11", "5.7.0":
-		return re.Code == 530 || re.Enhanced != "5.7.0"
+	case "5.7.8", "5.7.9", "5.7.11":
+		return true
+	case "5.7.0":
+		// "Authentication required" in its many spellings (530, 502 …).
+		return strings.Contains(strings.ToLower(re.Text), "authenticat")
 	}
 	return false
 }

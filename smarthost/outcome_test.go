@@ -35,6 +35,7 @@ func TestClassify(t *testing.T) {
 		{"MAIL 553", phMail, re(553, "5.1.8", "bad sender"), verdict{Status: Bounced, Code: 553, Enhanced: "5.1.8", Text: "bad sender"}},
 		{"MAIL 552", phMail, re(552, "5.3.4", "too big"), verdict{Status: Bounced, Code: 552, Enhanced: "5.3.4", Text: "too big"}},
 		{"MAIL 530 auth required", phMail, re(530, "5.7.0", "Authentication required"), verdict{Status: Deferred, AuthFailed: true, Code: 530, Enhanced: "5.7.0", Text: "Authentication required"}},
+		{"MAIL 502 5.7.0 authenticate first", phMail, re(502, "5.7.0", "Please authenticate first"), verdict{Status: Deferred, AuthFailed: true, Code: 502, Enhanced: "5.7.0", Text: "Please authenticate first"}},
 		{"MAIL 550 5.7.0 policy", phMail, re(550, "5.7.0", "policy"), verdict{Status: Bounced, Code: 550, Enhanced: "5.7.0", Text: "policy"}},
 		{"RCPT 550", phRcpt, re(550, "5.1.1", "unknown"), verdict{Status: Bounced, Code: 550, Enhanced: "5.1.1", Text: "unknown"}},
 		{"RCPT 452", phRcpt, re(452, "4.5.3", "too many"), verdict{Status: Deferred, TooMany: true, Code: 452, Enhanced: "4.5.3", Text: "too many"}},

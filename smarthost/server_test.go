@@ -127,16 +127,17 @@ type serverConfig struct {
 	cert     *tls.Certificate // nil: no STARTTLS
 	implicit bool             // TLS from the first byte
 	users    map[string]string
-	mechs    []string                // AUTH mechanisms offered (default PLAIN, LOGIN)
-	insecure bool                    // offer AUTH without TLS
-	maxSize  int64                   // SIZE
-	dsn      bool                    // DSN extension
-	rcpt     func(to string) error   // per-recipient reply
-	mail     func(from string) error // MAIL reply
-	data     func(body []byte) error // reply after "."
-	authErr  error                   // reply to a good AUTH (e.g. 454)
-	maxRcpts int                     // recipients per transaction (go-smtp answers 452)
-	oauth    *oauthState             // OAuth tokens the server accepts
+	mechs    []string                     // AUTH mechanisms offered (default PLAIN, LOGIN)
+	insecure bool                         // offer AUTH without TLS
+	maxSize  int64                        // SIZE
+	dsn      bool                         // DSN extension
+	rcpt     func(to string) error        // per-recipient reply
+	mail     func(from string) error      // MAIL reply
+	data     func(body []byte) error      // reply after "."
+	authErr  error                        // reply to a good AUTH (e.g. 454)
+	maxRcpts int                          // recipients per transaction (go-smtp answers 452)
+	listen   func() (net.Listener, error) // default: loopback, any port
+	oauth    *oauthState                  // OAuth tokens the server accepts
 }
 
 // oauthState is the OAuth side of the test relay.
@@ -188,7 +189,11 @@ func startServer(t testing.TB, cfg serverConfig) *testServer {
 	if cfg.cert != nil {
 		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cfg.cert}}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := cfg.listen
+	if listen == nil {
+		listen = func() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+	}
+	l, err := listen()
 	if err != nil {
 		t.Fatal(err)
 	}
