@@ -1,18 +1,231 @@
 package main
 
-import "fmt"
+// The sendmail(1), mailq(1) and newaliases(1) personalities: configuration
+// → sendmail.Options. The behaviour is in package sendmail.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/relayq/relayq/aliases"
+	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/sendmail"
+	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/submit"
+)
 
 func runSendmail(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runSendmail: not built yet")
-	return exSoftware
+	return sendmailMain(s, "sendmail", args)
 }
 
+// runMailq is mailq(1): sendmail -bp.
 func runMailq(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runMailq: not built yet")
-	return exSoftware
+	return sendmailMain(s, "mailq", append([]string{"-bp"}, args...))
 }
 
+// runNewaliases is newaliases(1): sendmail -bi.
 func runNewaliases(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runNewaliases: not built yet")
-	return exSoftware
+	return sendmailMain(s, "newaliases", append([]string{"-bi"}, args...))
+}
+
+func sendmailMain(s stdio, prog string, args []string) int {
+	cfg, code := loadConfig(s)
+	if code != exOK {
+		return code
+	}
+	o, code := sendmailOptions(s, prog, cfg)
+	if code != exOK {
+		return code
+	}
+	// SIGINT/SIGTERM cancel a submission in progress: nothing is
+	// committed then, and the exit status says so (75).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return sendmail.Main(ctx, o, args)
+}
+
+// sendmailOptions maps the configuration and the calling process to
+// sendmail.Options.
+func sendmailOptions(s stdio, prog string, cfg *config.Config) (sendmail.Options, int) {
+	var generic *aliases.Generic
+	if cfg.GenericMap != "" {
+		g, err := aliases.ParseGenericFile(cfg.GenericMap)
+		if err != nil {
+			fmt.Fprintf(s.err, "%s: RELAYQ_GENERIC_MAP: %v\n", prog, err)
+			return sendmail.Options{}, exConfig
+		}
+		generic = g
+	}
+	host, _ := os.Hostname()
+	domain := cfg.Domain
+	if domain == "" {
+		domain = host
+	}
+	local := []string{"localhost", "localhost.localdomain"}
+	if host != "" {
+		local = append(local, host)
+		if i := strings.IndexByte(host, '.'); i > 0 {
+			local = append(local, host[:i])
+		}
+	}
+	c := controlClient(cfg)
+	o := sendmail.Options{
+		Stdin:           s.in,
+		Stdout:          s.out,
+		Stderr:          s.err,
+		Prog:            prog,
+		Identity:        callerIdentity(),
+		Hostname:        host,
+		Domain:          domain,
+		LocalDomains:    local,
+		TrustedUsers:    cfg.TrustedUsers,
+		RefuseUntrusted: cfg.UntrustedSender == "refuse",
+		AliasesPath:     cfg.Aliases,
+		Generic:         generic,
+		SenderRewrite:   cfg.SenderRewrite,
+		MaxHeaderSize:   cfg.MaxHeaderSize,
+		HopCountLimit:   cfg.HopCountLimit,
+		Submit: func(ctx context.Context, env submit.Envelope, body io.Reader, mode sendmail.DeliveryMode) (submit.ID, error) {
+			so := submitOptions(cfg)
+			if mode != sendmail.DeliverBackground {
+				so.Kick = nil // -odq: queue only; -odi: Deliver runs it
+			}
+			return submit.Submit(ctx, so, env, body)
+		},
+		RunQueue: func(ctx context.Context) error {
+			_, err := c.Flush(ctx)
+			return err
+		},
+		List: func(ctx context.Context) ([]sendmail.QueueEntry, error) {
+			return mailqEntries(ctx, c)
+		},
+		Deliver: func(ctx context.Context, id submit.ID) ([]sendmail.RecipientResult, error) {
+			return deliverNow(ctx, cfg, c, id, s.err)
+		},
+	}
+	return o, exOK
+}
+
+// callerIdentity is the real uid of this process and its passwd entry.
+func callerIdentity() sendmail.Identity {
+	uid := os.Getuid()
+	id := sendmail.Identity{UID: uid}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		id.User = u.Username
+		id.FullName = strings.TrimSpace(u.Name) // the gecos field's first entry
+	}
+	return id
+}
+
+// mailqEntries lists the queue for mailq: every message with its
+// recipients that are still to be delivered.
+func mailqEntries(ctx context.Context, c *control.Client) ([]sendmail.QueueEntry, error) {
+	var out []sendmail.QueueEntry
+	err := c.List(ctx, func(m *spool.Message) error {
+		e := sendmail.QueueEntry{
+			ID:      string(m.ID),
+			Arrival: m.Arrival,
+			Size:    m.Size,
+			From:    m.From,
+			Held:    m.Held,
+			Reason:  m.Reason,
+		}
+		for _, r := range m.Recipients {
+			if r.State != spool.Pending {
+				continue
+			}
+			e.Recipients = append(e.Recipients, sendmail.QueueRecipient{Addr: r.Addr, Reason: replyText(r.Reply)})
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// deliverNow is -odi: run the queue now and wait, then report the
+// message's recipients. Without a daemon it is one daemonless run in this
+// process (queueRunner); with a daemon, a flush and a wait until the
+// message has been tried (at most 2 minutes).
+func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id submit.ID, errw io.Writer) ([]sendmail.RecipientResult, error) {
+	before, err := c.Show(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.DaemonRunning() {
+		if _, err := c.Flush(ctx); err != nil {
+			return nil, err
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			d, err := c.Show(ctx, id)
+			if errors.Is(err, spool.ErrNotFound) {
+				return finished(before), nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			if d.Message.Attempts > before.Message.Attempts && !d.Message.LastAttempt.IsZero() && d.Message.NextAttempt.After(time.Now()) {
+				return results(d.Message), nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return nil, fmt.Errorf("no delivery attempt within 2 minutes; the daemon will keep trying")
+	}
+	if queueRunner == nil {
+		return nil, fmt.Errorf("daemonless delivery is not part of this build; start `relayq serve`")
+	}
+	if err := queueRunner(ctx, cfg, newLogger(cfg, errw)); err != nil {
+		return nil, err
+	}
+	d, err := c.Show(ctx, id)
+	if errors.Is(err, spool.ErrNotFound) {
+		return finished(before), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return results(d.Message), nil
+}
+
+// finished reports a message that has left the queue: each recipient was
+// delivered or bounced (with a DSN to the sender).
+func finished(before *control.Detail) []sendmail.RecipientResult {
+	var out []sendmail.RecipientResult
+	for _, r := range before.Message.Recipients {
+		out = append(out, sendmail.RecipientResult{Addr: r.Addr, Status: sendmail.StatusFinished})
+	}
+	return out
+}
+
+func results(m *spool.Message) []sendmail.RecipientResult {
+	var out []sendmail.RecipientResult
+	for _, r := range m.Recipients {
+		st := sendmail.StatusDeferred
+		switch r.State {
+		case spool.Delivered:
+			st = sendmail.StatusDelivered
+		case spool.Bounced:
+			st = sendmail.StatusBounced
+		}
+		reply := replyText(r.Reply)
+		if reply == "" && st == sendmail.StatusDeferred {
+			reply = m.Reason
+		}
+		out = append(out, sendmail.RecipientResult{Addr: r.Addr, Status: st, Reply: reply, Relay: r.Relay})
+	}
+	return out
 }

@@ -1,0 +1,600 @@
+package sendmail
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/relayq/relayq/aliases"
+	"github.com/relayq/relayq/submit"
+)
+
+// droppedHeaders are removed before the message is queued (Postfix
+// message_drop_headers): Bcc must not reach the other recipients;
+// Return-Path is the final MTA's to add; Content-Length is a local mbox
+// artefact that misleads.
+var droppedHeaders = map[string]bool{"bcc": true, "resent-bcc": true, "return-path": true, "content-length": true}
+
+// rcptSpec is one envelope recipient as requested.
+type rcptSpec struct {
+	addr   string
+	notify string
+	orcpt  string
+}
+
+// request is one message to queue: what the command line or the SMTP
+// session asked for.
+type request struct {
+	sender     string // envelope sender as given; "" null sender when senderSet
+	senderSet  bool   // -f/-r or MAIL FROM: the caller chose the sender
+	fullName   string // -F
+	recipients []rcptSpec
+	extract    bool // -t
+	ignoreDots bool
+	bodyType   string // "", 7BIT, 8BITMIME
+	smtputf8   bool
+	ret, envID string
+	notify     string // default NOTIFY for recipients (-N)
+	mode       DeliveryMode
+}
+
+// intake turns a request and the caller's message into what is queued.
+type intake struct {
+	o        *Options
+	trusted  bool
+	resolver *aliases.Resolver
+	loaded   bool
+	warn     []string
+}
+
+func newIntake(o *Options) *intake {
+	in := &intake{o: o}
+	in.trusted = o.Identity.UID == 0
+	for _, u := range o.TrustedUsers {
+		if u = strings.TrimSpace(u); u != "" && u == o.Identity.User {
+			in.trusted = true
+		}
+	}
+	in.resolver = &aliases.Resolver{
+		Domain:       o.Domain,
+		LocalDomains: o.LocalDomains,
+		Warn:         func(m string) { in.warn = append(in.warn, m) },
+	}
+	return in
+}
+
+// loadAliases reads the aliases file the first time a local name needs it.
+// A missing file means no aliases; any other problem is a configuration
+// error (exit 78) naming the file and line.
+func (in *intake) loadAliases() error {
+	if in.loaded || in.o.AliasesPath == "" {
+		in.loaded = true
+		return nil
+	}
+	in.loaded = true
+	t, err := aliases.ParseFile(in.o.AliasesPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &configError{err}
+	}
+	in.resolver.Aliases = t
+	return nil
+}
+
+// userAddress is the calling user's own address.
+func (in *intake) userAddress() string {
+	u := in.o.Identity.User
+	if u == "" {
+		u = "nobody"
+	}
+	return in.resolver.Qualify(u)
+}
+
+// ownAddress reports whether addr is one of the caller's own addresses (no
+// authentication warning needed).
+func (in *intake) ownAddress(addr string) bool {
+	u := in.o.Identity.User
+	if u == "" {
+		return false
+	}
+	if strings.EqualFold(addr, u) {
+		return true
+	}
+	local, ok := in.resolver.IsLocal(addr)
+	if ok && strings.EqualFold(local, u) {
+		return true
+	}
+	return in.o.Domain != "" && strings.EqualFold(addr, u+"@"+in.o.Domain)
+}
+
+// resolveRecipients expands aliases and qualifies bare names; duplicates
+// are dropped (first kept).
+func (in *intake) resolveRecipients(specs []rcptSpec, defNotify string) ([]submit.Recipient, error) {
+	var out []submit.Recipient
+	seen := map[string]bool{}
+	for _, s := range specs {
+		addrs := []string{s.addr}
+		if _, local := in.resolver.IsLocal(s.addr); local {
+			if err := in.loadAliases(); err != nil {
+				return nil, err
+			}
+			var err error
+			addrs, err = in.resolver.Resolve(s.addr)
+			if err != nil {
+				if errors.Is(err, aliases.ErrLimit) {
+					return nil, dataErrorf("recipient %s: %v", s.addr, err)
+				}
+				return nil, &configError{err}
+			}
+		}
+		notify := s.notify
+		if notify == "" {
+			notify = defNotify
+		}
+		for _, a := range addrs {
+			k := strings.ToLower(a)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			r := submit.Recipient{Addr: a, Notify: notify, ORcpt: s.orcpt}
+			if r.ORcpt == "" && notify != "" && !strings.EqualFold(a, s.addr) {
+				// RFC 3461 §4.2: the original recipient, for DSNs about
+				// an expanded alias.
+				r.ORcpt = "rfc822;" + in.resolver.Qualify(s.addr)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// rewriteSender applies the generic map, then the one-line rewrite, to a
+// qualified address. The null sender is never rewritten.
+func (in *intake) rewriteSender(addr string) (string, bool) {
+	if addr == "" {
+		return "", false
+	}
+	_, local := in.resolver.IsLocal(addr)
+	if !local && in.o.Domain != "" {
+		if at := strings.LastIndexByte(addr, '@'); at >= 0 && strings.EqualFold(addr[at+1:], in.o.Domain) {
+			local = true
+		}
+	}
+	if r, ok := in.o.Generic.Rewrite(addr, local); ok {
+		return r, !strings.EqualFold(r, addr)
+	}
+	if in.o.SenderRewrite != "" {
+		return in.o.SenderRewrite, !strings.EqualFold(in.o.SenderRewrite, addr)
+	}
+	return addr, false
+}
+
+// enqueue reads the message from src, completes it and submits it.
+func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (submit.ID, *submit.Envelope, error) {
+	o := in.o
+	maxHeader := o.MaxHeaderSize
+	if maxHeader <= 0 {
+		maxHeader = 102400
+	}
+	hops := o.HopCountLimit
+	if hops <= 0 {
+		hops = 50
+	}
+
+	// Sender and trust, before reading anything.
+	var authWarning string
+	sender := in.userAddress()
+	if req.senderSet {
+		sender = req.sender
+		if sender != "" {
+			sender = in.resolver.Qualify(sender)
+		}
+		if !in.trusted && !in.ownAddress(req.sender) {
+			if o.RefuseUntrusted {
+				return "", nil, &permError{fmt.Sprintf("user %s is not allowed to set the sender to %s (RELAYQ_UNTRUSTED_SENDER=refuse)", in.who(), printable(showSender(req.sender)))}
+			}
+			authWarning = submit.AuthWarning(o.Identity.UID, o.Identity.User, in.host(), showSender(req.sender), false)
+		}
+	}
+
+	lr := newLineReader(src)
+	h, err := readHeader(lr, req.ignoreDots, maxHeader)
+	if err != nil {
+		return "", nil, in.readErr(err)
+	}
+
+	received := 0
+	resent := false
+	present := map[string]bool{}
+	for i := range h.fields {
+		f := &h.fields[i]
+		present[f.key] = true
+		if f.key == "received" {
+			received++
+		}
+		if strings.HasPrefix(f.key, "resent-") {
+			resent = true
+		}
+	}
+	if received >= hops {
+		return "", nil, dataErrorf("mail loop: the message already has %d Received: headers (limit %d)", received, hops)
+	}
+
+	// Recipients: the command line's, plus the header's with -t.
+	specs := append([]rcptSpec(nil), req.recipients...)
+	if req.extract {
+		// Postfix cleanup: with any Resent- header, only Resent-To/Cc/Bcc
+		// count; otherwise To/Cc/Bcc.
+		want := map[string]bool{"to": true, "cc": true, "bcc": true}
+		if resent {
+			want = map[string]bool{"resent-to": true, "resent-cc": true, "resent-bcc": true}
+		}
+		for i := range h.fields {
+			f := &h.fields[i]
+			if !want[f.key] {
+				continue
+			}
+			addrs, err := ParseAddressList(f.value())
+			if err != nil {
+				return "", nil, dataErrorf("-t: %s header: %v", f.name, err)
+			}
+			for _, a := range addrs {
+				if strings.HasPrefix(a, "-") {
+					return "", nil, dataErrorf("-t: %s header: address %q starts with '-'", f.name, a)
+				}
+				specs = append(specs, rcptSpec{addr: a})
+			}
+		}
+	}
+	if len(specs) == 0 {
+		if req.extract {
+			return "", nil, dataErrorf("no recipient addresses found in the message header (-t)")
+		}
+		return "", nil, usagef("no recipients: name them on the command line or use -t")
+	}
+	rcpts, err := in.resolveRecipients(specs, req.notify)
+	if err != nil {
+		return "", nil, err
+	}
+
+	// Envelope sender rewriting.
+	if s, changed := in.rewriteSender(sender); changed {
+		sender = s
+	}
+
+	// The header relayq queues.
+	now := o.now()
+	var hb bytes.Buffer
+	writeFolded(&hb, []byte(fmt.Sprintf("Received: by %s (relayq, from userid %d); %s", in.host(), o.Identity.UID, now.Format(dateLayout))))
+	if authWarning != "" {
+		writeFolded(&hb, []byte(authWarning))
+	}
+	fromRewritten := false
+	var originalFrom string
+	for i := range h.fields {
+		f := &h.fields[i]
+		if droppedHeaders[f.key] {
+			continue
+		}
+		if f.key == "from" {
+			if nf, changed := in.rewriteFromField(f); changed {
+				fromRewritten = true
+				originalFrom = f.value()
+				writeField(&hb, &nf)
+				continue
+			}
+		}
+		writeField(&hb, f)
+	}
+	if fromRewritten && !present["reply-to"] {
+		writeFolded(&hb, []byte("Reply-To: "+originalFrom))
+	}
+	if !present["from"] {
+		writeFolded(&hb, []byte("From: "+in.fromValue(req, sender)))
+	}
+	if !present["date"] {
+		writeFolded(&hb, []byte("Date: "+now.Format(dateLayout)))
+	}
+	if !present["message-id"] {
+		writeFolded(&hb, []byte("Message-ID: "+in.messageID(now)))
+	}
+	if resent {
+		if !present["resent-from"] {
+			writeFolded(&hb, []byte("Resent-From: "+in.fromValue(req, sender)))
+		}
+		if !present["resent-date"] {
+			writeFolded(&hb, []byte("Resent-Date: "+now.Format(dateLayout)))
+		}
+		if !present["resent-message-id"] {
+			writeFolded(&hb, []byte("Resent-Message-ID: "+in.messageID(now)))
+		}
+	}
+	if !present["to"] && !present["cc"] && !resent {
+		// Postfix undisclosed_recipients_header: a message whose only
+		// destination header was Bcc still names its recipients' group.
+		hb.WriteString("To: undisclosed-recipients:;\r\n")
+	}
+	hb.WriteString("\r\n")
+	headerUTF := headerUTF8(hb.Bytes())
+	if h.firstBody != nil {
+		writeWrapped(&hb, h.firstBody)
+	}
+
+	env := submit.Envelope{
+		From:       sender,
+		Recipients: rcpts,
+		Ret:        req.ret,
+		EnvID:      req.envID,
+		Body8Bit:   req.bodyType == "8BITMIME" || hasHigh(hb.Bytes()),
+		SMTPUTF8:   req.smtputf8 || nonASCII(sender) || headerUTF,
+		Origin:     "uid=" + strconv.Itoa(o.Identity.UID),
+	}
+	for _, r := range rcpts {
+		if nonASCII(r.Addr) {
+			env.SMTPUTF8 = true
+		}
+	}
+
+	var id submit.ID
+	if h.ended {
+		// The input ended inside the header: no body.
+		id, err = o.Submit(ctx, env, bytes.NewReader(hb.Bytes()), req.mode)
+	} else if req.bodyType == "8BITMIME" {
+		id, err = in.submitStreaming(ctx, env, &hb, lr, req)
+	} else {
+		id, err = in.submitSpilled(ctx, &env, &hb, lr, req)
+	}
+	if err != nil {
+		return "", &env, err
+	}
+	return id, &env, nil
+}
+
+// submitStreaming passes the body to Submit as it is read (bounded memory,
+// no temporary file): used when the caller declared 8BITMIME, so that the
+// envelope is complete before the body is seen.
+func (in *intake) submitStreaming(ctx context.Context, env submit.Envelope, hb *bytes.Buffer, lr *lineReader, req *request) (submit.ID, error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := pw.Write(hb.Bytes())
+		if err == nil {
+			err = copyBody(pw, lr, req.ignoreDots)
+		}
+		pw.CloseWithError(err) // nil: EOF
+		done <- err
+	}()
+	id, err := in.o.Submit(ctx, env, pr, req.mode)
+	pr.CloseWithError(errors.New("submission ended")) // unblock the writer if Submit stopped reading
+	werr := <-done
+	if werr != nil && err != nil && !errors.Is(werr, io.ErrClosedPipe) {
+		// The input failed; Submit saw that failure and queued nothing.
+		return "", in.readErr(werr)
+	}
+	return id, err
+}
+
+// submitSpilled reads the whole body first (in memory up to Options.MemBody,
+// then in an unlinked temporary file) so that BODY=8BITMIME is declared
+// only when the body has 8-bit octets.
+func (in *intake) submitSpilled(ctx context.Context, env *submit.Envelope, hb *bytes.Buffer, lr *lineReader, req *request) (submit.ID, error) {
+	sp := &spill{limit: in.o.MemBody, dir: in.o.TempDir}
+	defer sp.Close()
+	if err := copyBody(sp, lr, req.ignoreDots); err != nil {
+		return "", in.readErr(err)
+	}
+	if lr.eightBit {
+		env.Body8Bit = true
+	}
+	body, err := sp.Reader()
+	if err != nil {
+		return "", &tempError{err}
+	}
+	return in.o.Submit(ctx, *env, io.MultiReader(bytes.NewReader(hb.Bytes()), body), req.mode)
+}
+
+// readErr classifies an error met while reading the caller's message.
+func (in *intake) readErr(err error) error {
+	var de *DataError
+	var te *tempError
+	if errors.As(err, &de) || errors.As(err, &te) {
+		return err
+	}
+	return &ioError{fmt.Errorf("reading the message: %w", err)}
+}
+
+// copyBody copies the body lines from lr to w with CRLF, lines over
+// MaxLine octets wrapped, until the end of input or a lone dot.
+func copyBody(w io.Writer, lr *lineReader, ignoreDots bool) error {
+	var buf bytes.Buffer
+	start := true
+	for {
+		piece, complete, err := lr.next(MaxLine)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if start && complete && !ignoreDots && len(piece) == 1 && piece[0] == '.' {
+			break
+		}
+		buf.Write(piece)
+		buf.WriteString("\r\n")
+		start = complete
+		if buf.Len() >= 32<<10 {
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return &tempError{err}
+			}
+			buf.Reset()
+		}
+	}
+	if buf.Len() > 0 {
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return &tempError{err}
+		}
+	}
+	return nil
+}
+
+// writeWrapped writes a body line, wrapped at MaxLine.
+func writeWrapped(w *bytes.Buffer, l []byte) {
+	for len(l) > MaxLine {
+		k := cutAt(l, MaxLine)
+		w.Write(l[:k])
+		w.WriteString("\r\n")
+		l = l[k:]
+	}
+	w.Write(l)
+	w.WriteString("\r\n")
+}
+
+// dateLayout is the RFC 5322 §3.3 date-time.
+const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700"
+
+func (in *intake) host() string {
+	if in.o.Hostname != "" {
+		return in.o.Hostname
+	}
+	if in.o.Domain != "" {
+		return in.o.Domain
+	}
+	return "localhost"
+}
+
+func (in *intake) who() string {
+	if in.o.Identity.User != "" {
+		return in.o.Identity.User
+	}
+	return "uid " + strconv.Itoa(in.o.Identity.UID)
+}
+
+func showSender(s string) string {
+	if s == "" {
+		return "<>"
+	}
+	return s
+}
+
+// messageID returns a new Message-ID (RFC 5322 §3.6.4).
+func (in *intake) messageID(now interface{ UnixNano() int64 }) string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	dom := in.o.Domain
+	if dom == "" {
+		dom = in.host()
+	}
+	return "<" + strconv.FormatInt(now.UnixNano()/1e6, 36) + "." + hex.EncodeToString(b[:]) + "@" + dom + ">"
+}
+
+// fromValue is the From header relayq adds: the full name (-F, else the
+// passwd gecos name) and the sender address (the user's own address for
+// the null sender).
+func (in *intake) fromValue(req *request, sender string) string {
+	addr := sender
+	if addr == "" {
+		addr, _ = in.rewriteSender(in.userAddress())
+	}
+	name := in.o.Identity.FullName
+	if req.fullName != "" {
+		name = req.fullName
+	}
+	if name == "" {
+		return addr
+	}
+	return encodeDisplayName(name) + " <" + addr + ">"
+}
+
+// encodeDisplayName renders a display name as an atom phrase, a quoted
+// string, or an RFC 2047 encoded word when it is not ASCII.
+func encodeDisplayName(name string) string {
+	if nonASCII(name) {
+		if !utf8.ValidString(name) {
+			name = strings.ToValidUTF8(name, "?")
+		}
+		return mime.QEncoding.Encode("utf-8", name)
+	}
+	plain := true
+	for _, c := range name {
+		if !(c == ' ' || c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' ||
+			c == '-' || c == '/' || c == '=' || c == '?' || c == '^' || c == '_' || c == '`' || c == '{' || c == '|' ||
+			c == '}' || c == '~' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return name
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+}
+
+// rewriteFromField applies sender rewriting to the addresses of a From
+// field. It returns the new field and whether anything changed.
+func (in *intake) rewriteFromField(f *field) (field, bool) {
+	if in.o.Generic == nil && in.o.SenderRewrite == "" {
+		return field{}, false
+	}
+	val := f.value()
+	addrs, err := ParseAddressList(val)
+	if err != nil || len(addrs) == 0 {
+		return field{}, false
+	}
+	changed := false
+	for _, a := range addrs {
+		q := in.resolver.Qualify(a)
+		n, ch := in.rewriteSender(q)
+		if !ch {
+			continue
+		}
+		if i := strings.Index(val, "<"+a+">"); i >= 0 {
+			val = val[:i] + "<" + n + ">" + val[i+len(a)+2:]
+		} else if i := strings.Index(val, a); i >= 0 {
+			val = val[:i] + n + val[i+len(a):]
+		} else {
+			continue
+		}
+		changed = true
+	}
+	if !changed {
+		return field{}, false
+	}
+	return newField(f.name, val), true
+}
+
+func hasHigh(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+func nonASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// headerUTF8 reports whether the header section has UTF-8 text (RFC 6532),
+// which needs SMTPUTF8 (as Postfix smtputf8_autodetect_classes=sendmail).
+// Octets that are not valid UTF-8 are 8-bit data, not UTF-8.
+func headerUTF8(h []byte) bool {
+	return hasHigh(h) && utf8.Valid(h)
+}
