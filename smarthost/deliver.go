@@ -20,6 +20,7 @@ type session struct {
 	authed    string // mechanism used, "" when no AUTH
 	pool      *relayPool
 	idleTimer *time.Timer
+	plain     bool // policy may after a failed handshake: no STARTTLS
 	needRset  bool // a transaction ran before: RSET first (RFC 5321 §4.1.1.5)
 	stop      func() bool
 	check     tlsCheck
@@ -258,6 +259,21 @@ func deadlineOf(ctx context.Context) time.Time {
 // greeting + EHLO + STARTTLS + EHLO, then AUTH when a credential applies.
 // trace, when set, is used by Probe.
 func (c *Client) dial(ctx context.Context, t target, cred Credential, hasCred bool, pr *probeReport) (*session, phase, error) {
+	s, ph, err := c.dialOnce(ctx, t, cred, hasCred, pr, false)
+	var te *tlsError
+	if err != nil && ph == phTLS && errors.As(err, &te) && c.o.TLS == May && !c.implicitTLS(t.port) {
+		// Policy may: a failed STARTTLS handshake falls back to plaintext
+		// on a new connection, as Postfix does (credentials still stay home).
+		c.log.Warn("TLS handshake failed under policy may; retrying without TLS", "relay", t.String(), "err", err)
+		if pr != nil {
+			pr.printf("policy may: retrying without TLS\n")
+		}
+		return c.dialOnce(ctx, t, cred, hasCred, pr, true)
+	}
+	return s, ph, err
+}
+
+func (c *Client) dialOnce(ctx context.Context, t target, cred Credential, hasCred bool, pr *probeReport, plain bool) (*session, phase, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.o.Timeouts.Connect)
 	nc, err := c.o.Dialer.DialContext(dctx, "tcp", net.JoinHostPort(t.addr, strconv.Itoa(t.port)))
 	cancel()
@@ -275,7 +291,7 @@ func (c *Client) dial(ctx context.Context, t target, cred Credential, hasCred bo
 	cn.raw.setHard(deadlineOf(ctx))
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	s := &session{c: cn, tgt: t, created: time.Now()}
+	s := &session{c: cn, tgt: t, created: time.Now(), plain: plain}
 	ph, err := c.prepare(ctx, s, cred, hasCred, pr)
 	if err != nil {
 		cn.quit()
@@ -317,7 +333,7 @@ func (c *Client) prepare(ctx context.Context, s *session, cred Credential, hasCr
 	if pr != nil {
 		pr.ehlo(cn)
 	}
-	if cn.tls == nil && c.o.TLS != None {
+	if cn.tls == nil && c.o.TLS != None && !s.plain {
 		switch {
 		case cn.has("STARTTLS"):
 			if err := cn.startTLS(c.tlsConfig(t.host, &s.check)); err != nil {

@@ -69,7 +69,7 @@ func (ca *testCA) leaf(t testing.TB, names []string, nb, na time.Time) tls.Certi
 		NotBefore:    nb,
 		NotAfter:     na,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
@@ -137,6 +137,7 @@ type serverConfig struct {
 	authErr  error                        // reply to a good AUTH (e.g. 454)
 	maxRcpts int                          // recipients per transaction (go-smtp answers 452)
 	listen   func() (net.Listener, error) // default: loopback, any port
+	tlsMod   func(*tls.Config)            // adjust the server's TLS config
 	oauth    *oauthState                  // OAuth tokens the server accepts
 }
 
@@ -188,6 +189,9 @@ func startServer(t testing.TB, cfg serverConfig) *testServer {
 	s.ErrorLog = log.New(io.Discard, "", 0)
 	if cfg.cert != nil {
 		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cfg.cert}}
+		if cfg.tlsMod != nil {
+			cfg.tlsMod(s.TLSConfig)
+		}
 	}
 	listen := cfg.listen
 	if listen == nil {
