@@ -3,6 +3,7 @@ package listener
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -180,3 +181,7 @@ func userLookupID(uid int) (string, error) {
 	}
 	return u.Username, nil
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func tlsClient(c net.Conn, cfg *tls.Config) *tls.Conn { return tls.Client(c, cfg) }
