@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/submit"
 )
 
@@ -63,8 +64,8 @@ func (k *sink) all() []stored {
 }
 
 // testLog is a slog logger writing into the test log.
-func testLog(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+func testLog(t testing.TB) *maillog.Logger {
+	return maillog.Wrap(slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
 type tWriter struct{ t testing.TB }

@@ -91,6 +91,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/submit"
 )
 
@@ -160,10 +161,11 @@ type Options struct {
 	// sender is not their own address.
 	ForeignSender string
 
-	// Log receives one line per accepted or refused message (keys
-	// queue_id, from, rcpts, size, origin, reply), and AUTH failures
-	// (never the AUTH payload); nil discards.
-	Log *slog.Logger
+	// Log receives one line per accepted message (maillog Queued) or
+	// refused one (maillog Rejected, with the reply sent), client AUTH
+	// outcomes (the user name, never the AUTH payload) and connection
+	// problems; nil discards.
+	Log *maillog.Logger
 	// Now is the clock for Received headers; nil means time.Now.
 	Now func() time.Time
 }
@@ -172,7 +174,7 @@ type Options struct {
 // listeners and unix sockets. It is safe for concurrent use.
 type Server struct {
 	o    Options
-	log  *slog.Logger
+	log  *maillog.Logger
 	auth *authenticator
 	ctx  context.Context // cancelled by Close
 	stop context.CancelFunc
@@ -192,7 +194,7 @@ type Server struct {
 //
 // Typical wiring in the daemon:
 //
-//	srv, err := listener.New(listener.Options{Submit: sp.Submit, Log: log, ...})
+//	srv, err := listener.New(listener.Options{Submit: sp.Submit, Log: mlog, ...})
 //	ln, err := listener.ListenTCP("127.0.0.1:2525")       // or each RELAYQ_LISTEN address
 //	go srv.ServeTCP(ln)
 //	uln, err := listener.ListenUnix("/run/relayq/submit.sock", 0o666, -1)
@@ -250,7 +252,7 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+		o.Log = maillog.New(nil)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -336,7 +338,7 @@ func (s *Server) serve(ln net.Listener, unix bool) error {
 	// AUTH policy (TLS or loopback only) is enforced by the session, which
 	// knows the peer; go-smtp's switch is all-or-nothing per server.
 	srv.AllowInsecureAuth = true
-	srv.ErrorLog = slogPrintf{s.log}
+	srv.ErrorLog = slogPrintf{s.log.Logger}
 	if !unix {
 		srv.TLSConfig = s.o.TLSConfig
 	}

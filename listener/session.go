@@ -146,7 +146,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		if ss.s.auth.configured() && (ss.authOffered() || ss.s.o.TLSConfig != nil) {
 			err = errAuthRequired
 		}
-		ss.s.log.Warn("rejected", "client", ss.origin, "stage", "MAIL", "from", from, "reply", replyText(err))
+		ss.s.log.With("stage", "MAIL").Rejected(ss.origin, from, "", replyText(err))
 		return err
 	}
 	if len(from) > maxPathLen || strings.ContainsAny(from, "\x00\r\n") {
@@ -170,7 +170,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 				who = ss.origin
 			}
 			err := &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: fmt.Sprintf("Sender address <%s> not owned by user %s", from, who)}
-			ss.s.log.Warn("rejected", "client", ss.origin, "stage", "MAIL", "from", from, "reply", replyText(err))
+			ss.s.log.With("stage", "MAIL").Rejected(ss.origin, from, "", replyText(err))
 			return err
 		}
 		ss.warning = w
@@ -233,7 +233,7 @@ func (ss *session) Data(r io.Reader) error {
 			// not, say so loudly: the client is told the message failed.
 			ss.s.log.Error("submit accepted a message whose body failed", "queue_id", string(id), "client", ss.origin, "error", berr)
 		}
-		ss.s.log.Warn("rejected", "client", ss.origin, "stage", "DATA", "from", env.From, "rcpts", len(env.Recipients), "size", size, "reply", replyText(reply), "error", berr)
+		ss.s.log.With("stage", "DATA", "rcpts", len(env.Recipients), "size", size, "error", berr.Error()).Rejected(ss.origin, env.From, "", replyText(reply))
 		return reply
 	}
 	if err != nil {
@@ -244,7 +244,8 @@ func (ss *session) Data(r io.Reader) error {
 		case errors.Is(err, submit.ErrInvalid):
 			reply = errQueueInvalid
 		}
-		ss.s.log.Error("not queued", "client", ss.origin, "from", env.From, "rcpts", len(env.Recipients), "size", size, "reply", replyText(reply), "error", err)
+		ss.s.log.SpoolError("", "submit", err)
+		ss.s.log.With("stage", "DATA", "rcpts", len(env.Recipients), "size", size).Rejected(ss.origin, env.From, "", replyText(reply))
 		return reply
 	}
 	if !body.eof {
@@ -253,7 +254,7 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.log.Error("submit returned before the end of the body", "queue_id", string(id), "client", ss.origin)
 		return errDataIncomplet
 	}
-	ss.s.log.Info("queued", "queue_id", string(id), "from", env.From, "rcpts", len(env.Recipients), "size", size, "origin", env.Origin)
+	ss.s.log.Queued(string(id), env.From, len(env.Recipients), size, env.Origin)
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + string(id)}
 }
 

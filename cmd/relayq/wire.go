@@ -20,6 +20,7 @@ import (
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
 	"github.com/relayq/relayq/listener"
+	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/submit"
 )
 
@@ -124,7 +125,7 @@ func listenerOptions(cfg *config.Config, submitFn submit.Func, log *slog.Logger)
 		DataTimeout:    cfg.SMTPDDataTimeout,
 		MaxConnections: cfg.SMTPDConnectionLimit,
 		ForeignSender:  cfg.SocketForeignSender,
-		Log:            log,
+		Log:            maillog.Wrap(log),
 	}
 	if cfg.SMTPDAuthFailDelay == 0 {
 		o.AuthFailDelay = -1 // 0 in the config means no pause
