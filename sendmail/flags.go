@@ -313,6 +313,9 @@ func (f *Flags) setSender(c byte, v string) error {
 		f.Sender, f.SenderSet = "", true
 		return nil
 	}
+	if s[0] == '-' {
+		return usagef("-%c %s: sender starts with '-'", c, printable(v))
+	}
 	addrs, err := ParseAddressList(s)
 	if err != nil {
 		return usagef("-%c %s: %v", c, printable(v), err)

@@ -288,15 +288,25 @@ func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (sub
 		if droppedHeaders[f.key] {
 			continue
 		}
+		if !addressHeaders[f.key] {
+			writeField(&hb, f)
+			continue
+		}
+		val := f.value()
+		nv, changed := in.qualifyHeader(val)
 		if f.key == "from" {
-			if nf, changed := in.rewriteFromField(f); changed {
+			if rv, ch := in.rewriteFromValue(nv); ch {
 				fromRewritten = true
-				originalFrom = f.value()
-				writeField(&hb, &nf)
-				continue
+				originalFrom = nv
+				nv, changed = rv, true
 			}
 		}
-		writeField(&hb, f)
+		if !changed {
+			writeField(&hb, f)
+			continue
+		}
+		nf := newField(f.name, nv)
+		writeField(&hb, &nf)
 	}
 	if fromRewritten && !present["reply-to"] {
 		writeFolded(&hb, []byte("Reply-To: "+originalFrom))
@@ -362,6 +372,10 @@ func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (sub
 	return id, &env, nil
 }
 
+// errSubmitEnded stops the body writer when Submit returned before reading
+// all of it (it failed early: the failure is Submit's, not the input's).
+var errSubmitEnded = errors.New("submission ended")
+
 // submitStreaming passes the body to Submit as it is read (bounded memory,
 // no temporary file): used when the caller declared 8BITMIME, so that the
 // envelope is complete before the body is seen.
@@ -377,9 +391,9 @@ func (in *intake) submitStreaming(ctx context.Context, env submit.Envelope, hb *
 		done <- err
 	}()
 	id, err := in.o.Submit(ctx, env, pr, req.mode)
-	pr.CloseWithError(errors.New("submission ended")) // unblock the writer if Submit stopped reading
+	pr.CloseWithError(errSubmitEnded) // unblock the writer if Submit stopped reading
 	werr := <-done
-	if werr != nil && err != nil && !errors.Is(werr, io.ErrClosedPipe) {
+	if werr != nil && err != nil && !errors.Is(werr, errSubmitEnded) {
 		// The input failed; Submit saw that failure and queued nothing.
 		return "", in.readErr(werr)
 	}
@@ -541,37 +555,78 @@ func encodeDisplayName(name string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
 
-// rewriteFromField applies sender rewriting to the addresses of a From
-// field. It returns the new field and whether anything changed.
-func (in *intake) rewriteFromField(f *field) (field, bool) {
-	if in.o.Generic == nil && in.o.SenderRewrite == "" {
-		return field{}, false
+// addressHeaders are the fields whose bare local names are qualified
+// (Postfix rewrites header addresses of local submissions the same way).
+var addressHeaders = map[string]bool{
+	"from": true, "to": true, "cc": true, "reply-to": true, "sender": true,
+	"resent-from": true, "resent-to": true, "resent-cc": true, "resent-sender": true,
+}
+
+// qualifyHeader appends the local domain to the bare local names of an
+// address field's value ("root" → "root@example.com"), so that replies
+// and the relay see full addresses. A value that does not parse is kept.
+func (in *intake) qualifyHeader(val string) (string, bool) {
+	if in.o.Domain == "" {
+		return val, false
 	}
-	val := f.value()
 	addrs, err := ParseAddressList(val)
-	if err != nil || len(addrs) == 0 {
-		return field{}, false
+	if err != nil {
+		return val, false
 	}
 	changed := false
 	for _, a := range addrs {
-		q := in.resolver.Qualify(a)
-		n, ch := in.rewriteSender(q)
+		if strings.IndexByte(a, '@') >= 0 {
+			continue
+		}
+		if nv, ok := replaceAddr(val, a, in.resolver.Qualify(a)); ok {
+			val, changed = nv, true
+		}
+	}
+	return val, changed
+}
+
+// rewriteFromValue applies sender rewriting to the addresses of a From
+// field's value.
+func (in *intake) rewriteFromValue(val string) (string, bool) {
+	if in.o.Generic == nil && in.o.SenderRewrite == "" {
+		return val, false
+	}
+	addrs, err := ParseAddressList(val)
+	if err != nil || len(addrs) == 0 {
+		return val, false
+	}
+	changed := false
+	for _, a := range addrs {
+		n, ch := in.rewriteSender(in.resolver.Qualify(a))
 		if !ch {
 			continue
 		}
-		if i := strings.Index(val, "<"+a+">"); i >= 0 {
-			val = val[:i] + "<" + n + ">" + val[i+len(a)+2:]
-		} else if i := strings.Index(val, a); i >= 0 {
-			val = val[:i] + n + val[i+len(a):]
-		} else {
-			continue
+		if nv, ok := replaceAddr(val, a, n); ok {
+			val, changed = nv, true
 		}
-		changed = true
 	}
-	if !changed {
-		return field{}, false
+	return val, changed
+}
+
+// replaceAddr replaces address old in an address field's value: inside
+// angle brackets if it is there, else as a whole word.
+func replaceAddr(val, old, repl string) (string, bool) {
+	if i := strings.Index(val, "<"+old+">"); i >= 0 {
+		return val[:i+1] + repl + val[i+1+len(old):], true
 	}
-	return newField(f.name, val), true
+	for start := 0; start < len(val); {
+		i := strings.Index(val[start:], old)
+		if i < 0 {
+			break
+		}
+		i += start
+		j := i + len(old)
+		if (i == 0 || strings.IndexByte(" \t,:;", val[i-1]) >= 0) && (j == len(val) || strings.IndexByte(" \t,;(", val[j]) >= 0) {
+			return val[:i] + repl + val[j:], true
+		}
+		start = i + 1
+	}
+	return val, false
 }
 
 func hasHigh(b []byte) bool {
