@@ -88,6 +88,9 @@ relays:
 				setAll(v)
 				if v.AuthFailed {
 					out.AuthFailed = true
+					// The alarm (RELIABILITY R3): mail waits, a person must act.
+					c.log.Error("relay refused authentication; mail deferred", "queue_id", m.ID, "relay", t.String(),
+						"reply", fmt.Sprintf("%d %s %s", v.Code, v.Enhanced, v.Text))
 				}
 				if v.Status == Bounced || !v.NextRelay {
 					break relays
@@ -247,7 +250,7 @@ func credKey(cred Credential, ok bool) string {
 	if !ok {
 		return "-"
 	}
-	return cred.Source + "\x00" + cred.Key + "\x00" + cred.User + "\x00" + cred.authID()
+	return cred.Source + "\x00" + cred.Key + "\x00" + cred.User + "\x00" + authID(cred)
 }
 
 func deadlineOf(ctx context.Context) time.Time {
@@ -433,7 +436,7 @@ func (c *Client) authenticate(ctx context.Context, s *session, mech string, cred
 		if err != nil {
 			return err
 		}
-		oc := &oauthClient{mech: mech, user: cred.authID(), host: s.tgt.host, port: s.tgt.port, token: tok}
+		oc := &oauthClient{mech: mech, user: authID(cred), host: s.tgt.host, port: s.tgt.port, token: tok}
 		err = s.c.auth(oc)
 		if err == nil {
 			return nil

@@ -169,7 +169,7 @@ func (c *Client) Probe(ctx context.Context, w io.Writer, relay, sender string) P
 				if cred.OAuth != nil {
 					kind = "OAuth"
 				}
-				p.printf("credential: %s user %q from %s (mechanisms allowed: %s)\n", kind, cred.authID(), cred.Source, allowed)
+				p.printf("credential: %s user %q from %s (mechanisms allowed: %s)\n", kind, authID(cred), cred.Source, allowed)
 			} else {
 				p.printf("credential: none found for this relay; AUTH will not be tried\n")
 			}

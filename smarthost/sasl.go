@@ -69,7 +69,7 @@ func chooseMech(offered []string, cred Credential, configured []string) (string,
 }
 
 // authID is the authentication identity (authinfo I:), else the user.
-func (cr Credential) authID() string {
+func authID(cr Credential) string {
 	if cr.AuthID != "" {
 		return cr.AuthID
 	}
@@ -77,7 +77,7 @@ func (cr Credential) authID() string {
 }
 
 // authzID is the authorization identity sent only when it differs.
-func (cr Credential) authzID() string {
+func authzID(cr Credential) string {
 	if cr.AuthID != "" && cr.AuthID != cr.User {
 		return cr.User
 	}
@@ -89,13 +89,13 @@ func saslClient(mech string, cr Credential) (sasl.Client, error) {
 	pw := cr.Password.Reveal()
 	switch mech {
 	case "PLAIN":
-		return sasl.NewPlainClient(cr.authzID(), cr.authID(), pw), nil
+		return sasl.NewPlainClient(authzID(cr), authID(cr), pw), nil
 	case "LOGIN":
-		return sasl.NewLoginClient(cr.authID(), pw), nil
+		return sasl.NewLoginClient(authID(cr), pw), nil
 	case "CRAM-MD5":
-		return &cramMD5{user: cr.authID(), secret: pw}, nil
+		return &cramMD5{user: authID(cr), secret: pw}, nil
 	case "SCRAM-SHA-1", "SCRAM-SHA-256":
-		return newSCRAM(mech, cr.authID(), pw, cr.authzID())
+		return newSCRAM(mech, authID(cr), pw, authzID(cr))
 	}
 	return nil, fmt.Errorf("mechanism %s needs an OAuth credential", mech)
 }
