@@ -502,3 +502,41 @@ func rootName(t testing.TB) string {
 	}
 	return u
 }
+
+// TestBDAT: CHUNKING (RFC 3030), which go-smtp offers, goes through the
+// same normalisation, limits and spool path as DATA.
+func TestBDAT(t *testing.T) {
+	k := &sink{}
+	_, addr := startTCP(t, Options{Submit: k.Submit, MaxMessageSize: 200})
+	r := dialRaw(t, "tcp", addr)
+	if ehlo := r.cmd("EHLO c.test", "250"); !strings.Contains(ehlo, "CHUNKING") {
+		t.Skipf("go-smtp no longer offers CHUNKING: %q", ehlo)
+	}
+	r.cmd("MAIL FROM:<a@example.com>", "250")
+	r.cmd("RCPT TO:<b@example.org>", "250")
+	part1 := "Subject: chunks\n\nline\r.\r\n"
+	r.send(fmt.Sprintf("BDAT %d\r\n%s", len(part1), part1))
+	r.expect("250 2.0.0 Continue")
+	part2 := "end\r\n"
+	r.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(part2), part2))
+	r.expect("250 2.0.0 Ok: queued as TESTID000001")
+	msgs := k.all()
+	if len(msgs) != 1 || !strings.HasSuffix(msgs[0].body, "\r\nSubject: chunks\r\n\r\nline .\r\nend\r\n") {
+		t.Fatalf("messages %+v", msgs)
+	}
+	// Over SIZE: refused, nothing stored.
+	r.cmd("MAIL FROM:<a@example.com>", "250")
+	r.cmd("RCPT TO:<b@example.org>", "250")
+	big := strings.Repeat("x", 300)
+	r.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(big), big))
+	r.expect("552 5.3.4")
+	// NUL: refused.
+	r.cmd("MAIL FROM:<a@example.com>", "250")
+	r.cmd("RCPT TO:<b@example.org>", "250")
+	r.send("BDAT 5 LAST\r\na\x00b\r\n")
+	r.expect("554 5.6.0")
+	r.cmd("NOOP", "250")
+	if len(k.all()) != 1 {
+		t.Fatalf("%d messages", len(k.all()))
+	}
+}

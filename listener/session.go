@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -115,18 +117,25 @@ type session struct {
 	userName string
 	trusted  bool
 
-	origin  string // for logs and Envelope.Origin
+	origin string // for logs and Envelope.Origin
+
+	// The transaction. Data may run on another goroutine than the
+	// commands (go-smtp's BDAT), so it is guarded and Data works on a
+	// copy taken when it starts.
+	mu      sync.Mutex
 	env     submit.Envelope
-	hasFrom bool
 	seen    map[string]bool
 	warning string // X-Authentication-Warning line, unix socket only
+	helo    string // HELO/EHLO name at MAIL time, for Received
 }
 
 func (ss *session) Reset() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	ss.env = submit.Envelope{}
-	ss.hasFrom = false
 	ss.seen = nil
 	ss.warning = ""
+	ss.helo = ""
 }
 
 func (ss *session) Logout() error { return nil }
@@ -162,8 +171,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		env.Body8Bit = opts.Body == smtp.Body8BitMIME
 		env.SMTPUTF8 = opts.UTF8
 	}
+	w := ""
 	if ss.unix {
-		w := submit.AuthWarning(ss.conn.uid, ss.userName, ss.s.o.Hostname, from, ss.trusted)
+		w = submit.AuthWarning(ss.conn.uid, ss.userName, ss.s.o.Hostname, from, ss.trusted)
 		if w != "" && ss.s.o.ForeignSender == "refuse" {
 			who := ss.userName
 			if who == "" {
@@ -173,11 +183,13 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			ss.s.log.With("stage", "MAIL").Rejected(ss.origin, from, "", replyText(err))
 			return err
 		}
-		ss.warning = w
 	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.warning = w
 	ss.env = env
-	ss.hasFrom = true
 	ss.seen = map[string]bool{}
+	ss.helo = ss.c.Hostname()
 	return nil
 }
 
@@ -189,6 +201,8 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return errBadRecipient
 	}
 	key := strings.ToLower(to)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	if ss.seen[key] {
 		return nil // duplicate: accepted once, as Postfix's cleanup does
 	}
@@ -214,16 +228,25 @@ func (ss *session) Data(r io.Reader) error {
 	ss.conn.inData.Store(true)
 	defer ss.conn.inData.Store(false)
 
+	ss.mu.Lock()
+	env := ss.env
+	env.Recipients = slices.Clone(env.Recipients)
+	warning, helo := ss.warning, ss.helo
+	ss.mu.Unlock()
+	if len(env.Recipients) == 0 {
+		// Only when a RSET raced a BDAT transfer; go-smtp checks the
+		// order of commands otherwise.
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+	}
 	var prefix string
 	if ss.unix {
-		if ss.warning != "" {
-			prefix = ss.warning + "\r\n"
+		if warning != "" {
+			prefix = warning + "\r\n"
 		}
 	} else {
-		prefix = ss.received()
+		prefix = ss.received(helo)
 	}
 	body := newNormalizer(r, ss.s.o.MaxHeaderSize)
-	env := ss.env
 	id, err := ss.s.o.Submit(ss.s.ctx, env, io.MultiReader(strings.NewReader(prefix), body))
 	size := body.n + int64(len(prefix))
 	if berr := body.err; berr != nil {
@@ -281,7 +304,7 @@ func replyText(e *smtp.SMTPError) string {
 
 // received is the Received: header for a TCP message (RFC 5321 §4.4,
 // protocol names of RFC 3848).
-func (ss *session) received() string {
+func (ss *session) received(helo string) string {
 	proto := "ESMTP"
 	if ss.tls {
 		proto += "S"
@@ -289,7 +312,7 @@ func (ss *session) received() string {
 	if ss.authUser != "" {
 		proto += "A"
 	}
-	helo := headerSafe(ss.c.Hostname())
+	helo = headerSafe(helo)
 	ip := ss.ip.String()
 	if ss.ip.Is6() {
 		ip = "IPv6:" + ip
