@@ -1,0 +1,109 @@
+package authinfo
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+)
+
+// ErrPermission is wrapped by the error ParseFile returns for a file whose
+// owner or mode makes it unsafe to use (errors.Is(err, ErrPermission)).
+var ErrPermission = errors.New("unsafe credentials file")
+
+// PermError is a credentials file refused for its owner or mode.
+type PermError struct {
+	Path string
+	Msg  string // what is wrong and how to fix it
+}
+
+func (e *PermError) Error() string { return fmt.Sprintf("credentials file %s: %s", e.Path, e.Msg) }
+
+// Unwrap makes errors.Is(err, ErrPermission) true.
+func (e *PermError) Unwrap() error { return ErrPermission }
+
+// fileSig identifies a version of a file for change detection.
+type fileSig struct {
+	dev, ino   uint64
+	size       int64
+	mtime      time.Time
+	ctime      int64
+	mode       fs.FileMode
+	uid, gid   uint32
+	statFailed bool
+}
+
+func sigOf(fi fs.FileInfo) fileSig {
+	s := fileSig{size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.dev, s.ino = uint64(st.Dev), st.Ino
+		s.ctime = st.Ctim.Sec*1e9 + st.Ctim.Nsec
+		s.uid, s.gid = st.Uid, st.Gid
+	}
+	return s
+}
+
+// ParseFile opens, checks and parses a credentials file. The file must be
+// a regular file owned by the reading user or root, and neither group- nor
+// world-accessible — except group-readable (not writable) when its group is
+// the process's own group (like ssh with private keys, msmtp and Postfix's
+// SASL_README advice). A refused file gives a *PermError wrapping
+// ErrPermission; a bad line a *SyntaxError.
+func ParseFile(path string) (*Map, error) {
+	m, _, err := parseFile(path)
+	return m, err
+}
+
+func parseFile(path string) (*Map, fileSig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileSig{statFailed: true}, fmt.Errorf("credentials file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fileSig{statFailed: true}, fmt.Errorf("credentials file: %w", err)
+	}
+	sig := sigOf(fi)
+	if err := checkPerm(path, fi, os.Geteuid(), os.Getegid()); err != nil {
+		return nil, sig, err
+	}
+	m, err := Parse(io.Reader(f), path)
+	return m, sig, err
+}
+
+// CheckPerm applies ParseFile's owner and mode rules to fi for a process
+// with the given effective uid and gid.
+func CheckPerm(path string, fi fs.FileInfo, euid, egid int) error {
+	return checkPerm(path, fi, euid, egid)
+}
+
+func checkPerm(path string, fi fs.FileInfo, euid, egid int) error {
+	if !fi.Mode().IsRegular() {
+		return &PermError{path, fmt.Sprintf("not a regular file (%s)", fi.Mode().Type())}
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return &PermError{path, "cannot read the file's owner"}
+	}
+	perm := fi.Mode().Perm()
+	if int(st.Uid) != euid && st.Uid != 0 {
+		return &PermError{path, fmt.Sprintf("owned by uid %d, not by the reading user (uid %d) or root; run: chown %d %s", st.Uid, euid, euid, path)}
+	}
+	if perm&0o007 != 0 {
+		return &PermError{path, fmt.Sprintf("accessible by others (mode %04o); run: chmod 600 %s", perm, path)}
+	}
+	if perm&0o070 == 0 {
+		return nil
+	}
+	if perm&0o070 == 0o040 && int(st.Gid) == egid {
+		return nil // group-readable by the process's own group only
+	}
+	if perm&0o030 != 0 {
+		return &PermError{path, fmt.Sprintf("writable or executable by its group (mode %04o); run: chmod 600 %s", perm, path)}
+	}
+	return &PermError{path, fmt.Sprintf("readable by group %d, which is not relayq's own group (gid %d), mode %04o; run: chmod 600 %s (or chgrp %d %s with mode 640)", st.Gid, egid, perm, path, egid, path)}
+}
