@@ -133,6 +133,10 @@ func ParseNetworks(s string) ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
+		if p.Addr().Is4In6() && p.Bits() > 96 {
+			// Clients are compared as plain IPv4 addresses.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		if p.Bits() == 0 || (p.Addr().Is4In6() && p.Bits() <= 96) {
 			return nil, fmt.Errorf("%q matches every client: relayq is never an open relay (use client AUTH instead)", f)
 		}
