@@ -1,0 +1,265 @@
+// Command smtprecorder is an SMTP test server for relayq's integration
+// scenarios that records every command line a client sends.
+//
+// It listens on a loopback TCP address, speaks SMTP with go-smtp, and
+// appends each line the client sends (exactly as received, CRLF stripped) to
+// the record file, one per line, prefixed with the connection number:
+//
+//	1 EHLO client.example
+//	1 QUIT
+//
+// With -auth (the default) it advertises AUTH PLAIN and LOGIN even though it
+// offers no STARTTLS (go-smtp's AllowInsecureAuth): the shape of a relay that
+// invites a client to send credentials in clear text. Without -tls-cert it
+// offers no STARTTLS at all. It accepts every AUTH, MAIL, RCPT and DATA, so a
+// client that wrongly goes ahead is recorded doing so rather than stopped.
+//
+// Once listening it writes the chosen address (host:port) to -addr-file, so
+// a script can start it with port 0 and read the port back. It runs until
+// SIGTERM or SIGINT.
+//
+// Usage:
+//
+//	smtprecorder -listen 127.0.0.1:0 -record FILE -addr-file FILE [-auth=false]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("smtprecorder", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "loopback address to listen on")
+	recordPath := fs.String("record", "", "file that receives every client command line (required)")
+	addrFile := fs.String("addr-file", "", "file to write the listening address to")
+	auth := fs.Bool("auth", true, "advertise AUTH PLAIN and LOGIN without TLS")
+	if err := fs.Parse(args); err != nil {
+		return 64
+	}
+	if *recordPath == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: smtprecorder -listen ADDR -record FILE [-addr-file FILE] [-auth=false]")
+		return 64
+	}
+	host, _, err := net.SplitHostPort(*listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "smtprecorder: -listen %q: %v\n", *listen, err)
+		return 64
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		fmt.Fprintf(stderr, "smtprecorder: -listen %q: only loopback IP addresses are allowed\n", *listen)
+		return 64
+	}
+
+	rec, err := newRecorder(*recordPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "smtprecorder: %v\n", err)
+		return 73
+	}
+	defer rec.Close()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "smtprecorder: listen: %v\n", err)
+		return 71
+	}
+	if *addrFile != "" {
+		if err := writeFileAtomic(*addrFile, ln.Addr().String()+"\n"); err != nil {
+			fmt.Fprintf(stderr, "smtprecorder: %v\n", err)
+			return 73
+		}
+	}
+
+	s := smtp.NewServer(backend{auth: *auth})
+	s.Domain = "recorder.relayq.test"
+	s.AllowInsecureAuth = *auth
+	s.ReadTimeout = 60 * time.Second
+	s.WriteTimeout = 60 * time.Second
+	s.ErrorLog = discardLogger{}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(&recordingListener{Listener: ln, rec: rec}) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(sctx)
+		return 0
+	case err := <-errc:
+		if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			fmt.Fprintf(stderr, "smtprecorder: serve: %v\n", err)
+			return 70
+		}
+		return 0
+	}
+}
+
+// writeFileAtomic writes s to path through a temporary file and a rename,
+// so a reader never sees a partial address.
+func writeFileAtomic(path, s string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// recorder appends client lines to a file; safe for concurrent use.
+type recorder struct {
+	mu    sync.Mutex
+	f     *os.File
+	conns atomic.Int64
+}
+
+func newRecorder(path string) (*recorder, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open record file: %w", err)
+	}
+	return &recorder{f: f}, nil
+}
+
+func (r *recorder) line(conn int64, b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.f, "%d %s\n", conn, bytes.TrimRight(b, "\r\n"))
+	_ = r.f.Sync()
+}
+
+func (r *recorder) Close() error { return r.f.Close() }
+
+// recordingListener hands go-smtp connections whose reads are copied, line
+// by line, to the recorder before go-smtp parses them.
+type recordingListener struct {
+	net.Listener
+	rec *recorder
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := l.rec.conns.Add(1)
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 0, 4096), 1<<20)
+		for sc.Scan() {
+			l.rec.line(n, sc.Bytes())
+		}
+		// Drain on an overlong line so the connection never blocks.
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	return &recordingConn{Conn: c, w: pw}, nil
+}
+
+// recordingConn tees everything read from the client into w.
+type recordingConn struct {
+	net.Conn
+	w    *io.PipeWriter
+	once sync.Once
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		_, _ = c.w.Write(p[:n])
+	}
+	if err != nil {
+		c.once.Do(func() { _ = c.w.Close() })
+	}
+	return n, err
+}
+
+func (c *recordingConn) Close() error {
+	c.once.Do(func() { _ = c.w.Close() })
+	return c.Conn.Close()
+}
+
+// backend accepts everything; the record file is the test's evidence.
+type backend struct{ auth bool }
+
+func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	if b.auth {
+		return &authSession{}, nil
+	}
+	return &session{}, nil
+}
+
+type session struct{}
+
+func (*session) Reset()                               {}
+func (*session) Logout() error                        { return nil }
+func (*session) Mail(string, *smtp.MailOptions) error { return nil }
+func (*session) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (*session) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
+
+// authSession adds AUTH (PLAIN, LOGIN) to session.
+type authSession struct{ session }
+
+func (*authSession) AuthMechanisms() []string              { return []string{sasl.Plain, sasl.Login} }
+func (*authSession) Auth(mech string) (sasl.Server, error) { return authServer(mech) }
+
+// authServer accepts any credentials for PLAIN and LOGIN.
+func authServer(mech string) (sasl.Server, error) {
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(_, _, _ string) error { return nil }), nil
+	case sasl.Login:
+		return &loginServer{}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// loginServer is the LOGIN mechanism (username, then password), accepting
+// anything; go-sasl has no LOGIN server.
+type loginServer struct{ step int }
+
+func (s *loginServer) Next(response []byte) ([]byte, bool, error) {
+	s.step++
+	switch s.step {
+	case 1:
+		if len(response) > 0 { // initial response carries the username
+			s.step++
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 2:
+		return []byte("Password:"), false, nil
+	default:
+		return nil, true, nil
+	}
+}
+
+// discardLogger drops go-smtp's error log (the record file is the output).
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...interface{}) {}
+func (discardLogger) Println(...interface{})        {}
