@@ -1,0 +1,102 @@
+package sendmail
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestBS drives -bs with a whole SMTP conversation on standard input, as
+// swaks --pipe does, and checks the replies and what was queued.
+func TestBS(t *testing.T) {
+	script := strings.Join([]string{
+		"EHLO client.example",
+		"MAIL FROM:<alice@example.org> BODY=8BITMIME",
+		"RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.net",
+		"RCPT TO:<root@localhost>", // go-smtp wants a domain (RFC 5321 §4.1.2); local domains are qualified
+		"DATA",
+		"Subject: via -bs",
+		"Bcc: hidden@example.com",
+		"",
+		"..leading dot",
+		"Grüße",
+		".",
+		"MAIL FROM:<>",
+		"RCPT TO:<-oQ/tmp@example.com>",
+		"RCPT TO:<carol@example.net>",
+		"DATA",
+		"Subject: second",
+		"",
+		"x",
+		".",
+		"QUIT",
+		"",
+	}, "\r\n")
+	q := &fakeQueue{}
+	o, out, errb := testOptions(q, script)
+	if code := Main(context.Background(), o, []string{"-bs"}); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	replies := out.String()
+	for _, want := range []string{
+		"220 host.example.org",
+		"250-DSN",
+		"250-SMTPUTF8",
+		"250 2.0.0 Ok: queued as TESTID000001",
+		"501 5.1.7 address starts with '-'",
+		"250 2.0.0 Ok: queued as TESTID000002",
+		"221 ",
+	} {
+		if !strings.Contains(replies, want) {
+			t.Errorf("replies lack %q:\n%s", want, replies)
+		}
+	}
+	if len(q.msgs) != 2 {
+		t.Fatalf("queued %d messages, want 2", len(q.msgs))
+	}
+	m := q.msgs[0]
+	checkWire(t, m.body)
+	if m.env.From != "alice@example.org" || !m.env.Body8Bit || len(m.env.Recipients) != 2 {
+		t.Errorf("envelope %+v", m.env)
+	}
+	if r := m.env.Recipients[0]; r.Notify != "SUCCESS,FAILURE" || r.ORcpt != "rfc822;bob@example.net" {
+		t.Errorf("DSN parameters lost: %+v", r)
+	}
+	if m.env.Recipients[1].Addr != "root@example.org" {
+		t.Errorf("bare name not qualified: %q", m.env.Recipients[1].Addr)
+	}
+	body := string(m.body)
+	if strings.Contains(body, "hidden@example.com") || !strings.Contains(body, "\r\n.leading dot\r\n") ||
+		!strings.Contains(body, "\r\nDate: ") || !strings.Contains(body, "\r\nMessage-ID: <") {
+		t.Errorf("queued message:\n%s", body)
+	}
+	if q.msgs[1].env.From != "" {
+		t.Errorf("null sender became %q", q.msgs[1].env.From)
+	}
+}
+
+func TestBSUntrustedRefused(t *testing.T) {
+	script := "HELO x\r\nMAIL FROM:<boss@example.com>\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n"
+	q := &fakeQueue{}
+	o, out, _ := testOptions(q, script)
+	o.RefuseUntrusted = true
+	if code := Main(context.Background(), o, []string{"-bs"}); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out.String(), "550 5.7.1 user alice may not send as <boss@example.com>") {
+		t.Errorf("replies:\n%s", out)
+	}
+	if len(q.msgs) != 1 || q.msgs[0].env.From != "alice@example.org" {
+		t.Errorf("queued %+v", q.msgs)
+	}
+}
+
+func TestBSTempFail(t *testing.T) {
+	script := "HELO x\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n"
+	q := &fakeQueue{err: errTest}
+	o, out, _ := testOptions(q, script)
+	Main(context.Background(), o, []string{"-bs"})
+	if !strings.Contains(out.String(), "451 4.3.0 test failure") {
+		t.Errorf("replies:\n%s", out)
+	}
+}
