@@ -41,10 +41,17 @@ func putChunks(tx *bolt.Tx, token []byte, first uint32, data []byte) error {
 }
 
 // deleteChunks removes every chunk of token and returns how many there were.
+// On a damaged file a delete may not take effect; that is reported as
+// ErrCorrupt rather than looping.
 func deleteChunks(tx *bolt.Tx, token []byte) (int, error) {
 	c := tx.Bucket(bucketBody).Cursor()
 	n := 0
+	var prev []byte
 	for k, _ := c.Seek(token); k != nil && bytes.HasPrefix(k, token); k, _ = c.Seek(token) {
+		if prev != nil && bytes.Compare(k, prev) <= 0 {
+			return n, fmt.Errorf("%w: body chunk %x does not go away", ErrCorrupt, k)
+		}
+		prev = append(prev[:0], k...)
 		if err := c.Delete(); err != nil {
 			return n, err
 		}

@@ -165,7 +165,10 @@ func (s *Spool) boltOpen(path string, mode os.FileMode, timeout time.Duration) (
 	defer func() {
 		if r := recover(); r != nil {
 			if f != nil {
-				_ = f.Close() // also drops the lock
+				// bbolt's mmap keeps the open file alive past Close, so
+				// drop the lock explicitly; the mapping itself leaks.
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				_ = f.Close()
 			}
 			db, f = nil, nil
 			err = fmt.Errorf("open spool %s: %w: %v", path, ErrCorrupt, r)
@@ -191,7 +194,16 @@ func (s *Spool) boltOpen(path string, mode os.FileMode, timeout time.Duration) (
 // is foreign and is not touched.
 func (s *Spool) initSchema() error {
 	var fresh bool
-	err := s.view(func(tx *bolt.Tx) error {
+	fi, err := s.file.Stat()
+	if err != nil {
+		return fmt.Errorf("open spool %s: %w", s.path, err)
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		// A file cut short (a bad copy, a full disk during a copy) would
+		// fault on the missing pages; say so up front.
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("%w: file is truncated: %d bytes, its pages need %d", ErrCorrupt, fi.Size(), tx.Size())
+		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			var names []string

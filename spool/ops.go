@@ -132,6 +132,9 @@ func (s *Spool) List(fn func(*Message) error) error {
 				}
 			}
 			for ; k != nil && len(page) < listPage; k, v = c.Next() {
+				if after != nil && string(k) <= string(after) {
+					return fmt.Errorf("spool %s: %w: message keys out of order", s.path, ErrCorrupt)
+				}
 				after = append(after[:0], k...)
 				r, err := decodeRecord(v)
 				if err != nil {
@@ -214,11 +217,14 @@ func (s *Spool) Flush() (int, error) {
 				if len(k) != 8+idLen {
 					return fmt.Errorf("spool %s: %w: due index key of %d bytes", s.path, ErrCorrupt, len(k))
 				}
+				if nextFrom != nil && string(k) <= string(nextFrom) {
+					return fmt.Errorf("spool %s: %w: due index out of order", s.path, ErrCorrupt)
+				}
+				nextFrom = append(nextFrom[:0], k...)
 				if string(k[:8]) <= string(nowKey) {
 					continue
 				}
 				ids = append(ids, ID(k[8:]))
-				nextFrom = append(nextFrom[:0], k...)
 			}
 			for _, id := range ids {
 				old, err := s.getRecord(tx, id)
