@@ -21,6 +21,7 @@ pkgs=(
 	libsasl2-modules
 	util-linux
 	bsdutils
+	shellcheck
 	procps
 	git
 	gcc

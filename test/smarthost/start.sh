@@ -291,8 +291,8 @@ EOF
 	chmod 0644 "$DIR/dovecot/dovecot.conf"
 	dovecot -c "$DIR/dovecot/dovecot.conf" ||
 		die "dovecot failed to start; see $DIR/log/dovecot.log"
-	local i
-	for i in $(seq 1 100); do
+	local _
+	for _ in $(seq 1 100); do
 		[ -S "$DIR/queue/private/auth" ] && return 0
 		sleep 0.1
 	done
@@ -301,8 +301,8 @@ EOF
 
 # Wait until a TCP port accepts connections (bash /dev/tcp, no extra tools).
 wait_port() {
-	local i
-	for i in $(seq 1 100); do
+	local _
+	for _ in $(seq 1 100); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
 		sleep 0.1
 	done
@@ -351,7 +351,7 @@ fi
 
 # Wait for the banner on the submission port (smtpd really answers).
 banner=
-for i in $(seq 1 50); do
+for _ in $(seq 1 50); do
 	if exec 3<>"/dev/tcp/127.0.0.1/$SUB"; then
 		IFS= read -r -t 5 banner <&3 || true
 		printf 'QUIT\r\n' >&3 || true

@@ -19,8 +19,8 @@ pid_alive() {
 }
 
 wait_gone() { # pid comm what
-	local i
-	for i in $(seq 1 100); do
+	local _
+	for _ in $(seq 1 100); do
 		pid_alive "$1" "$2" || return 0
 		sleep 0.1
 	done

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# t-01: `relayq sendmail -t` and the `sendmail` symlink relay a message with
+# a Bcc: header through the smarthost's submission port (STARTTLS required
+# before AUTH) with AUTH PLAIN: every recipient (To, Cc, Bcc) receives it,
+# the body is intact, no copy carries the Bcc header, and the message leaves
+# the spool. Once daemonless (sendmail starts a detached queue run), once
+# with `relayq serve` running.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+relayq_env "[$SMARTHOST_HOST]:$SMARTHOST_SUBMISSION_PORT"
+export RELAYQ_SASL_MECHANISMS=PLAIN
+save_config
+
+# 1. relayq sendmail -t, no daemon: the detached delivery relays it.
+tok=t01a-$$-$RANDOM
+write_bcc_message "$T/a.eml" "$tok"
+check "relayq sendmail -t exits 0 (daemonless)"
+expect_exit 0 relayq sendmail -t <"$T/a.eml"
+check_bcc_delivery "$T/a.eml" "$tok" submission
+wait_detached
+check "the spool is empty after delivery"
+wait_queue_count 0
+
+# 2. the same through the sendmail symlink (-t -i: a lone "." is data).
+tok=t01b-$$-$RANDOM
+write_bcc_message "$T/b.eml" "$tok" yes
+check "sendmail -t -i (symlink) exits 0 (daemonless)"
+[ "$(readlink "$BIN/sendmail")" = relayq ] || fail "$BIN/sendmail is not a symlink to relayq"
+expect_exit 0 sendmail -t -i <"$T/b.eml"
+check_bcc_delivery "$T/b.eml" "$tok" submission
+wait_detached
+check "the spool is empty after delivery"
+wait_queue_count 0
+
+# 3. with the daemon: sendmail hands the message over the unix socket.
+start_serve
+tok=t01c-$$-$RANDOM
+write_bcc_message "$T/c.eml" "$tok" yes
+check "sendmail -t -i exits 0 with relayq serve running"
+expect_exit 0 sendmail -t -i <"$T/c.eml"
+check_bcc_delivery "$T/c.eml" "$tok" submission
+check "the daemon's queue is empty after delivery"
+wait_queue_count 0
+stop_serve
+check "the credentials never appear in relayq's log"
+assert_not_contains "$T/serve.log" "$SMARTHOST_PASS" "relayq serve log"
+
+pass
