@@ -1,0 +1,183 @@
+package authinfo
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func user(t *testing.T, s *Store) string {
+	t.Helper()
+	c, ok := s.Lookup(Query{Host: "smtp.example.com"})
+	if !ok {
+		return ""
+	}
+	return c.User
+}
+
+func TestStoreReload(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "smtp.example.com old:pw\n", 0o600)
+	s, err := NewStore(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	s.now = clk.now
+	var logBuf bytes.Buffer
+	s.SetLogger(slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if s.Path() != p || user(t, s) != "old" {
+		t.Fatalf("initial user %q", user(t, s))
+	}
+
+	// SIGHUP-style Reload picks up a good file.
+	writeFile(t, dir, "smtp.example.com new:pw\n", 0o600)
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if user(t, s) != "new" || s.Err() != nil {
+		t.Fatalf("after Reload: %q %v", user(t, s), s.Err())
+	}
+
+	// A broken file: Reload returns the error, the old map stays.
+	writeFile(t, dir, "smtp.example.com broken-no-colon\n", 0o600)
+	err = s.Reload()
+	if err == nil || !strings.Contains(err.Error(), ":1: expected the value user:password") {
+		t.Fatalf("Reload of a broken file: %v", err)
+	}
+	if user(t, s) != "new" || s.Err() == nil {
+		t.Fatalf("after failed Reload: user %q err %v", user(t, s), s.Err())
+	}
+	// An unsafe file is a failed reload too.
+	writeFile(t, dir, "smtp.example.com unsafe:pw\n", 0o644)
+	if err := s.Reload(); err == nil || user(t, s) != "new" {
+		t.Fatalf("Reload of a world-readable file: %v, user %q", err, user(t, s))
+	}
+	// Removed file: old map stays.
+	os.Remove(p)
+	if err := s.Reload(); err == nil || user(t, s) != "new" {
+		t.Fatalf("Reload of a missing file: %v, user %q", err, user(t, s))
+	}
+	if strings.Contains(logBuf.String(), "pw") {
+		t.Errorf("log shows file content: %s", logBuf.String())
+	}
+}
+
+func TestStoreAutoReload(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "smtp.example.com v1:pw\n", 0o600)
+	s, err := NewStore(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	s.now = clk.now
+	s.lastCheck = clk.now()
+	var logBuf bytes.Buffer
+	s.SetLogger(slog.New(slog.NewTextHandler(&logBuf, nil)))
+
+	// A change is not looked at within CheckInterval of the last check.
+	writeFile(t, dir, "smtp.example.com v2:pw\n", 0o600)
+	clk.add(CheckInterval / 2)
+	if got := user(t, s); got != "v1" {
+		t.Fatalf("reloaded within the interval: %q", got)
+	}
+	clk.add(CheckInterval)
+	if got := user(t, s); got != "v2" {
+		t.Fatalf("not reloaded after the interval: %q", got)
+	}
+	if !strings.Contains(logBuf.String(), "credentials file reloaded") {
+		t.Errorf("no reload log line: %s", logBuf.String())
+	}
+
+	// A same-size rewrite is noticed too (new inode from the rename).
+	writeFile(t, dir, "smtp.example.com v3:pw\n", 0o600)
+	clk.add(CheckInterval)
+	if got := user(t, s); got != "v3" {
+		t.Fatalf("same-size change not noticed: %q", got)
+	}
+
+	// A broken file keeps the old map, logs once, and is not re-parsed
+	// on every lookup.
+	logBuf.Reset()
+	writeFile(t, dir, "smtp.example.com Br0kenSecret\n", 0o600)
+	for range 3 {
+		clk.add(CheckInterval)
+		if got := user(t, s); got != "v3" {
+			t.Fatalf("broken file replaced the map: %q", got)
+		}
+	}
+	if n := strings.Count(logBuf.String(), "not reloaded"); n != 1 || s.Err() == nil {
+		t.Errorf("%d error log lines (want 1), Err %v:\n%s", n, s.Err(), logBuf.String())
+	}
+	if strings.Contains(logBuf.String(), "Br0kenSecret") {
+		t.Errorf("log shows the line: %s", logBuf.String())
+	}
+	// Fixing the file is picked up.
+	writeFile(t, dir, "smtp.example.com v4:pw\n", 0o600)
+	clk.add(CheckInterval)
+	if got := user(t, s); got != "v4" || s.Err() != nil {
+		t.Fatalf("fixed file: %q %v", got, s.Err())
+	}
+	// A clock stepping back does not stop checks forever.
+	clk.add(-time.Hour)
+	writeFile(t, dir, "smtp.example.com v5:pw\n", 0o600)
+	if got := user(t, s); got != "v5" {
+		t.Fatalf("after clock step back: %q", got)
+	}
+	// Explain goes through the same check.
+	if trail := strings.Join(s.Explain(Query{Host: "smtp.example.com"}), "\n"); !strings.Contains(trail, `user "v5"`) {
+		t.Errorf("Explain: %s", trail)
+	}
+}
+
+func TestStoreConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "smtp.example.com a:pw\n", 0o600)
+	s, err := NewStore(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 200 {
+				if i == 0 && j%20 == 0 {
+					_ = s.Reload()
+				}
+				if c, ok := s.Lookup(Query{Host: "smtp.example.com"}); !ok || c.User != "a" {
+					t.Errorf("lookup: %v %v", c, ok)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestNewStoreError(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "bad\n", 0o600)
+	if _, err := NewStore(p); err == nil {
+		t.Fatal("NewStore accepted a broken file")
+	}
+}
