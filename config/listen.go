@@ -12,6 +12,9 @@ import (
 // Listener holds the keys of the SMTP intake: the TCP listener
 // (RELAYQ_LISTEN, in Core) and the unix submission socket (RELAYQ_SOCKET,
 // in Core). Names follow Postfix's smtpd_* parameters where one exists.
+// Who may set a foreign sender on the socket follows the sendmail
+// command's keys (RELAYQ_TRUSTED_USERS, RELAYQ_UNTRUSTED_SENDER in
+// Intake), so both ways in apply one policy.
 type Listener struct {
 	// MyNetworks lists the client networks that may relay through the TCP
 	// listener without AUTH.
@@ -44,9 +47,6 @@ type Listener struct {
 	SocketMode string `envconfig:"SOCKET_MODE" default:"0666" desc:"permission bits of RELAYQ_SOCKET (octal); 0666 lets every local user submit, as Postfix's maildrop; use 0660 with RELAYQ_SOCKET_GROUP to restrict"`
 	// SocketGroup is the group that owns the submission socket.
 	SocketGroup string `envconfig:"SOCKET_GROUP" desc:"group name or gid that owns RELAYQ_SOCKET; empty: the daemon's group"`
-	// SocketForeignSender says what to do when a local user who is not
-	// trusted sets an envelope sender other than their own address.
-	SocketForeignSender string `envconfig:"SOCKET_FOREIGN_SENDER" default:"warn" desc:"when an untrusted local user submits with another sender than their own address on RELAYQ_SOCKET: warn (add X-Authentication-Warning, as Sendmail) or refuse (553 5.7.1)"`
 }
 
 // Validate checks the listener keys.
@@ -93,7 +93,6 @@ func (l *Listener) Validate() error {
 	if _, err := l.SocketPerm(); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, oneOf("RELAYQ_SOCKET_FOREIGN_SENDER", l.SocketForeignSender, "warn", "refuse"))
 	return errors.Join(errs...)
 }
 

@@ -14,7 +14,7 @@ func TestListenerDefaults(t *testing.T) {
 	}
 	l := c.Listener
 	if l.SMTPDMessageSizeLimit != 10240000 || l.SMTPDRecipientLimit != 1000 || l.SMTPDHeaderSizeLimit != 102400 ||
-		l.SMTPDTimeout != 300*time.Second || l.SMTPDConnectionLimit != 100 || l.SocketForeignSender != "warn" || l.MyNetworks != "" {
+		l.SMTPDTimeout != 300*time.Second || l.SMTPDConnectionLimit != 100 || l.MyNetworks != "" {
 		t.Errorf("defaults %+v", l)
 	}
 	if p, err := l.SocketPerm(); err != nil || p != 0o666 {
@@ -41,7 +41,6 @@ func TestListenerValidate(t *testing.T) {
 		{[]string{"RELAYQ_SOCKET_MODE=0660"}, ""},
 		{[]string{"RELAYQ_SOCKET_MODE=rw"}, "RELAYQ_SOCKET_MODE: \"rw\" is not an octal permission"},
 		{[]string{"RELAYQ_SOCKET_MODE=0066"}, "must give the owner read and write"},
-		{[]string{"RELAYQ_SOCKET_FOREIGN_SENDER=ignore"}, "RELAYQ_SOCKET_FOREIGN_SENDER: \"ignore\" is not one of warn, refuse"},
 	}
 	for _, tt := range tests {
 		_, err := loadEnviron(tt.env, filepath.Join(t.TempDir(), "missing.env"))

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -538,5 +539,85 @@ func TestBDAT(t *testing.T) {
 	r.cmd("NOOP", "250")
 	if len(k.all()) != 1 {
 		t.Fatalf("%d messages", len(k.all()))
+	}
+}
+
+func TestReadHeader(t *testing.T) {
+	long := strings.Repeat("a", 4094)
+	tests := []struct{ in, hdr, rest string }{
+		{"A: b\r\nC: d\r\n\r\nbody\r\n", "A: b\r\nC: d\r\n\r\n", "body\r\n"},
+		{"A: " + long + "\r\n\r\nbody\r\n", "A: " + long + "\r\n\r\n", "body\r\n"},
+		{"X: " + long[:4093] + "\r\nY: z\r\n\r\nb", "X: " + long[:4093] + "\r\nY: z\r\n\r\n", "b"},
+		{"A: b\r\n", "A: b\r\n", ""},
+		{"\r\nbody", "\r\n", "body"},
+	}
+	for _, tt := range tests {
+		hdr, rest := readHeader(newNormalizer(strings.NewReader(tt.in), 1<<20))
+		r, _ := io.ReadAll(rest)
+		if string(hdr) != tt.hdr || string(r) != tt.rest {
+			t.Errorf("%.20q: header %d octets, rest %q", tt.in, len(hdr), r)
+		}
+	}
+}
+
+func TestHasWarningFor(t *testing.T) {
+	ours := "X-Authentication-Warning: relay.test: alice set sender to boss@example.com using -f"
+	tests := []struct {
+		hdr  string
+		want bool
+	}{
+		{"Subject: x\r\n\r\n", false},
+		{"X-Authentication-Warning: otherhost: alice set sender to boss using -f\r\nSubject: x\r\n\r\n", true},
+		{"x-authentication-warning: h:\r\n alice set sender to boss using -f\r\n\r\n", true},
+		{"X-Authentication-Warning: h: mallory set sender to boss using -f\r\n\r\n", false},
+		{"X-Authentication-Warning: h: alice did something\r\n\r\n", false},
+	}
+	for _, tt := range tests {
+		if got := hasWarningFor([]byte(tt.hdr), ours); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.hdr, got, tt.want)
+		}
+	}
+}
+
+// TestUnixWarningNotDoubled: a message that already carries the warning
+// for the same user (the sendmail command adds one) does not get a second.
+func TestUnixWarningNotDoubled(t *testing.T) {
+	path := t.TempDir() + "/submit.sock"
+	k := &sink{}
+	srv, err := New(Options{Submit: k.Submit, Hostname: "relay.test", Domain: "example.net", Log: testLog(t), TrustedUID: func(int) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ListenUnix(path, 0o666, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeUnix(ln)
+	defer srv.Close()
+	me := rootName(t)
+	send := func(from, data string) string {
+		r := dialRaw(t, "unix", path)
+		r.cmd("EHLO localhost", "250")
+		r.cmd("MAIL FROM:<"+from+">", "250")
+		r.cmd("RCPT TO:<b@example.org>", "250")
+		r.cmd("DATA", "354")
+		r.send(data + ".\r\n")
+		r.expect("250")
+		all := k.all()
+		return all[len(all)-1].body
+	}
+	cli := "X-Authentication-Warning: cli.host: " + me + " set sender to boss using -f\r\nSubject: x\r\n\r\nb\r\n"
+	if got := send("boss@example.com", cli); got != cli {
+		t.Errorf("warning doubled or changed: %q", got)
+	}
+	forged := "X-Authentication-Warning: cli.host: someone-else set sender to boss using -f\r\nSubject: x\r\n\r\nb\r\n"
+	want := "X-Authentication-Warning: relay.test: " + me + " set sender to boss@example.com using -f\r\n" + forged
+	if got := send("boss@example.com", forged); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// name@Domain is the user's own address: no warning.
+	plain := "Subject: own\r\n\r\nb\r\n"
+	if got := send(me+"@example.net", plain); got != plain {
+		t.Errorf("own address warned: %q", got)
 	}
 }

@@ -26,9 +26,13 @@
 // group) may send. The peer's uid comes from SO_PEERCRED and is recorded in
 // the envelope's Origin ("uid=1000"). When a user who is not trusted
 // (Options.TrustedUID) gives an envelope sender other than their own
-// address, the message gets an X-Authentication-Warning header
-// (submit.AuthWarning), or is refused with 553 5.7.1 when
-// Options.ForeignSender is "refuse".
+// address (name, name@Hostname or name@Domain), the message gets an
+// X-Authentication-Warning header (submit.AuthWarning), or is refused with
+// 553 5.7.1 when Options.ForeignSender is "refuse" (RELAYQ_UNTRUSTED_SENDER,
+// the same policy as the sendmail command's). The sendmail command adds
+// the same warning on its own path; when the message's header already
+// holds an X-Authentication-Warning naming the same user, the listener
+// does not add a second one (the line names the real user either way).
 //
 // # Users file
 //
@@ -125,6 +129,9 @@ type Options struct {
 	// Hostname is this host's name in the greeting, in Received headers
 	// and in X-Authentication-Warning; "" means os.Hostname().
 	Hostname string
+	// Domain is the local mail domain (RELAYQ_DOMAIN): on the unix socket
+	// name@Domain counts as user name's own address.
+	Domain string
 
 	// MyNetworks are the client networks that may relay over TCP without
 	// AUTH; nil means loopback only (127.0.0.0/8, ::1). Giving it (even
@@ -158,7 +165,7 @@ type Options struct {
 	TrustedUID func(uid int) bool
 	// ForeignSender is "warn" (default: X-Authentication-Warning) or
 	// "refuse" (553 5.7.1) for an untrusted local user whose envelope
-	// sender is not their own address.
+	// sender is not their own address (RELAYQ_UNTRUSTED_SENDER).
 	ForeignSender string
 
 	// Log receives one line per accepted message (maillog Queued) or

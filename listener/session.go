@@ -1,6 +1,8 @@
 package listener
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -173,7 +175,8 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	w := ""
 	if ss.unix {
-		w = submit.AuthWarning(ss.conn.uid, ss.userName, ss.s.o.Hostname, from, ss.trusted)
+		own := ss.userName != "" && ss.s.o.Domain != "" && strings.EqualFold(from, ss.userName+"@"+ss.s.o.Domain)
+		w = submit.AuthWarning(ss.conn.uid, ss.userName, ss.s.o.Hostname, from, ss.trusted || own)
 		if w != "" && ss.s.o.ForeignSender == "refuse" {
 			who := ss.userName
 			if who == "" {
@@ -238,16 +241,22 @@ func (ss *session) Data(r io.Reader) error {
 		// order of commands otherwise.
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
+	body := newNormalizer(r, ss.s.o.MaxHeaderSize)
+	var src io.Reader = body
 	var prefix string
-	if ss.unix {
-		if warning != "" {
+	if !ss.unix {
+		prefix = ss.received(helo)
+		src = io.MultiReader(strings.NewReader(prefix), body)
+	} else if warning != "" {
+		// Read the header first: the sendmail command may have added
+		// the same warning already.
+		hdr, rest := readHeader(body)
+		if !hasWarningFor(hdr, warning) {
 			prefix = warning + "\r\n"
 		}
-	} else {
-		prefix = ss.received(helo)
+		src = io.MultiReader(strings.NewReader(prefix), bytes.NewReader(hdr), rest)
 	}
-	body := newNormalizer(r, ss.s.o.MaxHeaderSize)
-	id, err := ss.s.o.Submit(ss.s.ctx, env, io.MultiReader(strings.NewReader(prefix), body))
+	id, err := ss.s.o.Submit(ss.s.ctx, env, src)
 	size := body.n + int64(len(prefix))
 	if berr := body.err; berr != nil {
 		reply := dataReply(berr)
@@ -388,4 +397,80 @@ func (ss *session) checkPassword(identity, username, password string) error {
 		return errAuthTooMany
 	}
 	return smtp.ErrAuthFailed
+}
+
+// readHeader reads the header section (up to and including the empty line
+// that ends it, or all of a message without one) from the normalised body;
+// the normaliser bounds its size. It returns the header and a reader for
+// the rest. A read error is left for the caller to find in body.err
+// (reading the rest returns it again).
+func readHeader(body *normalizer) ([]byte, io.Reader) {
+	br := bufio.NewReaderSize(body, 4096)
+	var hdr []byte
+	start := 0 // where the current line starts in hdr
+	for {
+		line, err := br.ReadSlice('\n')
+		hdr = append(hdr, line...)
+		if err == bufio.ErrBufferFull {
+			continue // a line longer than the buffer
+		}
+		if err != nil || len(hdr)-start == 2 { // "\r\n": end of header
+			return hdr, br
+		}
+		start = len(hdr)
+	}
+}
+
+// hasWarningFor reports whether hdr holds an X-Authentication-Warning
+// field naming the same user as warning ("X-Authentication-Warning: host:
+// user set sender to ..."), whatever host and address it names.
+func hasWarningFor(hdr []byte, warning string) bool {
+	who := warningUser(warning)
+	if who == "" {
+		return false
+	}
+	for _, field := range unfoldFields(hdr) {
+		name, value, ok := strings.Cut(field, ":")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "X-Authentication-Warning") {
+			continue
+		}
+		if warningUser("X-Authentication-Warning:"+value) == who {
+			return true
+		}
+	}
+	return false
+}
+
+// warningUser extracts "user" from "X-Authentication-Warning: host: user
+// set sender to addr using -f".
+func warningUser(line string) string {
+	_, rest, ok := strings.Cut(line, ":")
+	if !ok {
+		return ""
+	}
+	_, rest, ok = strings.Cut(rest, ":")
+	if !ok {
+		return ""
+	}
+	who, _, ok := strings.Cut(strings.TrimSpace(rest), " set sender to ")
+	if !ok {
+		return ""
+	}
+	return who
+}
+
+// unfoldFields splits a CRLF header section into unfolded fields.
+func unfoldFields(hdr []byte) []string {
+	var out []string
+	for _, line := range strings.Split(string(hdr), "\r\n") {
+		if line == "" {
+			continue
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
+			out[len(out)-1] += " " + strings.TrimLeft(line, " \t")
+			continue
+		}
+		out = append(out, line)
+	}
+	return out
 }

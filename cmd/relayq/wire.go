@@ -112,7 +112,7 @@ func listenerOptions(cfg *config.Config, submitFn submit.Func, log *slog.Logger)
 	}
 	o := listener.Options{
 		Submit:         submitFn,
-		Hostname:       cfg.Domain,
+		Domain:         cfg.Domain,
 		MyNetworks:     nets,
 		Users:          cfg.SMTPDUsers,
 		DovecotSocket:  cfg.SMTPDDovecotSocket,
@@ -124,7 +124,8 @@ func listenerOptions(cfg *config.Config, submitFn submit.Func, log *slog.Logger)
 		Timeout:        cfg.SMTPDTimeout,
 		DataTimeout:    cfg.SMTPDDataTimeout,
 		MaxConnections: cfg.SMTPDConnectionLimit,
-		ForeignSender:  cfg.SocketForeignSender,
+		ForeignSender:  cfg.UntrustedSender,
+		TrustedUID:     trustedUIDs(cfg.TrustedUsers),
 		Log:            maillog.Wrap(log),
 	}
 	if cfg.SMTPDAuthFailDelay == 0 {
@@ -138,6 +139,22 @@ func listenerOptions(cfg *config.Config, submitFn submit.Func, log *slog.Logger)
 		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	return o, nil
+}
+
+// trustedUIDs maps RELAYQ_TRUSTED_USERS (login names; unknown names are
+// skipped) to a uid test for the listener's unix socket; root is always
+// trusted, as on the sendmail command's own path. Added by the listener
+// workstream.
+func trustedUIDs(names []string) func(uid int) bool {
+	uids := map[int]bool{0: true}
+	for _, n := range names {
+		if u, err := user.Lookup(strings.TrimSpace(n)); err == nil {
+			if id, err := strconv.Atoi(u.Uid); err == nil {
+				uids[id] = true
+			}
+		}
+	}
+	return func(uid int) bool { return uids[uid] }
 }
 
 // listenerSocket binds RELAYQ_SOCKET with RELAYQ_SOCKET_MODE and
