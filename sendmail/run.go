@@ -157,21 +157,24 @@ func queueRun(ctx context.Context, o Options, f *Flags) int {
 
 // Newaliases checks the aliases file (newaliases, -bi, -I): relayq reads the
 // text file directly, so there is no database to build; it reports syntax
-// errors (exit 78) and warnings with file:line.
+// errors (exit 78) and warnings with file:line. A missing file is not an
+// error (RELAYQ_ALIASES is ignored when missing, and package scripts run
+// newaliases on hosts without one); it is reported on stderr.
 func Newaliases(o Options, path string) int {
 	if path == "" {
 		path = o.AliasesPath
 	}
 	if path == "" {
 		fmt.Fprintf(o.Stderr, "%s: no aliases file configured (RELAYQ_ALIASES)\n", o.prog())
-		return ExitConfig
+		return ExitOK
 	}
 	t, err := aliases.ParseFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(o.Stderr, "%s: %s does not exist: no aliases\n", o.prog(), path)
+		return ExitOK
+	}
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "%s: %v\n", o.prog(), err)
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-			return ExitConfig
-		}
 		return ExitConfig
 	}
 	for _, w := range t.Warnings() {

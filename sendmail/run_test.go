@@ -235,3 +235,37 @@ func TestContextCancelled(t *testing.T) {
 		t.Errorf("cancelled submission: exit %d, want 75", code)
 	}
 }
+
+func TestNewaliases(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(good, []byte("postmaster: root\nroot: a@example.com, |/bin/cat\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("postmaster: root\nroot a@example.com\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args         []string
+		path         string
+		code         int
+		out, errText string
+	}{
+		{[]string{"-bi"}, good, ExitOK, good + ": 2 aliases", "is a program or file"},
+		{[]string{"-I"}, bad, ExitConfig, "", bad + ":2: missing ':'"},
+		{[]string{"-bi", "-oA" + good}, bad, ExitOK, good + ": 2 aliases", ""},
+		{[]string{"-bi"}, filepath.Join(dir, "none"), ExitOK, "", "does not exist"},
+	}
+	for _, tc := range tests {
+		q := &fakeQueue{}
+		o, out, errb := testOptions(q, "")
+		o.AliasesPath = tc.path
+		if code := Main(context.Background(), o, tc.args); code != tc.code {
+			t.Errorf("%v: exit %d, want %d (%s)", tc.args, code, tc.code, errb)
+		}
+		if !strings.Contains(out.String(), tc.out) || !strings.Contains(errb.String(), tc.errText) {
+			t.Errorf("%v: out %q err %q", tc.args, out, errb)
+		}
+	}
+}
