@@ -55,6 +55,8 @@ var goldenCases = []struct {
 		"Subject: 8bit body\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nGrüße aus Köln\n", nil},
 	{"utf8-header", []string{"-i", "bob@example.net"},
 		"Subject: Grüße\n\nascii body\n", nil},
+	{"utf8-address", []string{"-t", "-i"},
+		"To: Jörg <jörg@bücher.example>\nSubject: Grüße\n\nbody\n", nil},
 	{"latin1-header", []string{"-i", "bob@example.net"},
 		"Subject: Gr\xfc\xdfe\n\nascii body\n", nil},
 	{"declared-8bitmime", []string{"-i", "-B8BITMIME", "bob@example.net"},

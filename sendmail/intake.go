@@ -337,7 +337,12 @@ func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (sub
 		hb.WriteString("To: undisclosed-recipients:;\r\n")
 	}
 	hb.WriteString("\r\n")
-	headerUTF := headerUTF8(hb.Bytes())
+	headerUTF := false
+	for i := range h.fields {
+		if f := &h.fields[i]; addressHeaders[f.key] && headerUTF8([]byte(f.value())) {
+			headerUTF = true
+		}
+	}
 	if h.firstBody != nil {
 		writeWrapped(&hb, h.firstBody)
 	}
@@ -647,9 +652,15 @@ func nonASCII(s string) bool {
 	return false
 }
 
-// headerUTF8 reports whether the header section has UTF-8 text (RFC 6532),
-// which needs SMTPUTF8 (as Postfix smtputf8_autodetect_classes=sendmail).
+// headerUTF8 reports whether a header value has UTF-8 text (RFC 6532).
 // Octets that are not valid UTF-8 are 8-bit data, not UTF-8.
+//
+// Only address fields (From, To, Cc, Reply-To, Sender and their Resent-
+// forms) count for SMTPUTF8: an internationalized address there cannot be
+// delivered without it, while a raw UTF-8 Subject (what PHP scripts often
+// send) travels as 8-bit data (BODY=8BITMIME) and is accepted by relays
+// without SMTPUTF8; flagging it would make delivery refuse (RFC 6531 §3.2,
+// RELIABILITY I5) mail that relays take every day.
 func headerUTF8(h []byte) bool {
 	return hasHigh(h) && utf8.Valid(h)
 }
