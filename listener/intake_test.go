@@ -621,3 +621,35 @@ func TestUnixWarningNotDoubled(t *testing.T) {
 		t.Errorf("own address warned: %q", got)
 	}
 }
+
+func TestCommandLineTooLong(t *testing.T) {
+	_, addr := startTCP(t, Options{Submit: (&sink{}).Submit, MaxLineLength: 1000})
+	r := dialRaw(t, "tcp", addr)
+	r.cmd("EHLO c.test", "250")
+	r.cmd("MAIL FROM:<a@example.com> "+strings.Repeat("X", 1200), "500 5.4.0")
+	if _, err := r.br.ReadString('\n'); err == nil {
+		t.Error("connection still open after an over-long command")
+	}
+}
+
+// TestCloseMidData: Close while a message is being received: it is not
+// acknowledged and not stored.
+func TestCloseMidData(t *testing.T) {
+	k := &sink{}
+	srv, addr := startTCP(t, Options{Submit: k.Submit})
+	r := dialRaw(t, "tcp", addr)
+	r.cmd("EHLO c.test", "250")
+	r.cmd("MAIL FROM:<a@example.com>", "250")
+	r.cmd("RCPT TO:<b@example.org>", "250")
+	r.cmd("DATA", "354")
+	r.send("Subject: cut\r\n\r\npartial")
+	srv.Close()
+	buf := make([]byte, 512)
+	n, _ := r.c.Read(buf)
+	if strings.Contains(string(buf[:n]), "250") {
+		t.Fatalf("acknowledged after Close: %q", buf[:n])
+	}
+	if len(k.all()) != 0 {
+		t.Fatal("cut message stored")
+	}
+}
