@@ -17,8 +17,22 @@ var ErrPermission = errors.New("unsafe credentials file")
 // PermError is a credentials file refused for its owner or mode.
 type PermError struct {
 	Path string
+	Kind PermKind
+	Gid  int    // the file's group (for PermForeignGroup)
 	Msg  string // what is wrong and how to fix it
 }
+
+// PermKind says why a file was refused.
+type PermKind int
+
+// Reasons for refusing a credentials file.
+const (
+	PermNotRegular   PermKind = iota + 1 // not a regular file
+	PermOwner                            // owned by someone else
+	PermOthers                           // any access for others
+	PermGroupWrite                       // group-writable or -executable
+	PermForeignGroup                     // group-readable, and the group is not the process's
+)
 
 func (e *PermError) Error() string { return fmt.Sprintf("credentials file %s: %s", e.Path, e.Msg) }
 
@@ -83,18 +97,18 @@ func CheckPerm(path string, fi fs.FileInfo, euid, egid int) error {
 
 func checkPerm(path string, fi fs.FileInfo, euid, egid int) error {
 	if !fi.Mode().IsRegular() {
-		return &PermError{path, fmt.Sprintf("not a regular file (%s)", fi.Mode().Type())}
+		return &PermError{Path: path, Kind: PermNotRegular, Msg: fmt.Sprintf("not a regular file (%s)", fi.Mode().Type())}
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return &PermError{path, "cannot read the file's owner"}
+		return &PermError{Path: path, Kind: PermOwner, Msg: "cannot read the file's owner"}
 	}
 	perm := fi.Mode().Perm()
 	if int(st.Uid) != euid && st.Uid != 0 {
-		return &PermError{path, fmt.Sprintf("owned by uid %d, not by the reading user (uid %d) or root; run: chown %d %s", st.Uid, euid, euid, path)}
+		return &PermError{Path: path, Kind: PermOwner, Msg: fmt.Sprintf("owned by uid %d, not by the reading user (uid %d) or root; run: chown %d %s", st.Uid, euid, euid, path)}
 	}
 	if perm&0o007 != 0 {
-		return &PermError{path, fmt.Sprintf("accessible by others (mode %04o); run: chmod 600 %s", perm, path)}
+		return &PermError{Path: path, Kind: PermOthers, Msg: fmt.Sprintf("accessible by others (mode %04o); run: chmod 600 %s", perm, path)}
 	}
 	if perm&0o070 == 0 {
 		return nil
@@ -103,7 +117,7 @@ func checkPerm(path string, fi fs.FileInfo, euid, egid int) error {
 		return nil // group-readable by the process's own group only
 	}
 	if perm&0o030 != 0 {
-		return &PermError{path, fmt.Sprintf("writable or executable by its group (mode %04o); run: chmod 600 %s", perm, path)}
+		return &PermError{Path: path, Kind: PermGroupWrite, Msg: fmt.Sprintf("writable or executable by its group (mode %04o); run: chmod 600 %s", perm, path)}
 	}
-	return &PermError{path, fmt.Sprintf("readable by group %d, which is not relayq's own group (gid %d), mode %04o; run: chmod 600 %s (or chgrp %d %s with mode 640)", st.Gid, egid, perm, path, egid, path)}
+	return &PermError{Path: path, Kind: PermForeignGroup, Gid: int(st.Gid), Msg: fmt.Sprintf("readable by group %d, which is not relayq's own group (gid %d), mode %04o; run: chmod 600 %s (or chgrp %d %s with mode 640)", st.Gid, egid, perm, path, egid, path)}
 }

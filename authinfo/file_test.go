@@ -31,23 +31,24 @@ func TestCheckPerm(t *testing.T) {
 		mode     fs.FileMode
 		uid, gid uint32
 		want     string // "" = accepted
+		kind     PermKind
 	}{
-		{"0600 mine", 0o600, me, other, ""},
-		{"0400 mine", 0o400, me, other, ""},
-		{"0600 root's", 0o600, 0, 0, ""},
-		{"0640 root:my group", 0o640, 0, mygroup, ""},
-		{"0640 mine, my group", 0o640, me, mygroup, ""},
-		{"0440 root:my group", 0o440, 0, mygroup, ""},
-		{"0640 another group", 0o640, 0, other, "readable by group 2000, which is not relayq's own group"},
-		{"0660 my group: group-writable", 0o660, 0, mygroup, "writable or executable by its group"},
-		{"0620 my group: group-writable", 0o620, 0, mygroup, "writable or executable by its group"},
-		{"0644 world-readable", 0o644, me, mygroup, "accessible by others (mode 0644)"},
-		{"0604 world-readable", 0o604, me, other, "accessible by others"},
-		{"0602 world-writable", 0o602, me, other, "accessible by others"},
-		{"0601", 0o601, me, other, "accessible by others"},
-		{"0600 someone else's", 0o600, other, other, "owned by uid 2000, not by the reading user (uid 1000) or root"},
-		{"directory", fs.ModeDir | 0o700, me, me, "not a regular file"},
-		{"named pipe", fs.ModeNamedPipe | 0o600, me, me, "not a regular file"},
+		{"0600 mine", 0o600, me, other, "", 0},
+		{"0400 mine", 0o400, me, other, "", 0},
+		{"0600 root's", 0o600, 0, 0, "", 0},
+		{"0640 root:my group", 0o640, 0, mygroup, "", 0},
+		{"0640 mine, my group", 0o640, me, mygroup, "", 0},
+		{"0440 root:my group", 0o440, 0, mygroup, "", 0},
+		{"0640 another group", 0o640, 0, other, "readable by group 2000, which is not relayq's own group", PermForeignGroup},
+		{"0660 my group: group-writable", 0o660, 0, mygroup, "writable or executable by its group", PermGroupWrite},
+		{"0620 my group: group-writable", 0o620, 0, mygroup, "writable or executable by its group", PermGroupWrite},
+		{"0644 world-readable", 0o644, me, mygroup, "accessible by others (mode 0644)", PermOthers},
+		{"0604 world-readable", 0o604, me, other, "accessible by others", PermOthers},
+		{"0602 world-writable", 0o602, me, other, "accessible by others", PermOthers},
+		{"0601", 0o601, me, other, "accessible by others", PermOthers},
+		{"0600 someone else's", 0o600, other, other, "owned by uid 2000, not by the reading user (uid 1000) or root", PermOwner},
+		{"directory", fs.ModeDir | 0o700, me, me, "not a regular file", PermNotRegular},
+		{"named pipe", fs.ModeNamedPipe | 0o600, me, me, "not a regular file", PermNotRegular},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,8 +62,12 @@ func TestCheckPerm(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
-			if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "/etc/relayq/authinfo") {
-				t.Errorf("err = %v: not ErrPermission or no file name", err)
+			var pe *PermError
+			if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "/etc/relayq/authinfo") || !errors.As(err, &pe) || pe.Kind != tt.kind {
+				t.Errorf("err = %v (%#v): not ErrPermission, no file name or kind != %d", err, pe, tt.kind)
+			}
+			if tt.kind == PermForeignGroup && pe.Gid != int(tt.gid) {
+				t.Errorf("Gid = %d", pe.Gid)
 			}
 		})
 	}

@@ -226,3 +226,17 @@ func TestSenderKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestMapListings(t *testing.T) {
+	m := mustParse(t, postfixFile)
+	if got := strings.Join(m.SenderKeys(), " "); got != "alice+tag@a.test alice@a.test @b.test postmaster@c.test" {
+		t.Errorf("SenderKeys = %q", got)
+	}
+	if m.HasAddressKeys() || len(m.Keys()) != 7 || m.Keys()[0] != "[smtp.example.com]:587" {
+		t.Errorf("HasAddressKeys %v Keys %q", m.HasAddressKeys(), m.Keys())
+	}
+	s := mustParse(t, sendmailFile)
+	if !s.HasAddressKeys() || s.SenderKeys() != nil {
+		t.Errorf("sendmail: HasAddressKeys %v SenderKeys %q", s.HasAddressKeys(), s.SenderKeys())
+	}
+}

@@ -204,3 +204,26 @@ func splitKey(s string) (key, value string) {
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
+
+// SenderKeys lists the Postfix sender keys (user@domain, @domain) in file
+// order, as written.
+func (m *Map) SenderKeys() []string {
+	var out []string
+	for _, e := range m.order {
+		if e.kind == kindSender {
+			out = append(out, e.key)
+		}
+	}
+	return out
+}
+
+// HasAddressKeys reports whether the file has sendmail AuthInfo:address
+// entries, so that the server's IP address matters to Lookup.
+func (m *Map) HasAddressKeys() bool {
+	for _, e := range m.order {
+		if e.kind == kindAddr {
+			return true
+		}
+	}
+	return false
+}

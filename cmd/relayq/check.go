@@ -1,13 +1,492 @@
 package main
 
-import "fmt"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/relayq/relayq/aliases"
+	"github.com/relayq/relayq/authinfo"
+	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/smarthost"
+	"github.com/relayq/relayq/spool"
+)
+
+// runCheck is `relayq check`: validate the whole configuration and show
+// what relayq will do for each relay host (like `postconf -n` plus
+// `postmap -q`), secrets masked. Exit 0 when fine, 78 (EX_CONFIG) with one
+// line per problem when not.
 func runCheck(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runCheck: not built yet")
-	return exSoftware
+	fl := flag.NewFlagSet("check", flag.ContinueOnError)
+	fl.SetOutput(s.err)
+	fl.Usage = func() {
+		fmt.Fprintf(s.err, "usage: relayq check\n\n"+
+			"Validates the configuration (relay hosts, TLS settings, credentials file syntax and\n"+
+			"permissions, spool, aliases) and prints what relayq will do for each relay host,\n"+
+			"secrets masked. Exit 0 when fine, 78 when not.\n")
+	}
+	if err := fl.Parse(args); err != nil {
+		return exUsage
+	}
+	if fl.NArg() > 0 {
+		fl.Usage()
+		return exUsage
+	}
+	cfg, code := loadConfig(s)
+	if cfg == nil {
+		return code
+	}
+	c := &checker{w: s.out}
+	for _, w := range cfg.Warnings() {
+		c.warn("configuration: %s", w)
+	}
+	c.settings(cfg)
+	relays := c.relays(cfg)
+	m := c.credentials(cfg)
+	c.tls(cfg, relays)
+	c.spool(cfg)
+	c.aliases(cfg)
+	for _, r := range relays {
+		c.plan(cfg, r, m)
+	}
+	if len(c.problems) > 0 {
+		fmt.Fprintf(s.out, "\n")
+		for _, p := range c.problems {
+			fmt.Fprintf(s.err, "relayq check: %s\n", p)
+		}
+		fmt.Fprintf(s.err, "relayq check: %d problem(s): mail will not be relayed as configured\n", len(c.problems))
+		return exConfig
+	}
+	fmt.Fprintf(s.out, "\nrelayq check: configuration OK\n")
+	return exOK
 }
 
+// checker collects the findings of `relayq check`.
+type checker struct {
+	w        io.Writer
+	problems []string
+}
+
+func (c *checker) ok(format string, a ...any) {
+	fmt.Fprintf(c.w, "ok      %s\n", fmt.Sprintf(format, a...))
+}
+
+func (c *checker) warn(format string, a ...any) {
+	fmt.Fprintf(c.w, "warning %s\n", fmt.Sprintf(format, a...))
+}
+
+func (c *checker) fail(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	fmt.Fprintf(c.w, "FAIL    %s\n", msg)
+	c.problems = append(c.problems, msg)
+}
+
+// settings prints the keys that differ from their defaults (postconf -n),
+// secrets masked by config.Describe.
+func (c *checker) settings(cfg *config.Config) {
+	file := cfg.File()
+	if file == "" {
+		file = "none"
+	}
+	fmt.Fprintf(c.w, "configuration file: %s\n", file)
+	for _, k := range cfg.Describe() {
+		if k.Source == "" || k.Source == "default" || k.Source == "unset" || k.Value == k.Default {
+			continue
+		}
+		fmt.Fprintf(c.w, "  %s=%s   (%s)\n", k.Key, config.Quote(k.Value), k.Source)
+	}
+	fmt.Fprintln(c.w)
+}
+
+// relays checks RELAYQ_RELAYHOST.
+func (c *checker) relays(cfg *config.Config) []smarthost.Relay {
+	if strings.TrimSpace(cfg.RelayHost) == "" {
+		c.fail("RELAYQ_RELAYHOST is empty: mail stays queued until a relay host is set (e.g. RELAYQ_RELAYHOST=[smtp.example.com]:587)")
+		return nil
+	}
+	rs, err := smarthost.ParseRelays(cfg.RelayHost)
+	if err != nil {
+		c.fail("RELAYQ_RELAYHOST: %v", err)
+		return nil
+	}
+	specs := make([]string, len(rs))
+	for i, r := range rs {
+		specs[i] = r.Spec
+	}
+	c.ok("relay host: %s", strings.Join(specs, ", "))
+	return rs
+}
+
+// credentials checks RELAYQ_AUTHINFO (syntax and permissions).
+func (c *checker) credentials(cfg *config.Config) *authinfo.Map {
+	if cfg.AuthInfo == "" {
+		c.warn("credentials: RELAYQ_AUTHINFO is empty: AUTH is never attempted")
+		return nil
+	}
+	m, err := authinfo.ParseFile(cfg.AuthInfo)
+	var pe *authinfo.PermError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.warn("credentials: %s does not exist: AUTH is never attempted", cfg.AuthInfo)
+		return nil
+	case errors.As(err, &pe) && pe.Kind == authinfo.PermForeignGroup && os.Geteuid() == 0:
+		// root checking a root:relayq 0640 file for a daemon that runs as
+		// relayq: right for that daemon, refused by a relayq running as root.
+		group := strconv.Itoa(pe.Gid)
+		if g, err := user.LookupGroupId(group); err == nil {
+			group = g.Name
+		}
+		c.warn("credentials: %s is readable by group %s: fine for a relayq running with that group, refused by one running as root", cfg.AuthInfo, group)
+		if m, err = parseUnchecked(cfg.AuthInfo); err != nil {
+			c.fail("credentials: %v", err)
+			return nil
+		}
+	case err != nil:
+		c.fail("credentials: %v", err)
+		return nil
+	}
+	owner := ""
+	if fi, err := os.Stat(cfg.AuthInfo); err == nil {
+		owner = fmt.Sprintf(", mode %04o", fi.Mode().Perm())
+	}
+	sd := ""
+	if m.SenderDependent() {
+		sd = fmt.Sprintf(", sender-dependent (%d sender keys)", len(m.SenderKeys()))
+	}
+	c.ok("credentials: %s: %s syntax, %d entries%s%s", cfg.AuthInfo, m.Format(), m.Len(), sd, owner)
+	if m.Len() == 0 {
+		c.warn("credentials: %s has no entries: AUTH is never attempted", cfg.AuthInfo)
+	}
+	return m
+}
+
+// parseUnchecked parses a credentials file without the owner and mode
+// rules (for root checking a file meant for another user).
+func parseUnchecked(path string) (*authinfo.Map, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return authinfo.Parse(f, path)
+}
+
+// tls checks the TLS settings: the policy, the CA file, the client
+// certificate, the pins and the mechanisms (smarthost.New checks the last
+// two), without connecting.
+func (c *checker) tls(cfg *config.Config, relays []smarthost.Relay) {
+	pol, err := smarthost.ParsePolicy(cfg.TLS)
+	if err != nil {
+		c.fail("RELAYQ_TLS: %v", err)
+		return
+	}
+	bad := false
+	if cfg.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.TLSCAFile)
+		switch {
+		case err != nil:
+			c.fail("RELAYQ_TLS_CA_FILE: %v", err)
+			bad = true
+		case !x509.NewCertPool().AppendCertsFromPEM(pem):
+			c.fail("RELAYQ_TLS_CA_FILE: %s holds no PEM certificate", cfg.TLSCAFile)
+			bad = true
+		}
+	}
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			c.fail("RELAYQ_TLS_CERT_FILE/RELAYQ_TLS_KEY_FILE: %v", err)
+			bad = true
+		}
+	}
+	if len(relays) > 0 {
+		cl, err := smarthost.New(smarthost.Options{
+			Relays:     cfg.RelayHost,
+			TLS:        pol,
+			Pins:       config.DeliveryList(cfg.TLSPins),
+			Mechanisms: config.DeliveryList(cfg.SASLMechanisms),
+			HeloName:   cfg.HeloName,
+		})
+		if err != nil {
+			c.fail("delivery settings: %v", err)
+			return
+		}
+		_ = cl.Close()
+	}
+	if bad {
+		return
+	}
+	switch pol {
+	case smarthost.Verify:
+		c.ok("TLS: verify (TLS required, certificate checked%s)", caDesc(cfg))
+	case smarthost.Encrypt:
+		c.warn("TLS: encrypt: TLS required but the certificate is not checked%s", unverifiedAuth(cfg))
+	case smarthost.May:
+		c.warn("TLS: may: TLS only when offered; credentials are never sent without TLS%s", unverifiedAuth(cfg))
+	case smarthost.None:
+		c.warn("TLS: none: no TLS, so no credentials are ever sent (AUTH skipped)")
+	}
+}
+
+func caDesc(cfg *config.Config) string {
+	s := " against the system roots"
+	if cfg.TLSCAFile != "" {
+		s = " against " + cfg.TLSCAFile
+	}
+	if pins := config.DeliveryList(cfg.TLSPins); len(pins) > 0 {
+		s += fmt.Sprintf(", %d key pin(s)", len(pins))
+	}
+	return s
+}
+
+func unverifiedAuth(cfg *config.Config) string {
+	if cfg.TLSAuthUnverified {
+		return "; RELAYQ_TLS_AUTH_UNVERIFIED=true sends credentials over unverified TLS"
+	}
+	return "; credentials are sent only over a verified certificate or a matching pin"
+}
+
+// spool checks that the spool file can be opened (or created), with a
+// short lock wait; a spool held by the running daemon is fine.
+func (c *checker) spool(cfg *config.Config) {
+	p := cfg.Spool
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		dir := filepath.Dir(p)
+		for {
+			if _, err := os.Stat(dir); err == nil {
+				break
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+			c.fail("spool: %s does not exist and %s is not writable: %v", p, dir, err)
+			return
+		}
+		c.ok("spool: %s does not exist yet; it will be created (in %s)", p, dir)
+		return
+	}
+	sp, err := spool.Open(p, spool.Options{LockTimeout: 300 * time.Millisecond})
+	switch {
+	case errors.Is(err, spool.ErrLocked):
+		if daemonAnswers(cfg.Socket) {
+			c.ok("spool: %s is held by the running daemon (answers on %s)", p, cfg.Socket)
+		} else {
+			c.warn("spool: %s is locked by another process and no daemon answers on %s (a delivery run or another relayq command?): %v", p, cfg.Socket, err)
+		}
+	case err != nil:
+		c.fail("spool: %v", err)
+	default:
+		st, serr := sp.Stats()
+		_ = sp.Close()
+		if serr != nil {
+			c.fail("spool: %s: %v", p, serr)
+			return
+		}
+		c.ok("spool: %s opens (%d queued, %d held; no daemon holds it)", p, st.Count, st.Held)
+	}
+}
+
+// daemonAnswers reports whether something answers with an SMTP greeting on
+// the daemon's submission socket.
+func daemonAnswers(socket string) bool {
+	conn, err := net.DialTimeout("unix", socket, time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(conn, buf)
+	return err == nil && string(buf[:3]) == "220"
+}
+
+// aliases checks the aliases file when there is one.
+func (c *checker) aliases(cfg *config.Config) {
+	if cfg.Aliases == "" {
+		c.ok("aliases: none (RELAYQ_ALIASES is empty)")
+		return
+	}
+	_, err := aliases.ParseFile(cfg.Aliases)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.warn("aliases: %s does not exist: mail to local names (root, …) goes to NAME@RELAYQ_DOMAIN unchanged", cfg.Aliases)
+	case err != nil:
+		c.fail("aliases: %v", err)
+	default:
+		c.ok("aliases: %s", cfg.Aliases)
+	}
+}
+
+// plan prints what delivery will do for one relay: where it connects, the
+// TLS it insists on and which credential it uses (authinfo Explain).
+func (c *checker) plan(cfg *config.Config, r smarthost.Relay, m *authinfo.Map) {
+	fmt.Fprintf(c.w, "\nrelay %s:\n", r.Spec)
+	how := "connect to " + r.Host
+	if r.MX {
+		how = "look up the MX hosts of " + r.Host + " and connect to them"
+	}
+	implicit := r.Port == 465
+	switch strings.ToLower(cfg.TLSImplicit) {
+	case "yes":
+		implicit = true
+	case "no":
+		implicit = false
+	}
+	tlsHow := "STARTTLS"
+	if implicit {
+		tlsHow = "implicit TLS"
+	}
+	fmt.Fprintf(c.w, "  %s on port %d, %s, TLS policy %s\n", how, r.Port, tlsHow, cfg.TLS)
+	if m == nil {
+		fmt.Fprintf(c.w, "  credentials: none: no AUTH\n")
+		return
+	}
+	q := authinfo.Query{Host: r.Host, Port: r.Port, NextHop: r.Spec}
+	if a, err := netip.ParseAddr(r.Host); err == nil {
+		q.Addr = a.String()
+	} else if m.HasAddressKeys() && !r.MX {
+		q.Addr = resolveFirst(r.Host)
+	}
+	if r.MX {
+		fmt.Fprintf(c.w, "  (the server name is each MX host's; below, %s stands in for it)\n", r.Host)
+	}
+	fmt.Fprintf(c.w, "  credentials for the null sender and senders without their own entry:\n")
+	for _, l := range m.Explain(q) {
+		fmt.Fprintf(c.w, "    %s\n", l)
+	}
+	for _, k := range m.SenderKeys() {
+		q.Sender = k
+		if strings.HasPrefix(k, "@") {
+			q.Sender = "anyone" + k
+		}
+		if cr, ok := m.Lookup(q); ok {
+			fmt.Fprintf(c.w, "  sender %s: %s\n", k, cr)
+		}
+	}
+}
+
+// resolveFirst returns the first address of host, or "" (2 s limit).
+func resolveFirst(host string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		return ""
+	}
+	return addrs[0]
+}
+
+// runAuthinfo is `relayq authinfo lookup [-f FILE] [-server NAME] [-addr IP]
+// RELAY [SENDER]`: show which entry of the credentials file matches a
+// connection and why (authinfo Explain), secrets masked. RELAY is written
+// as in RELAYQ_RELAYHOST ([host]:port, host:port or host). Exit 0 when an
+// entry matches, 1 when none does (as postmap -q), 64 usage, 77/78 when
+// the file cannot be read or is unsafe or bad.
 func runAuthinfo(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runAuthinfo: not built yet")
-	return exSoftware
+	if len(args) == 0 || args[0] != "lookup" {
+		fmt.Fprintf(s.err, "usage: relayq authinfo lookup [-f FILE] [-server NAME] [-addr IP] RELAY [SENDER]\n")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "help" || args[0] == "--help") {
+			return exOK
+		}
+		return exUsage
+	}
+	fl := flag.NewFlagSet("authinfo lookup", flag.ContinueOnError)
+	fl.SetOutput(s.err)
+	file := fl.String("f", "", "credentials file (default RELAYQ_AUTHINFO)")
+	server := fl.String("server", "", "name of the server connected to, when it differs from RELAY's host (an MX host)")
+	addr := fl.String("addr", "", "IP address of the server (sendmail AuthInfo:address entries; default: resolved when the file has such entries)")
+	fl.Usage = func() {
+		fmt.Fprintf(s.err, "usage: relayq authinfo lookup [-f FILE] [-server NAME] [-addr IP] RELAY [SENDER]\n\n"+
+			"Shows which credentials entry delivery through RELAY (written as in RELAYQ_RELAYHOST,\n"+
+			"e.g. [smtp.example.com]:587) uses for SENDER (default: the null sender), and why.\n"+
+			"Secrets are masked. Exit 0 when an entry matches, 1 when none does.\n")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args[1:]); err != nil {
+		return exUsage
+	}
+	if fl.NArg() < 1 || fl.NArg() > 2 {
+		fl.Usage()
+		return exUsage
+	}
+	rs, err := smarthost.ParseRelays(fl.Arg(0))
+	if err != nil || len(rs) != 1 {
+		fmt.Fprintf(s.err, "relayq authinfo lookup: RELAY: want one relay as in RELAYQ_RELAYHOST ([host]:port, host:port or host): %v\n", err)
+		return exUsage
+	}
+	r := rs[0]
+	path := *file
+	if path == "" {
+		cfg, code := loadConfig(s)
+		if cfg == nil {
+			return code
+		}
+		path = cfg.AuthInfo
+	}
+	m, err := authinfo.ParseFile(path)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq authinfo lookup: %v\n", err)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return exNoInput
+		case errors.Is(err, fs.ErrPermission):
+			return exNoPerm
+		}
+		return exConfig
+	}
+	q := authinfo.Query{Host: r.Host, Port: r.Port, NextHop: r.Spec, Addr: *addr}
+	if fl.NArg() == 2 {
+		q.Sender = strings.TrimSuffix(strings.TrimPrefix(fl.Arg(1), "<"), ">")
+	}
+	if *server != "" {
+		q.Host = *server
+	}
+	if q.Addr == "" {
+		if a, err := netip.ParseAddr(q.Host); err == nil {
+			q.Addr = a.String()
+		} else if m.HasAddressKeys() {
+			q.Addr = resolveFirst(q.Host)
+		}
+	}
+	sender := q.Sender
+	if sender == "" {
+		sender = "<> (null sender)"
+	}
+	fmt.Fprintf(s.out, "query: server name %s, address %s, port %d, next hop %s, sender %s\n",
+		orNone(q.Host), orNone(q.Addr), q.Port, q.NextHop, sender)
+	if r.MX && *server == "" {
+		fmt.Fprintf(s.out, "note: %s is looked up in DNS (MX) at delivery; pass -server MXHOST to see the MX host's entry\n", r.Host)
+	}
+	for _, l := range m.Explain(q) {
+		fmt.Fprintln(s.out, l)
+	}
+	if _, ok := m.Lookup(q); !ok {
+		return 1
+	}
+	return exOK
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
