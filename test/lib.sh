@@ -6,9 +6,9 @@
 #   * relayq built once per run into $BIN (test/.work/bin) with the sendmail,
 #     mailq and newaliases symlinks, and test/tools/smtprecorder; $BIN is first
 #     in PATH. test/run-all builds before the first scenario and exports
-#     RELAYQ_TEST_BUILT=1; a scenario run on its own builds for itself.
+#     TESTBED_BUILT=1; a scenario run on its own builds for itself.
 #   * the shared test smarthost (Postfix + Dovecot, test/smarthost/start.sh):
-#     run-all starts one and exports RELAYQ_TEST_SMARTHOST=DIR; a scenario run
+#     run-all starts one and exports TESTBED_SMARTHOST=DIR; a scenario run
 #     on its own starts a private one and stops it on exit. Its DIR/env is
 #     sourced: SMARTHOST_HOST, SMARTHOST_SUBMISSION_PORT, SMARTHOST_SMTPS_PORT,
 #     SMARTHOST_CA, SMARTHOST_USER/PASS (and USER2/PASS2), SMARTHOST_MAILDIR,
@@ -150,7 +150,7 @@ expect_exit() {
 # build
 
 build_relayq() {
-	if [ -n "${RELAYQ_TEST_BUILT:-}" ] && [ -x "$BIN/relayq" ] && [ -x "$BIN/smtprecorder" ]; then
+	if [ -n "${TESTBED_BUILT:-}" ] && [ -x "$BIN/relayq" ] && [ -x "$BIN/smtprecorder" ]; then
 		return 0
 	fi
 	need_cmd go
@@ -163,14 +163,14 @@ build_relayq() {
 	for n in sendmail mailq newaliases; do
 		ln -sfn relayq "$BIN/$n"
 	done
-	export RELAYQ_TEST_BUILT=1
+	export TESTBED_BUILT=1
 }
 
 # ---------------------------------------------------------------------------
 # smarthost
 
 use_smarthost() {
-	local dir=${RELAYQ_TEST_SMARTHOST:-}
+	local dir=${TESTBED_SMARTHOST:-}
 	if [ -z "$dir" ] || [ ! -f "$dir/env" ]; then
 		dir=$(mktemp -d /tmp/relayq-sh.XXXXXX)
 		_OWN_SMARTHOST=$dir
@@ -178,6 +178,7 @@ use_smarthost() {
 	fi
 	# shellcheck disable=SC1091
 	. "$dir/env"
+	export SMARTHOST_ENV=$dir/env
 	local v
 	for v in SMARTHOST_HOST SMARTHOST_SUBMISSION_PORT SMARTHOST_SMTPS_PORT SMARTHOST_CA \
 		SMARTHOST_USER SMARTHOST_PASS SMARTHOST_MAILDIR SMARTHOST_LOG; do
@@ -530,13 +531,13 @@ _cleanup() {
 		done
 	fi
 	if [ -n "$_OWN_SMARTHOST" ]; then
-		if [ "$rc" = 0 ] && [ -z "${RELAYQ_TEST_KEEP:-}" ]; then
+		if [ "$rc" = 0 ] && [ -z "${TESTBED_KEEP:-}" ]; then
 			"$TEST_ROOT/smarthost/stop.sh" "$_OWN_SMARTHOST" && rm -rf "$_OWN_SMARTHOST"
 		else
 			"$TEST_ROOT/smarthost/stop.sh" "$_OWN_SMARTHOST"
 		fi
 	fi
-	if [ "$rc" = 0 ] && [ -n "$_PASSED" ] && [ -z "${RELAYQ_TEST_KEEP:-}" ]; then
+	if [ "$rc" = 0 ] && [ -n "$_PASSED" ] && [ -z "${TESTBED_KEEP:-}" ]; then
 		rm -rf "$T"
 	elif [ "$rc" = 0 ] && [ -z "$_PASSED" ]; then
 		printf '%s: FAIL: the scenario ended without calling pass\n' "$SCENARIO" >&2
