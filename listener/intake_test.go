@@ -123,7 +123,8 @@ func TestHeaderAndLineLimits(t *testing.T) {
 	r.cmd("MAIL FROM:<a@example.com>", "250")
 	r.cmd("RCPT TO:<b@example.org>", "250")
 	r.cmd("DATA", "354")
-	// The Received header the listener adds counts too; 12 lines of 100.
+	// 12 header lines of 100 octets: over the 1000-octet cap (the Received
+	// header the listener adds is not counted).
 	r.send(strings.Repeat("X-Pad: "+strings.Repeat("p", 91)+"\r\n", 12) + "\r\nbody\r\n.\r\n")
 	r.expect("552 5.3.4 Message header size exceeds limit")
 	// A long body is fine when its lines are short.
