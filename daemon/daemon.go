@@ -1,0 +1,371 @@
+// Package daemon is relayq's delivery daemon (`relayq serve`) and its
+// daemonless sibling (`relayq queue run`).
+//
+// # Runner
+//
+// One scheduler loop leases due messages from the spool (spool.LeaseDue
+// records the attempt before it is made) and hands each to one of at most
+// Options.Workers workers; it sleeps until a kick (a new message, a flush),
+// the spool's next due time, or a finished delivery. A worker delivers the
+// message's pending recipients through the Deliverer (smarthost.Client)
+// and records the outcome: every recipient's result is committed at once
+// (spool.Update), so a delivered recipient is never sent again; a message
+// whose recipients are all final is deleted; otherwise it is deferred with
+// exponential backoff (see Policy). A crash at any point leaves the lease
+// to run out, after which the message is tried again: delivery is
+// at-least-once.
+//
+// # Notices
+//
+// A recipient that fails for good (5xx, or the queue lifetime ran out:
+// status 4.4.7) is reported to the envelope sender in an RFC 3464 notice
+// (package dsn) that re-enters the spool from the null sender; only the
+// failed recipients are reported, and only if their NOTIFY asks for it.
+// Mail from the null sender is never bounced (RFC 5321 §6.1): its failure is
+// logged and, with Options.Postmaster, reported to the postmaster. A
+// recipient that asked NOTIFY=SUCCESS and was handed to a relay that does
+// not speak DSN gets a "relayed" notice (RFC 3461 §5.2.2). An optional
+// delay notice (Policy.DelayWarning) is sent once per message.
+//
+// # AUTH failures
+//
+// When the relay refuses the credentials the mail is deferred, never
+// bounced (Postfix smtp_sasl_auth_soft_bounce); the event is logged at error
+// level and counted in /metrics, and /healthz says "degraded".
+//
+// # Serve and RunOnce
+//
+// Serve keeps the spool open (it owns the bbolt file), runs the runner,
+// the SMTP listeners, the control socket and the optional /healthz and
+// /metrics endpoint, reports readiness to systemd (Type=notify), reloads on
+// SIGHUP and drains on shutdown. RunOnce opens the spool only for each
+// transaction, never across network I/O, delivers what is due and returns.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/listener"
+	"github.com/relayq/relayq/maillog"
+	"github.com/relayq/relayq/spool"
+)
+
+// Reloader is something reloaded on SIGHUP (authinfo.Store, the aliases,
+// the sender maps). Reload keeps the old state when the new one is broken
+// and returns the error.
+type Reloader interface {
+	Reload() error
+}
+
+// Options configure Serve and RunOnce. SpoolPath and Deliverer are
+// required.
+type Options struct {
+	SpoolPath   string        // the bbolt spool file
+	LockTimeout time.Duration // lock wait: Serve's open; RunOnce's every transaction (0: spool default)
+	Deliverer   Deliverer     // the relay client (smarthost.Client)
+
+	Policy  Policy        // retry, lifetime, delay notices
+	Workers int           // concurrent delivery attempts (default 8)
+	Lease   time.Duration // how long a message is reserved per attempt (default 15 min)
+
+	ReportingMTA string // this host's name in notices (default: os.Hostname)
+	Postmaster   string // gets failure reports of null-sender mail ("" off)
+
+	Log   *maillog.Logger // nil discards
+	Clock Clock           // nil: the system clock
+	Rand  func() float64  // jitter source in [0,1); nil: math/rand/v2
+
+	// Serve only.
+
+	// Listener configures the SMTP intake; its Submit is set by Serve to
+	// the daemon's spool. Nil: no listener at all.
+	Listener *listener.Options
+	// Listen are the TCP addresses of the SMTP listener (RELAYQ_LISTEN).
+	Listen []string
+	// Socket binds the unix submission socket (RELAYQ_SOCKET); nil: none.
+	Socket func() (*net.UnixListener, error)
+	// ControlSocket is the path of the control socket ("" none);
+	// ControlPublic lets every local user list the queue.
+	ControlSocket string
+	ControlPublic bool
+	// MetricsListen is the loopback address of /healthz and /metrics
+	// ("" off).
+	MetricsListen string
+	// DrainTimeout bounds how long attempts in flight may finish at
+	// shutdown (default 30 s); then they are cut off and stay queued.
+	DrainTimeout time.Duration
+	// Reload are reloaded on each value from Hangup (SIGHUP).
+	Reload []Reloader
+	// Hangup delivers SIGHUP (cmd/relayq passes a signal.Notify channel).
+	Hangup <-chan os.Signal
+	// NotifySocket is systemd's $NOTIFY_SOCKET ("" none): READY=1 once
+	// everything listens, STOPPING=1 at shutdown.
+	NotifySocket string
+	// Ready, when set, is called once Serve accepts work (tests).
+	Ready func(Info)
+}
+
+// Info tells a test where Serve listens.
+type Info struct {
+	Listen  []net.Addr // the TCP listeners
+	Metrics net.Addr   // nil when off
+	Kick    func()     // wakes the runner
+}
+
+// DefaultDrainTimeout is Options.DrainTimeout's default.
+const DefaultDrainTimeout = 30 * time.Second
+
+func (o *Options) runnerConfig(m *Metrics) runnerConfig {
+	mta := o.ReportingMTA
+	if mta == "" {
+		mta, _ = os.Hostname()
+	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 8
+	}
+	return runnerConfig{
+		Policy: o.Policy, Workers: workers, Lease: o.Lease, ReportingMTA: mta,
+		Postmaster: o.Postmaster, Log: o.Log, Clock: o.Clock, Rand: o.Rand, Metrics: m,
+	}
+}
+
+func (o *Options) check() error {
+	if o.SpoolPath == "" {
+		return errors.New("daemon: no spool path")
+	}
+	if o.Deliverer == nil {
+		return errors.New("daemon: no deliverer (relay client)")
+	}
+	if o.Log == nil {
+		o.Log = maillog.New(nil)
+	}
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	return nil
+}
+
+// RunOnce delivers what is due and returns (`relayq queue run`, and the
+// detached run sendmail starts after queueing without a daemon). It opens
+// the spool with a bounded lock wait for each transaction (lease, update,
+// defer, delete) and closes it again, so it never holds the lock across
+// network I/O: sendmail callers, `relayq queue` commands and other runs
+// interleave with it, and leases keep two runs from sending one message
+// twice. It returns when nothing due is left, or when ctx ends (after the
+// attempts in flight, bounded by o.DrainTimeout); the error is the first
+// spool error (wrapping spool.ErrLocked when a daemon took the spool).
+func RunOnce(ctx context.Context, o Options) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	st := &transient{path: o.SpoolPath, o: spool.Options{
+		LockTimeout: o.LockTimeout, Now: o.Clock.Now, Logger: o.Log.Logger,
+	}}
+	r := newRunner(st, o.Deliverer, o.runnerConfig(NewMetrics()))
+	drain := o.DrainTimeout
+	if drain <= 0 {
+		drain = DefaultDrainTimeout
+	}
+	if err := r.run(ctx, true, drain); err != nil {
+		return fmt.Errorf("queue run: %w", err)
+	}
+	return nil
+}
+
+// Serve runs the daemon until ctx ends (SIGTERM, SIGINT): it opens the
+// spool (waiting at most o.LockTimeout for it), starts the runner, the
+// listeners, the control socket and the metrics endpoint, and tells systemd
+// it is ready. At shutdown it stops accepting mail, lets attempts in flight
+// finish for up to o.DrainTimeout, closes the spool and returns nil. A
+// setup error (spool locked or damaged, an address in use) is returned
+// before anything is accepted.
+func Serve(ctx context.Context, o Options) (err error) {
+	if err := o.check(); err != nil {
+		return err
+	}
+	log := o.Log
+	sp, err := spool.Open(o.SpoolPath, spool.Options{LockTimeout: o.LockTimeout, Now: o.Clock.Now, Logger: log.Logger})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer func() {
+		if cerr := sp.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("serve: close spool: %w", cerr)
+		}
+	}()
+	metrics := NewMetrics()
+	r := newRunner(openSpool{sp}, o.Deliverer, o.runnerConfig(metrics))
+
+	// Everything below stops with stop(); runCtx ends the runner.
+	var wg sync.WaitGroup
+	var closers []func(context.Context)
+	shutdown := func(sctx context.Context) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i](sctx)
+		}
+	}
+	fail := func(e error) error {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		shutdown(sctx)
+		wg.Wait()
+		return fmt.Errorf("serve: %w", e)
+	}
+	info := Info{Kick: r.Kick}
+
+	// SMTP intake: TCP listeners and the unix submission socket.
+	if o.Listener != nil {
+		lo := *o.Listener
+		lo.Submit = func(sctx context.Context, env spool.Envelope, body io.Reader) (spool.ID, error) {
+			id, err := sp.Submit(sctx, env, body)
+			if err == nil {
+				r.Kick() // a new message is tried at once
+			}
+			return id, err
+		}
+		if lo.Log == nil {
+			lo.Log = log
+		}
+		srv, err := listener.New(lo)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, func(sctx context.Context) { _ = srv.Shutdown(sctx) })
+		for _, addr := range o.Listen {
+			ln, err := listener.ListenTCP(addr)
+			if err != nil {
+				return fail(err)
+			}
+			if err := srv.CheckBind(ln.Addr()); err != nil {
+				ln.Close()
+				return fail(err)
+			}
+			info.Listen = append(info.Listen, ln.Addr())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := srv.ServeTCP(ln); err != nil {
+					log.Error("smtp listener stopped", "addr", ln.Addr().String(), "error", err)
+				}
+			}()
+			log.Info("listening", "addr", ln.Addr().String(), "proto", "smtp")
+		}
+		if o.Socket != nil {
+			uln, err := o.Socket()
+			if err != nil {
+				return fail(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := srv.ServeUnix(uln); err != nil {
+					log.Error("submission socket stopped", "error", err)
+				}
+			}()
+			log.Info("listening", "addr", uln.Addr().String(), "proto", "smtp-unix")
+		}
+		o.Reload = append(o.Reload, srv) // the users file
+	}
+
+	// Control socket.
+	if o.ControlSocket != "" {
+		cs := control.NewServer(control.ServerOptions{Spool: sp, Kick: r.Kick, Logger: log.Logger, PublicList: o.ControlPublic, AdminUID: -1})
+		ln, err := control.Listen(o.ControlSocket)
+		if err != nil {
+			return fail(err)
+		}
+		cctx, cancel := context.WithCancel(context.Background())
+		closers = append(closers, func(context.Context) { cancel() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cs.Serve(cctx, ln); err != nil {
+				log.Error("control socket stopped", "error", err)
+			}
+		}()
+		closers = append(closers, func(context.Context) { os.Remove(o.ControlSocket) })
+	}
+
+	// Health and metrics.
+	if o.MetricsListen != "" {
+		ln, err := net.Listen("tcp", o.MetricsListen)
+		if err != nil {
+			return fail(fmt.Errorf("metrics: %w", err))
+		}
+		info.Metrics = ln.Addr()
+		stats := cachedStats(sp.Stats, 2*time.Second)
+		hs := &http.Server{
+			Handler:           metrics.handler(stats, o.Clock.Now, 15*time.Minute),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics endpoint stopped", "error", err)
+			}
+		}()
+		closers = append(closers, func(sctx context.Context) { _ = hs.Shutdown(sctx) })
+		log.Info("listening", "addr", ln.Addr().String(), "proto", "http", "paths", "/healthz /metrics")
+	}
+
+	// The runner.
+	runCtx, stopRunner := context.WithCancel(context.Background())
+	defer stopRunner()
+	drain := o.DrainTimeout
+	if drain <= 0 {
+		drain = DefaultDrainTimeout
+	}
+	runnerDone := make(chan error, 1)
+	go func() { runnerDone <- r.run(runCtx, false, drain) }()
+
+	if err := sdNotify(o.NotifySocket, "READY=1\nSTATUS=delivering"); err != nil {
+		log.Warn("systemd notify failed", "error", err)
+	}
+	log.Info("relayq serve started", "spool", sp.Path(), "workers", r.c.Workers)
+	if o.Ready != nil {
+		o.Ready(info)
+	}
+
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-o.Hangup:
+			for _, rl := range o.Reload {
+				if err := rl.Reload(); err != nil {
+					log.Error("reload failed; the previous configuration stays in force", "what", fmt.Sprintf("%T", rl), "error", err)
+				} else {
+					log.Info("reloaded", "what", fmt.Sprintf("%T", rl))
+				}
+			}
+		case err := <-runnerDone:
+			// The runner only returns at shutdown; reaching here is a bug.
+			return fail(fmt.Errorf("runner stopped: %v", err))
+		}
+	}
+
+	// Shutdown: stop accepting, let attempts finish, release, close.
+	log.Info("relayq serve stopping", "drain_timeout", drain)
+	_ = sdNotify(o.NotifySocket, "STOPPING=1")
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	stopRunner()
+	shutdown(sctx) // listeners finish messages in DATA, control socket, metrics
+	wg.Wait()
+	<-runnerDone
+	log.Info("relayq serve stopped")
+	return nil
+}

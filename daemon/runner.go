@@ -1,0 +1,420 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/relayq/relayq/dsn"
+	"github.com/relayq/relayq/maillog"
+	"github.com/relayq/relayq/smarthost"
+	"github.com/relayq/relayq/spool"
+)
+
+// Deliverer makes one delivery attempt of a message to the relay.
+// *smarthost.Client satisfies it; tests use fakes. The Outcome has one
+// entry per m.Recipients, in order; a non-nil error means the message as a
+// whole was not delivered (every recipient not Bounced is Deferred).
+type Deliverer interface {
+	Deliver(ctx context.Context, m *smarthost.Message) (smarthost.Outcome, error)
+}
+
+// delayMarker starts the spool Reason of a message whose sender has been
+// sent the delay notice, so that it is sent once.
+const delayMarker = "(delay notice sent) "
+
+// Origins of messages the runner submits itself (spool.Envelope.Origin).
+const (
+	originDSN        = "relayq-dsn"
+	originPostmaster = "relayq-postmaster"
+)
+
+// errorWait is the pause after a spool error in the scheduler, so that a
+// broken spool is not hammered.
+const errorWait = time.Second
+
+// runnerConfig is what the runner needs besides the spool and deliverer.
+type runnerConfig struct {
+	Policy       Policy
+	Workers      int
+	Lease        time.Duration
+	ReportingMTA string
+	Postmaster   string
+	Log          *maillog.Logger
+	Clock        Clock
+	Rand         func() float64
+	Metrics      *Metrics
+}
+
+// runner is the queue runner: one scheduler loop leasing due messages and
+// bounded workers delivering them (STYLE 5).
+type runner struct {
+	st   store
+	d    Deliverer
+	c    runnerConfig
+	kick chan struct{}
+}
+
+func newRunner(st store, d Deliverer, c runnerConfig) *runner {
+	c.Policy = c.Policy.withDefaults()
+	if c.Workers <= 0 {
+		c.Workers = 1
+	}
+	if c.Lease <= 0 {
+		c.Lease = 15 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = maillog.New(nil)
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics()
+	}
+	if c.ReportingMTA == "" {
+		c.ReportingMTA = "localhost"
+	}
+	return &runner{st: st, d: d, c: c, kick: make(chan struct{}, 1)}
+}
+
+// Kick wakes the scheduler (a new message, a flush, a release). It never
+// blocks: kicks coalesce in the channel of capacity 1.
+func (r *runner) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the scheduler. It leases due messages while workers are free and
+// sleeps until a kick, the next due time or a finished delivery. When ctx
+// ends it leases nothing more, lets attempts in flight finish for up to
+// drain, then cuts them off (their messages are released: due now) and
+// returns. With once set (RunOnce) it returns as soon as nothing is due and
+// nothing is in flight; it returns the first spool error then.
+func (r *runner) run(ctx context.Context, once bool, drain time.Duration) error {
+	workCtx, cancelWork := context.WithCancel(context.Background())
+	defer cancelWork()
+	done := make(chan struct{}, r.c.Workers)
+	inflight := 0
+	var firstErr error
+	for ctx.Err() == nil {
+		if once && firstErr != nil && inflight == 0 {
+			return firstErr
+		}
+		var wake <-chan time.Time
+		var timer Timer
+		if inflight < r.c.Workers && (firstErr == nil || !once) {
+			now := r.c.Clock.Now()
+			msgs, err := r.st.LeaseDue(now, r.c.Workers-inflight, r.c.Lease)
+			if err != nil {
+				r.c.Log.SpoolError("", "lease", err)
+				r.c.Metrics.spoolError(err)
+				if once {
+					firstErr = err
+				} else {
+					timer = r.c.Clock.TimerAt(r.c.Clock.Now().Add(errorWait))
+				}
+			} else {
+				r.c.Metrics.spoolOK()
+			}
+			for _, m := range msgs {
+				inflight++
+				go func() {
+					defer func() { done <- struct{}{} }()
+					r.attempt(workCtx, m)
+				}()
+			}
+			if len(msgs) > 0 && inflight < r.c.Workers {
+				continue // maybe more became due meanwhile
+			}
+			if once && inflight == 0 {
+				return firstErr
+			}
+			if !once && err == nil && inflight < r.c.Workers {
+				next, ok, err := r.st.NextDue()
+				switch {
+				case err != nil:
+					r.c.Log.SpoolError("", "next due", err)
+					timer = r.c.Clock.TimerAt(r.c.Clock.Now().Add(errorWait))
+				case ok:
+					if !next.After(now) && len(msgs) == 0 {
+						// Due at the time LeaseDue looked, yet not leased:
+						// do not spin.
+						next = now.Add(10 * time.Millisecond)
+					}
+					timer = r.c.Clock.TimerAt(next)
+				}
+			}
+		}
+		if timer != nil {
+			wake = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+		case <-r.kick:
+		case <-wake:
+		case <-done:
+			inflight--
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+	if inflight > 0 {
+		if drain <= 0 {
+			cancelWork()
+		} else {
+			t := time.AfterFunc(drain, cancelWork)
+			defer t.Stop()
+		}
+		for ; inflight > 0; inflight-- {
+			<-done
+		}
+	}
+	return firstErr
+}
+
+// attempt makes one delivery attempt of a leased message and records the
+// outcome: per-recipient results, notices, then removal or the next
+// attempt time.
+func (r *runner) attempt(ctx context.Context, m *spool.Message) {
+	log := r.c.Log
+	var pending []int
+	for i, rc := range m.Recipients {
+		if rc.State == spool.Pending {
+			pending = append(pending, i)
+		}
+	}
+	if len(pending) == 0 {
+		// Every recipient was final before (a crash between the last
+		// update and the removal): notices went out before the update.
+		r.remove(m)
+		return
+	}
+	open, release, err := r.st.body(m.ID)
+	if err != nil {
+		if errors.Is(err, spool.ErrNotFound) {
+			return // deleted meanwhile (queue delete)
+		}
+		log.SpoolError(string(m.ID), "read body", err)
+		r.c.Metrics.spoolError(err)
+		r.reschedule(m, "cannot read the message body: "+err.Error())
+		return
+	}
+	defer release()
+
+	sm := &smarthost.Message{
+		ID: string(m.ID), From: m.From, Ret: m.Ret, EnvID: m.EnvID,
+		Body8Bit: m.Body8Bit, SMTPUTF8: m.SMTPUTF8, Size: m.Size, Body: open,
+	}
+	for _, i := range pending {
+		rc := m.Recipients[i]
+		sm.Recipients = append(sm.Recipients, smarthost.Recipient{Addr: rc.Addr, Notify: rc.Notify, ORcpt: rc.ORcpt})
+	}
+	// The attempt ends before the lease does, so that no other worker or
+	// process can lease the message while it is being sent.
+	limit := r.c.Lease - max(r.c.Lease/10, time.Second)
+	if limit <= 0 {
+		limit = r.c.Lease
+	}
+	actx, cancel := context.WithTimeout(ctx, limit)
+	started := time.Now()
+	out, derr := r.d.Deliver(actx, sm)
+	took := time.Since(started)
+	cancel()
+	r.c.Metrics.observeAttempt(took)
+	log.AttemptDone(string(m.ID), out.Relay, m.Attempts, len(pending), took, derr)
+	if out.AuthFailed {
+		reply := ""
+		if len(out.Recipients) > 0 {
+			reply = replyString(out.Recipients[0].Code, out.Recipients[0].Enhanced, out.Recipients[0].Text)
+		}
+		// As Postfix smtp_sasl_auth_soft_bounce: defer, never bounce, and
+		// tell the operator loudly.
+		log.AuthFailure(string(m.ID), out.Relay, reply)
+		r.c.Metrics.authFailure(r.c.Clock.Now())
+	}
+
+	now := r.c.Clock.Now()
+	delay := now.Sub(m.Arrival)
+	results := make([]spool.Result, len(pending))
+	var failed, relayed, deferred []int // indexes into results
+	for k, idx := range pending {
+		ro := smarthost.RcptOutcome{Status: smarthost.Deferred}
+		if k < len(out.Recipients) {
+			ro = out.Recipients[k]
+		}
+		if derr != nil && ro.Status == smarthost.Delivered {
+			ro.Status = smarthost.Deferred // no DATA completed: nothing was delivered
+		}
+		reply := spool.Reply{Code: ro.Code, Enhanced: ro.Enhanced, Text: oneLine(ro.Text)}
+		if reply.Code == 0 && reply.Text == "" {
+			if derr != nil {
+				reply.Text = oneLine(derr.Error())
+			} else {
+				reply.Text = "no reply for this recipient"
+			}
+		}
+		res := spool.Result{Index: idx, Reply: reply, Relay: out.Relay}
+		rc := m.Recipients[idx]
+		rs := replyString(reply.Code, reply.Enhanced, reply.Text)
+		switch ro.Status {
+		case smarthost.Delivered:
+			res.State = spool.Delivered
+			log.Delivered(string(m.ID), out.Relay, rc.Addr, rs, m.Attempts, delay)
+			r.c.Metrics.count(&r.c.Metrics.delivered)
+			if !out.DSN && dsn.Wants(rc.Notify, dsn.Relayed) {
+				relayed = append(relayed, k) // RFC 3461 §5.2.2
+			}
+		case smarthost.Bounced:
+			res.State = spool.Bounced
+			log.Bounced(string(m.ID), out.Relay, rc.Addr, rs, m.Attempts, delay)
+			r.c.Metrics.count(&r.c.Metrics.bounced)
+			failed = append(failed, k)
+		default:
+			res.State = spool.Pending
+			deferred = append(deferred, k)
+		}
+		results[k] = res
+	}
+
+	// Give up on what is still pending once the lifetime has run out.
+	expired := map[int]bool{}
+	if len(deferred) > 0 && delay >= r.c.Policy.Lifetime(m.From) {
+		for _, k := range deferred {
+			results[k].State = spool.Bounced
+			rc := m.Recipients[results[k].Index]
+			log.Expired(string(m.ID), rc.Addr, replyString(results[k].Reply.Code, results[k].Reply.Enhanced, results[k].Reply.Text), m.Attempts, delay)
+			r.c.Metrics.count(&r.c.Metrics.expired)
+			expired[k] = true
+			failed = append(failed, k)
+		}
+		deferred = nil
+	}
+	var next time.Time
+	warned := strings.HasPrefix(m.Reason, delayMarker)
+	if len(deferred) > 0 {
+		next = now.Add(r.c.Policy.Backoff(m.Attempts, r.c.Rand))
+		if ctx.Err() != nil {
+			// Cut off by the shutdown: release the lease, due at once
+			// when the daemon comes back.
+			next = now
+		}
+		if dw := r.c.Policy.DelayWarning; dw > 0 && !warned && delay < dw && next.After(m.Arrival.Add(dw)) {
+			next = m.Arrival.Add(dw) // wake up in time to send the delay notice
+		}
+		for _, k := range deferred {
+			rc := m.Recipients[results[k].Index]
+			log.Deferred(string(m.ID), out.Relay, rc.Addr, replyString(results[k].Reply.Code, results[k].Reply.Enhanced, results[k].Reply.Text), m.Attempts, delay, next)
+			r.c.Metrics.count(&r.c.Metrics.deferred)
+		}
+	}
+
+	// Notices first, then the record: a crash in between sends a notice
+	// twice rather than never (at-least-once, like the mail itself).
+	if len(failed) > 0 {
+		r.notify(m, results, failed, expired, dsn.Failed, now, time.Time{}, open)
+	}
+	if len(relayed) > 0 {
+		r.notify(m, results, relayed, nil, dsn.Relayed, now, time.Time{}, open)
+	}
+	if err := r.st.Update(m.ID, results); err != nil {
+		// The lease runs out and the message is tried again; delivered
+		// recipients may then be sent twice (at-least-once).
+		log.SpoolError(string(m.ID), "update", err)
+		r.c.Metrics.spoolError(err)
+		return
+	}
+	if len(deferred) == 0 {
+		r.remove(m)
+		return
+	}
+
+	reason := replyString(results[deferred[0]].Reply.Code, results[deferred[0]].Reply.Enhanced, results[deferred[0]].Reply.Text)
+	if out.Relay != "" && results[deferred[0]].Reply.Code != 0 {
+		reason = out.Relay + " said: " + reason
+	}
+	if ctx.Err() != nil {
+		reason = "interrupted by shutdown: " + reason
+	}
+	if dw := r.c.Policy.DelayWarning; dw > 0 && !warned && delay >= dw {
+		retryUntil := m.Arrival.Add(r.c.Policy.Lifetime(m.From))
+		r.notify(m, results, deferred, nil, dsn.Delayed, now, retryUntil, open)
+		warned = true
+	}
+	if warned {
+		reason = delayMarker + reason
+	}
+	if err := r.st.Defer(m.ID, next, reason); err != nil {
+		log.SpoolError(string(m.ID), "defer", err)
+		r.c.Metrics.spoolError(err)
+	}
+}
+
+// reschedule ends the lease of m after a local problem.
+func (r *runner) reschedule(m *spool.Message, reason string) {
+	next := r.c.Clock.Now().Add(r.c.Policy.Backoff(m.Attempts, r.c.Rand))
+	if err := r.st.Defer(m.ID, next, reason); err != nil {
+		r.c.Log.SpoolError(string(m.ID), "defer", err)
+	}
+}
+
+// remove deletes a message whose recipients are all final.
+func (r *runner) remove(m *spool.Message) {
+	cur, err := r.st.Get(m.ID)
+	if err != nil {
+		if !errors.Is(err, spool.ErrNotFound) {
+			r.c.Log.SpoolError(string(m.ID), "get", err)
+		}
+		return
+	}
+	var delivered, bounced int
+	for _, rc := range cur.Recipients {
+		switch rc.State {
+		case spool.Delivered:
+			delivered++
+		case spool.Bounced:
+			bounced++
+		default:
+			// Not final after all (should not happen): keep it queued.
+			r.reschedule(cur, "recipient still pending")
+			return
+		}
+	}
+	if err := r.st.Delete(m.ID); err != nil && !errors.Is(err, spool.ErrNotFound) {
+		r.c.Log.SpoolError(string(m.ID), "delete", err)
+		r.c.Metrics.spoolError(err)
+		return
+	}
+	r.c.Log.Removed(string(m.ID), delivered, bounced)
+}
+
+// replyString formats a reply as the relay said it.
+func replyString(code int, enhanced, text string) string {
+	s := ""
+	if code != 0 {
+		s = fmt.Sprint(code)
+	}
+	if enhanced != "" {
+		s = strings.TrimSpace(s + " " + enhanced)
+	}
+	if text != "" {
+		s = strings.TrimSpace(s + " " + text)
+	}
+	return s
+}
+
+// oneLine makes a reply text safe to store and quote: CR, LF and other
+// control characters become spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
