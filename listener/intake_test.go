@@ -689,3 +689,16 @@ func TestListenUnixReplacesOnlyStaleSockets(t *testing.T) {
 		t.Fatal("regular file touched")
 	}
 }
+
+func TestTooManyRejects(t *testing.T) {
+	_, addr := startTCP(t, Options{Submit: (&sink{}).Submit, MyNetworks: []netipPrefix{mustPrefix("10.0.0.0/8")}})
+	r := dialRaw(t, "tcp", addr)
+	r.cmd("EHLO c.test", "250")
+	for i := 1; i < maxRejects; i++ {
+		r.cmd("MAIL FROM:<a@example.com>", "554 5.7.1")
+	}
+	r.cmd("MAIL FROM:<a@example.com>", "421 4.7.0")
+	if _, err := r.br.ReadString('\n'); err == nil {
+		t.Error("connection still open")
+	}
+}

@@ -114,6 +114,7 @@ type session struct {
 	tls      bool
 	authUser string
 	authFail int
+	rejects  int // refused MAIL/RCPT commands
 
 	// unix peer
 	userName string
@@ -151,7 +152,36 @@ func (ss *session) authOffered() bool {
 	return !ss.unix && ss.s.auth.configured() && (ss.tls || ss.loopback)
 }
 
+// maxRejects is how many refused MAIL and RCPT commands a session may
+// collect before it is ended (as Postfix smtpd_hard_error_limit).
+const maxRejects = 20
+
+var errTooManyRejects = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
+
+// counted ends the session once too many commands have been refused.
+func (ss *session) counted(err error) error {
+	if err == nil {
+		return nil
+	}
+	ss.rejects++
+	if ss.rejects >= maxRejects {
+		ss.conn.hangUp.Store(true)
+		return errTooManyRejects
+	}
+	return err
+}
+
+// Mail starts a transaction (MAIL FROM).
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	return ss.counted(ss.mail(from, opts))
+}
+
+// Rcpt adds a recipient (RCPT TO).
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	return ss.counted(ss.rcpt(to, opts))
+}
+
+func (ss *session) mail(from string, opts *smtp.MailOptions) error {
 	if !ss.mayRelay() {
 		var err *smtp.SMTPError = errRelayDenied
 		if ss.s.auth.configured() && (ss.authOffered() || ss.s.o.TLSConfig != nil) {
@@ -196,7 +226,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
-func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+func (ss *session) rcpt(to string, opts *smtp.RcptOptions) error {
 	if !ss.mayRelay() { // MAIL refused already; belt and braces
 		return errRelayDenied
 	}
