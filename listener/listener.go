@@ -17,7 +17,9 @@
 // access denied" at MAIL: relayq is never an open relay. AUTH is offered
 // only over TLS (STARTTLS, RFC 3207, when a certificate is configured) or
 // to loopback clients, as Postfix smtpd_tls_auth_only; elsewhere it is
-// refused with "538 5.7.11 Encryption required". A listener bound to a
+// refused with "538 5.7.11 Encryption required". A failed AUTH is answered
+// after Options.AuthFailDelay; the third failure, or the twentieth refused
+// MAIL or RCPT, ends the session with 421. A listener bound to a
 // non-loopback address is refused (an error wrapping ErrConfig) unless
 // MyNetworks was given or AUTH is configured.
 //
