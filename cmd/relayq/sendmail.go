@@ -174,7 +174,7 @@ func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id s
 			if err != nil {
 				return nil, err
 			}
-			if d.Message.Attempts > before.Message.Attempts && !d.Message.LastAttempt.IsZero() && d.Message.NextAttempt.After(time.Now()) {
+			if attemptDone(before.Message, d.Message) {
 				return results(d.Message), nil
 			}
 			select {
@@ -199,6 +199,25 @@ func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id s
 		return nil, err
 	}
 	return results(d.Message), nil
+}
+
+// attemptDone reports whether a delivery attempt was made and its outcome
+// recorded since before: the attempt counter moved and either a recipient
+// got a result at or after the attempt's start (spool Update) or the
+// message-level reason changed (spool Defer ends the lease with one).
+func attemptDone(before, now *spool.Message) bool {
+	if now.Attempts <= before.Attempts || now.LastAttempt.IsZero() {
+		return false
+	}
+	if now.Reason != before.Reason {
+		return true
+	}
+	for _, r := range now.Recipients {
+		if !r.Updated.Before(now.LastAttempt) {
+			return true
+		}
+	}
+	return false
 }
 
 // finished reports a message that has left the queue: each recipient was
