@@ -166,7 +166,7 @@ func queueRun(ctx context.Context, s stdio, cfg *config.Config, c *control.Clien
 		fmt.Fprintln(s.err, "relayq queue run: daemonless delivery is not part of this build")
 		return exUnavail
 	}
-	if err := queueRunner(ctx, cfg, newLogger(cfg, s.err)); err != nil {
+	if err := queueRunner(ctx, cfg, backgroundLogger(cfg, s.err)); err != nil {
 		return queueReport(s, "run", err)
 	}
 	return exOK

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"log/syslog"
 	"net"
 	"os"
 	"os/exec"
@@ -50,6 +51,31 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
 	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// backgroundLogger is newLogger for a process whose stderr goes nowhere
+// (the detached `queue run` that startQueueRun starts): when stderr is
+// /dev/null and syslog listens on /dev/log, records go to syslog (facility
+// mail, tag relayq, as Postfix logs); otherwise to w as newLogger does.
+func backgroundLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	if !stderrIsDevNull() {
+		return newLogger(cfg, w)
+	}
+	sw, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "relayq")
+	if err != nil {
+		return newLogger(cfg, w)
+	}
+	return newLogger(cfg, sw)
+}
+
+// stderrIsDevNull reports whether fd 2 is /dev/null.
+func stderrIsDevNull() bool {
+	a, err := os.Stderr.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(a, b)
 }
 
 // submitOptions returns how intake hands a message to the spool: the
