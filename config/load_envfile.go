@@ -2,6 +2,7 @@ package config
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -61,6 +62,9 @@ func ParseEnvFile(r io.Reader, name string) ([]Assignment, error) {
 	if len(data) > maxEnvFile {
 		return nil, &SyntaxError{name, 1, fmt.Sprintf("file is larger than %d bytes", maxEnvFile)}
 	}
+	// A UTF-8 byte order mark (some editors write one) is not part of the
+	// first key.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	p := envParser{name: name, line: 1}
 	return p.parse(data)
 }

@@ -38,6 +38,7 @@ func TestParseEnvFile(t *testing.T) {
 		{"utf8", "A=grüße\n", []Assignment{{"A", "grüße", 1}}},
 		{"lowercase key", "a_b1=x\n", []Assignment{{"a_b1", "x", 1}}},
 		{"escape at eof", `A=x\`, []Assignment{{"A", "x", 1}}},
+		{"byte order mark", "\xef\xbb\xbfA=1\n", []Assignment{{"A", "1", 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
