@@ -153,7 +153,7 @@ type Options struct {
 	// certificate).
 	TLSConfig *tls.Config
 
-	MaxMessageSize int64         // SIZE; larger messages get 552 5.3.4
+	MaxMessageSize int64         // SIZE; larger messages get 552 5.3.4 (go-smtp also refuses one of exactly this size)
 	MaxRecipients  int           // more recipients get 452 4.5.3
 	MaxHeaderSize  int           // larger headers get 552 5.3.4
 	MaxLineLength  int           // longer lines end the connection (500 5.4.0)
