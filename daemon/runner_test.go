@@ -81,11 +81,10 @@ func TestBackoffScheduleAndGiveUp(t *testing.T) {
 	arrival := h.clock.Now()
 	var waits []time.Duration
 	for attempt := 1; ; attempt++ {
-		m, err := h.sp.Get(id)
-		if errors.Is(err, spool.ErrNotFound) {
+		if _, err := h.sp.Get(id); errors.Is(err, spool.ErrNotFound) {
 			break
 		}
-		m = h.settled(id, attempt)
+		m := h.settled(id, attempt)
 		if attempt > 1 && !m.LastAttempt.Equal(h.clock.Now()) {
 			t.Fatalf("attempt %d at %s, not when due (%s)", attempt, m.LastAttempt, h.clock.Now())
 		}

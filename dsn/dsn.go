@@ -77,6 +77,9 @@ type Recipient struct {
 	RemoteMTA   string    // relay that gave the reply, e.g. "smtp.example.com[192.0.2.1]:587"; "" if none
 	LastAttempt time.Time // Last-Attempt-Date; zero: omitted
 	RetryUntil  time.Time // Will-Retry-Until, for Delayed; zero: omitted
+	// Expired says the queue lifetime ran out (the human-readable part
+	// says so; Status should then be 4.4.7).
+	Expired bool
 }
 
 // Report is everything a notice says. Only Sender, ReportingMTA and
@@ -458,6 +461,12 @@ func (r *Report) humanText() string {
 			what = string(rc.Action)
 		}
 		reply := rc.reply()
+		if rc.Expired {
+			what = "delivery time expired"
+			if reply != "" {
+				what += "; last reply"
+			}
+		}
 		if rc.RemoteMTA != "" && rc.Code != 0 {
 			line("<%s>: %s: host %s said: %s", rc.Addr, what, rc.RemoteMTA, reply)
 		} else if reply != "" {

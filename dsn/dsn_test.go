@@ -255,8 +255,8 @@ func TestPartialAndExpiredAndDelay(t *testing.T) {
 	r.EnvID = "env 1+2"
 	r.Recipients = []Recipient{
 		{Addr: "bob@example.net", Action: Failed, Code: 550, Enhanced: "5.1.1", Text: "no such user", RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now},
-		{Addr: "dave@example.net", Action: Failed, Status: "4.4.7", Code: 451, Enhanced: "4.3.0", Text: "try later", RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now},
-		{Addr: "erin@example.net", Action: Failed, Status: "4.4.7", Text: "delivery time expired: connect to smtp.example.com[192.0.2.1]:587: connection refused"},
+		{Addr: "dave@example.net", Action: Failed, Status: "4.4.7", Expired: true, Code: 451, Enhanced: "4.3.0", Text: "try later", RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now},
+		{Addr: "erin@example.net", Action: Failed, Status: "4.4.7", Expired: true, Text: "connect to smtp.example.com[192.0.2.1]:587: connection refused"},
 	}
 	raw := write(t, r)
 	golden(t, "failed-partial-expired.eml", raw)
@@ -270,7 +270,7 @@ func TestPartialAndExpiredAndDelay(t *testing.T) {
 	for i, want := range []struct{ status, diag string }{
 		{"5.1.1", "smtp; 550 5.1.1 no such user"},
 		{"4.4.7", "smtp; 451 4.3.0 try later"},
-		{"4.4.7", "X-Relayq; delivery time expired: connect to smtp.example.com[192.0.2.1]:587: connection refused"},
+		{"4.4.7", "X-Relayq; connect to smtp.example.com[192.0.2.1]:587: connection refused"},
 	} {
 		if got := p.perRcpt[i].Get("Status"); got != want.status {
 			t.Errorf("rcpt %d Status = %q, want %q", i, got, want.status)
