@@ -123,6 +123,9 @@ func TestRealSmarthost(t *testing.T) {
 			var trace bytes.Buffer
 			c := realClient(t, env, tc.relay, cred, func(o *Options) {
 				o.Trace = func(l string) { trace.WriteString(l + "\n") }
+				if tc.relay == smtps {
+					o.Implicit = ImplicitAlways // a free port, not 465
+				}
 			})
 			m, marker := realMessage("rcpt@example.net")
 			out, err := c.Deliver(context.Background(), m)
