@@ -1,42 +1,22 @@
 package smarthost
 
-// Credential types as the authinfo contract defines them. Until the
-// authinfo package lands these are local mirrors; then they become aliases
-// of authinfo's types (type Query = authinfo.Query, …) so that an
-// *authinfo.Store satisfies Credentials unchanged.
+import "github.com/relayq/relayq/authinfo"
 
-// Secret is a password or token; Reveal returns the value.
-type Secret string
+// The credential types are authinfo's (the contract), so that an
+// *authinfo.Map or *authinfo.Store is a Credentials as it is.
+type (
+	// Secret is a password or token; Reveal returns the value.
+	Secret = authinfo.Secret
+	// Credential is one entry of the credentials map.
+	Credential = authinfo.Credential
+	// OAuth holds an OAuth 2.0 client registration and tokens.
+	OAuth = authinfo.OAuth
+	// Query asks for the credential of one connection.
+	Query = authinfo.Query
+)
 
-// Reveal returns the secret's value.
-func (s Secret) Reveal() string { return string(s) }
-
-// String masks the secret.
-func (s Secret) String() string { return "<secret>" }
-
-// Credential is one entry of the credentials map.
-type Credential struct {
-	User     string   // authorization identity
-	AuthID   string   // authentication identity, = User when empty
-	Password Secret   // password (PLAIN, LOGIN, CRAM-MD5, SCRAM)
-	Realm    string   // realm (unused by the mechanisms relayq speaks)
-	Mechs    []string // allowed mechanisms (authinfo M:), nil = any
-	OAuth    *OAuth   // non-nil for XOAUTH2/OAUTHBEARER credentials
-	Source   string   // "file:line" of the entry
-	Key      string   // the key that matched
-}
-
-// OAuth holds an OAuth 2.0 client registration and tokens.
-type OAuth struct {
-	TokenURL, ClientID, Scope, Flow         string
-	ClientSecret, RefreshToken, AccessToken Secret
-}
-
-// Query asks for the credential of one connection.
-type Query struct {
-	Sender  string // envelope sender ("" = null sender)
-	Host    string // server name being connected to (no brackets, no port)
-	Addr    string // server IP address
-	Port    int
-	NextHop string // relay as written in RELAYQ_RELAYHOST
-}
+// The credentials maps of the authinfo package are Credentials.
+var (
+	_ Credentials = (*authinfo.Map)(nil)
+	_ Credentials = (*authinfo.Store)(nil)
+)

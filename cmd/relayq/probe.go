@@ -1,8 +1,184 @@
 package main
 
-import "fmt"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
 
+	"github.com/relayq/relayq/authinfo"
+	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/smarthost"
+)
+
+// runProbe is `relayq probe [-sender ADDR] [-trace] [RELAY]`: connect to the
+// relay as delivery would, show what it offers and try AUTH (no mail sent).
+// Exit codes: 0 ok, 69 unreachable, 75 temporary failure, 77 AUTH refused,
+// 78 configuration or TLS verification failure.
 func runProbe(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runProbe: not built yet")
-	return exSoftware
+	fl := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fl.SetOutput(s.err)
+	sender := fl.String("sender", "", "envelope sender whose credential to use (per-sender authinfo entries)")
+	trace := fl.Bool("trace", false, "also print the SMTP dialogue (AUTH payloads redacted)")
+	fl.Usage = func() {
+		fmt.Fprintf(s.err, "usage: relayq probe [-sender ADDR] [-trace] [RELAY]\n\n"+
+			"Connects to RELAY (Postfix relayhost syntax; default RELAYQ_RELAYHOST) as delivery would,\n"+
+			"prints the banner, EHLO capabilities before and after STARTTLS, the certificate chain and\n"+
+			"its verification, the AUTH mechanisms, and the relay's answer to AUTH with the configured\n"+
+			"credentials. No mail is sent. Exit: 0 ok, 69 unreachable, 75 temporary failure,\n"+
+			"77 AUTH refused, 78 configuration or TLS failure.\n")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exUsage
+	}
+	if fl.NArg() > 1 {
+		fl.Usage()
+		return exUsage
+	}
+	relay := strings.Join(fl.Args(), "")
+	cfg, code := loadConfig(s)
+	if code != exOK {
+		return code
+	}
+	if relay == "" && strings.TrimSpace(cfg.RelayHost) == "" {
+		fmt.Fprintf(s.err, "relayq probe: no relay: give one as argument or set RELAYQ_RELAYHOST\n")
+		return exConfig
+	}
+	creds, err := probeCredentials(cfg, s)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq probe: %v\n", err)
+		return exConfig
+	}
+	log := newLogger(cfg, s.err)
+	o, err := smarthostOptions(cfg, creds, log)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq probe: %v\n", err)
+		return exConfig
+	}
+	if relay != "" {
+		o.Relays = relay
+	}
+	if *trace {
+		o.Trace = func(l string) { fmt.Fprintf(s.out, "  %s\n", l) }
+	}
+	c, err := smarthost.New(o)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq probe: %v\n", err)
+		return exConfig
+	}
+	defer c.Close()
+	switch c.Probe(context.Background(), s.out, relay, *sender) {
+	case smarthost.ProbeOK:
+		return exOK
+	case smarthost.ProbeConnect:
+		return exUnavail
+	case smarthost.ProbeTemp:
+		return exTempFail
+	case smarthost.ProbeAuth:
+		return exNoPerm
+	default:
+		return exConfig
+	}
+}
+
+// probeCredentials reads RELAYQ_AUTHINFO. A missing file means no
+// credentials (said on stderr); any other problem is an error.
+func probeCredentials(cfg *config.Config, s stdio) (smarthost.Credentials, error) {
+	if cfg.AuthInfo == "" {
+		return nil, nil
+	}
+	m, err := authinfo.ParseFile(cfg.AuthInfo)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(s.err, "relayq probe: no credentials file %s: AUTH will not be tried\n", cfg.AuthInfo)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// smarthostOptions turns the configuration into the delivery client's
+// options (shared by probe and the daemon). creds may be nil (no AUTH).
+func smarthostOptions(cfg *config.Config, creds smarthost.Credentials, log *slog.Logger) (smarthost.Options, error) {
+	pol, err := smarthost.ParsePolicy(cfg.TLS)
+	if err != nil {
+		return smarthost.Options{}, fmt.Errorf("RELAYQ_TLS: %w", err)
+	}
+	o := smarthost.Options{
+		Relays:              cfg.RelayHost,
+		TLS:                 pol,
+		Pins:                config.DeliveryList(cfg.TLSPins),
+		AllowUnverifiedAuth: cfg.TLSAuthUnverified,
+		Mechanisms:          config.DeliveryList(cfg.SASLMechanisms),
+		HeloName:            cfg.HeloName,
+		MaxConns:            cfg.RelayConnections,
+		IdleTimeout:         cfg.RelayIdleTimeout,
+		MaxReuse:            cfg.RelayReuseLimit,
+		RateLimit:           cfg.RelayRate,
+		Deadline:            cfg.DeliveryDeadline,
+		DeadlinePerMB:       cfg.DeliveryDeadlinePerMB,
+		Logger:              log,
+		Timeouts: smarthost.Timeouts{
+			Connect:      cfg.ConnectTimeout,
+			Greeting:     cfg.GreetingTimeout,
+			Helo:         cfg.HeloTimeout,
+			StartTLS:     cfg.StartTLSTimeout,
+			TLSHandshake: cfg.TLSHandshakeTimeout,
+			Auth:         cfg.AuthTimeout,
+			Mail:         cfg.MailTimeout,
+			Rcpt:         cfg.RcptTimeout,
+			Data:         cfg.DataInitTimeout,
+			DataBlock:    cfg.DataXferTimeout,
+			DataDone:     cfg.DataDoneTimeout,
+			Rset:         cfg.RsetTimeout,
+			Quit:         cfg.QuitTimeout,
+		},
+	}
+	if creds != nil {
+		o.Credentials = creds
+	}
+	if o.HeloName == "" && cfg.Domain != "" && !strings.Contains(cfg.Domain, " ") {
+		if h, err := os.Hostname(); err == nil && !strings.Contains(h, ".") {
+			o.HeloName = h + "." + cfg.Domain
+		}
+	}
+	switch cfg.TLSMinVersion {
+	case "1.3":
+		o.MinTLS = tls.VersionTLS13
+	default:
+		o.MinTLS = tls.VersionTLS12
+	}
+	switch strings.ToLower(cfg.TLSImplicit) {
+	case "yes":
+		o.Implicit = smarthost.ImplicitAlways
+	case "no":
+		o.Implicit = smarthost.ImplicitNever
+	}
+	if cfg.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.TLSCAFile)
+		if err != nil {
+			return o, fmt.Errorf("RELAYQ_TLS_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return o, fmt.Errorf("RELAYQ_TLS_CA_FILE: %s holds no PEM certificate", cfg.TLSCAFile)
+		}
+		o.RootCAs = pool
+	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return o, fmt.Errorf("RELAYQ_TLS_CERT_FILE/RELAYQ_TLS_KEY_FILE: %w", err)
+		}
+		o.ClientCert = &cert
+	}
+	return o, nil
 }
