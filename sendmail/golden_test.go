@@ -93,6 +93,8 @@ var goldenCases = []struct {
 		"Subject: mine\n\nbody\n", nil},
 	{"trusted-f", []string{"-i", "-r", "Ops <ops@example.com>", "bob@example.net"},
 		"Subject: trusted\n\nbody\n", func(t *testing.T, o *Options) { o.Identity = Identity{UID: 0, User: "root", FullName: "root"} }},
+	{"localhost-sender", []string{"-i", "-f", "root@localhost", "bob@example.net"},
+		"From: Root <root@localhost>\nCc: ops@host.example.org\nSubject: local names\n\nbody\n", func(t *testing.T, o *Options) { o.Identity = Identity{UID: 0, User: "root"} }},
 	{"null-sender", []string{"-i", "-f", "<>", "bob@example.net"},
 		"Subject: bounce-like\n\nbody\n", func(t *testing.T, o *Options) { o.Identity = Identity{UID: 0, User: "root"} }},
 	{"generic-map", []string{"-i", "bob@example.net"},

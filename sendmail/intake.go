@@ -160,25 +160,47 @@ func (in *intake) resolveRecipients(specs []rcptSpec, defNotify string) ([]submi
 	return out, nil
 }
 
-// rewriteSender applies the generic map, then the one-line rewrite, to a
-// qualified address. The null sender is never rewritten.
+// localize moves an address at one of the local domains (root@localhost,
+// root@<host name>) to RELAYQ_DOMAIN: the relay cannot deliver to, or
+// accept mail from, this host's private names.
+func (in *intake) localize(addr string) string {
+	if in.o.Domain == "" || strings.IndexByte(addr, '@') < 0 {
+		return addr
+	}
+	if lp, ok := in.resolver.IsLocal(addr); ok {
+		return lp + "@" + in.o.Domain
+	}
+	return addr
+}
+
+// rewriteSender applies the generic map (to the address as given, then to
+// its localized form), then the one-line rewrite, to a qualified address.
+// It returns the address to use (at least localized) and whether a
+// rewriting rule changed it. The null sender is never rewritten.
 func (in *intake) rewriteSender(addr string) (string, bool) {
 	if addr == "" {
 		return "", false
 	}
-	_, local := in.resolver.IsLocal(addr)
-	if !local && in.o.Domain != "" {
-		if at := strings.LastIndexByte(addr, '@'); at >= 0 && strings.EqualFold(addr[at+1:], in.o.Domain) {
-			local = true
+	isLocal := func(a string) bool {
+		if _, ok := in.resolver.IsLocal(a); ok {
+			return true
 		}
+		at := strings.LastIndexByte(a, '@')
+		return in.o.Domain != "" && at >= 0 && strings.EqualFold(a[at+1:], in.o.Domain)
 	}
-	if r, ok := in.o.Generic.Rewrite(addr, local); ok {
-		return r, !strings.EqualFold(r, addr)
+	loc := in.localize(addr)
+	for _, a := range []string{addr, loc} {
+		if r, ok := in.o.Generic.Rewrite(a, isLocal(a)); ok {
+			return r, !strings.EqualFold(r, addr)
+		}
+		if loc == addr {
+			break
+		}
 	}
 	if in.o.SenderRewrite != "" {
 		return in.o.SenderRewrite, !strings.EqualFold(in.o.SenderRewrite, addr)
 	}
-	return addr, false
+	return loc, false
 }
 
 // enqueue reads the message from src, completes it and submits it.
@@ -270,9 +292,7 @@ func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (sub
 	}
 
 	// Envelope sender rewriting.
-	if s, changed := in.rewriteSender(sender); changed {
-		sender = s
-	}
+	sender, _ = in.rewriteSender(sender)
 
 	// The header relayq queues.
 	now := o.now()
@@ -293,13 +313,18 @@ func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (sub
 			continue
 		}
 		val := f.value()
-		nv, changed := in.qualifyHeader(val)
+		nv, changed := val, false
 		if f.key == "from" {
-			if rv, ch := in.rewriteFromValue(nv); ch {
+			// Sender rewriting sees the addresses as written (a generic
+			// entry may name root@<host>), then the rest is qualified.
+			if rv, ch := in.rewriteFromValue(val); ch {
 				fromRewritten = true
-				originalFrom = nv
+				originalFrom, _ = in.qualifyHeader(val)
 				nv, changed = rv, true
 			}
+		}
+		if qv, ch := in.qualifyHeader(nv); ch {
+			nv, changed = qv, true
 		}
 		if !changed {
 			writeField(&hb, f)
@@ -568,8 +593,10 @@ var addressHeaders = map[string]bool{
 }
 
 // qualifyHeader appends the local domain to the bare local names of an
-// address field's value ("root" → "root@example.com"), so that replies
-// and the relay see full addresses. A value that does not parse is kept.
+// address field's value ("root" → "root@example.com") and moves names at
+// the local domains there ("root@localhost" → "root@example.com"), so that
+// replies and the relay see real addresses. A value that does not parse
+// is kept.
 func (in *intake) qualifyHeader(val string) (string, bool) {
 	if in.o.Domain == "" {
 		return val, false
@@ -580,10 +607,11 @@ func (in *intake) qualifyHeader(val string) (string, bool) {
 	}
 	changed := false
 	for _, a := range addrs {
-		if strings.IndexByte(a, '@') >= 0 {
+		q := in.localize(in.resolver.Qualify(a))
+		if q == a {
 			continue
 		}
-		if nv, ok := replaceAddr(val, a, in.resolver.Qualify(a)); ok {
+		if nv, ok := replaceAddr(val, a, q); ok {
 			val, changed = nv, true
 		}
 	}
