@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // chunkSize is the largest body chunk stored under one key.
@@ -122,6 +125,7 @@ func (b *bodyReader) load() {
 		}
 		found = true
 		b.buf = append(b.buf[:0], v...)
+		unmapPages(v)
 		return nil
 	})
 	b.off = 0
@@ -165,4 +169,26 @@ func (b *bodyReader) Close() error {
 	b.closed = true
 	b.buf = nil
 	return nil
+}
+
+var pageSize = uintptr(os.Getpagesize())
+
+// unmapPages tells the kernel this process is done with the whole pages
+// under v, a value in bbolt's read-only shared file mapping, so reading a
+// large body back does not pile the file's pages up in the resident set.
+// The data stays in the page cache and the mapping stays valid: a later
+// access faults the page back in. Only call it inside the read transaction
+// that returned v (bbolt cannot remap the file meanwhile).
+func unmapPages(v []byte) {
+	if len(v) == 0 {
+		return
+	}
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
+	start := (addr + pageSize - 1) &^ (pageSize - 1)
+	end := (addr + uintptr(len(v))) &^ (pageSize - 1)
+	if end <= start {
+		return
+	}
+	p := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(v)), start-addr)), end-start)
+	_ = unix.Madvise(p, unix.MADV_DONTNEED) // advice only: an error changes nothing
 }

@@ -3,7 +3,6 @@ package spool
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"hash/crc32"
 	"io"
 	"path/filepath"
@@ -145,8 +144,11 @@ func addBulk(t testing.TB, s *Spool, n int, next time.Time) []ID {
 			got = got[:0]
 			for i := 0; i < batch; i++ {
 				rec := newRecord(&Envelope{From: "bulk@example.org", Recipients: []Recipient{{Addr: "r@example.com"}}})
-				rec.Body = make([]byte, bodyTokenLen)
-				copy(rec.Body, fmt.Sprintf("%08d", len(ids)+i))
+				token, err := newToken(tx)
+				if err != nil {
+					return err
+				}
+				rec.Body = token
 				rec.Size = 1
 				rec.CRC = crc32.Checksum([]byte("b"), castagnoli)
 				if err := putChunks(tx, rec.Body, 0, []byte("b")); err != nil {

@@ -2,13 +2,13 @@ package spool
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -36,13 +36,7 @@ func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, e
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("submit: %w", err)
 	}
-	token := make([]byte, bodyTokenLen)
-	if _, err := rand.Read(token); err != nil {
-		return "", fmt.Errorf("submit: body token: %w", err)
-	}
 	rec := newRecord(&env)
-	rec.Body = token
-
 	bp := smallBufs.Get().(*[]byte)
 	defer smallBufs.Put(bp)
 	n, eof, err := fill(body, *bp)
@@ -53,26 +47,39 @@ func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, e
 		data := (*bp)[:n]
 		rec.Size = int64(n)
 		rec.CRC = crc32.Checksum(data, castagnoli)
-		return s.commitRecord(ctx, rec, func(tx *bolt.Tx) error {
-			return putChunks(tx, token, 0, data)
+		return s.commitRecord(ctx, rec, func(tx *bolt.Tx) ([]byte, error) {
+			token, err := newToken(tx)
+			if err != nil {
+				return nil, err
+			}
+			return token, putChunks(tx, token, 0, data)
 		})
 	}
 	return s.submitLarge(ctx, rec, (*bp)[:n], body)
+}
+
+// newToken allocates a body token: the body bucket's sequence, so tokens
+// are never reused and new chunks go to the end of the bucket.
+func newToken(tx *bolt.Tx) ([]byte, error) {
+	seq, err := tx.Bucket(bucketBody).NextSequence()
+	if err != nil {
+		return nil, err
+	}
+	return binary.BigEndian.AppendUint64(nil, seq), nil
 }
 
 // submitLarge writes a body that does not fit in one chunk: groups of
 // chunks in their own transactions (the upload entry marks them as not yet
 // owned by a record), then the last group with the record.
 func (s *Spool) submitLarge(ctx context.Context, rec *record, first []byte, body io.Reader) (id ID, err error) {
-	token := rec.Body
+	var token []byte // set by the first transaction
 	group := make([]byte, chunkSize*chunksPerTx)
 	n := copy(group, first)
 	var next uint32 // next chunk number
 	var size int64
 	crc := uint32(0)
-	started := false
 	defer func() {
-		if err != nil && started {
+		if err != nil && token != nil {
 			s.dropUpload(token)
 		}
 	}()
@@ -85,57 +92,70 @@ func (s *Spool) submitLarge(ctx context.Context, rec *record, first []byte, body
 		data := group[:n]
 		crc = crc32.Update(crc, castagnoli, data)
 		size += int64(n)
+		at := next
 		if eof {
 			rec.Size, rec.CRC = size, crc
-			at := next
-			return s.commitRecord(ctx, rec, func(tx *bolt.Tx) error {
-				if err := putChunks(tx, token, at, data); err != nil {
-					return err
+			return s.commitRecord(ctx, rec, func(tx *bolt.Tx) ([]byte, error) {
+				if token == nil { // the body fitted in one transaction after all
+					t, err := newToken(tx)
+					if err != nil {
+						return nil, err
+					}
+					return t, putChunks(tx, t, at, data)
 				}
-				return tx.Bucket(bucketUpload).Delete(token)
+				if err := putChunks(tx, token, at, data); err != nil {
+					return nil, err
+				}
+				return token, tx.Bucket(bucketUpload).Delete(token)
 			})
 		}
 		if err := ctx.Err(); err != nil {
 			return "", fmt.Errorf("submit: %w", err)
 		}
-		at := next
-		isFirst := !started
-		started = true
+		var newTok []byte
 		err = s.c.do(func(tx *bolt.Tx) error {
-			if isFirst {
+			t := token
+			if t == nil {
+				var err error
+				if t, err = newToken(tx); err != nil {
+					return err
+				}
 				stamp := binary.BigEndian.AppendUint64(nil, uint64(s.now().UnixNano()))
-				if err := tx.Bucket(bucketUpload).Put(token, stamp); err != nil {
+				if err := tx.Bucket(bucketUpload).Put(t, stamp); err != nil {
 					return err
 				}
 			}
-			return putChunks(tx, token, at, data)
+			newTok = t
+			return putChunks(tx, t, at, data)
 		})
 		if err != nil {
 			return "", fmt.Errorf("submit: write body: %w", err)
 		}
+		token = newTok
 		next += uint32((n + chunkSize - 1) / chunkSize)
 		n = 0
 	}
 }
 
-// commitRecord runs body (which stores the last of the body) and stores the
-// record under a new ID in one transaction.
-func (s *Spool) commitRecord(ctx context.Context, rec *record, body func(*bolt.Tx) error) (ID, error) {
+// commitRecord runs body, which stores the last of the body and returns the
+// body token, and stores the record under a new ID, in one transaction.
+func (s *Spool) commitRecord(ctx context.Context, rec *record, body func(*bolt.Tx) ([]byte, error)) (ID, error) {
 	var id ID
 	err := s.c.do(func(tx *bolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := body(tx); err != nil {
+		token, err := body(tx)
+		if err != nil {
 			return err
 		}
-		var arrival = s.now()
-		var err error
-		id, arrival, err = nextID(tx, arrival)
+		var arrival time.Time
+		id, arrival, err = nextID(tx, s.now())
 		if err != nil {
 			return err
 		}
 		r := *rec
+		r.Body = token
 		r.Arrival = arrival
 		r.NextAttempt = arrival
 		return putRecord(tx, id, &r, nil)
