@@ -1,118 +1,80 @@
 #!/usr/bin/env bash
-# t-21: `relayq probe` against the real Postfix + Dovecot smarthost. The
-# binary is configured only through RELAYQ_* variables and a Postfix
-# sasl_passwd style credentials file, as a user would. Checks the output
-# (banner, EHLO before TLS without AUTH, STARTTLS, certificate chain and
-# verification, EHLO after TLS with AUTH, the AUTH answer, never the
-# password) and the exit codes: 0 ok, 77 wrong password, 78 untrusted
-# certificate, 69 nothing listening; implicit TLS on the smtps port.
-#
-# Uses the smarthost of test/lib.sh when SMARTHOST_ENV names its env file,
-# else starts a private one with test/smarthost/start.sh and stops it.
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+# t-21: `relayq probe` against the real Postfix + Dovecot smarthost, set up
+# only through RELAYQ_* variables and a Postfix sasl_passwd style
+# credentials file, as a user would. Checks the output (banner; EHLO before
+# TLS with STARTTLS and without AUTH; the 220 to STARTTLS; the certificate
+# chain and its verification; EHLO after TLS with AUTH and without
+# STARTTLS; the mechanisms; the AUTH answer; never the password) and the
+# exit codes: 0 ok, 77 wrong password, 78 untrusted certificate, 69
+# nothing listening; implicit TLS on the smtps port; mechanisms pinned by
+# RELAYQ_SASL_MECHANISMS; the relay argument winning over RELAYQ_RELAYHOST.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
-work=$(mktemp -d /tmp/relayq-t21.XXXXXX)
-chmod 0755 "$work" # Postfix (user postfix) must traverse it
-envf=${SMARTHOST_ENV:-}
-cleanup() {
-	if [ -z "${SMARTHOST_ENV:-}" ]; then bash test/smarthost/stop.sh "$work/sh" >/dev/null 2>&1 || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-if [ -z "$envf" ]; then
-	bash test/smarthost/start.sh "$work/sh" >"$work/start.log" 2>&1 || { cat "$work/start.log"; echo "FAIL t-21-probe: smarthost did not start"; exit 1; }
-	envf=$work/sh/env
-fi
-# shellcheck disable=SC1090
-. "$envf"
-RELAYQ=${RELAYQ_BIN:-}
-if [ -z "$RELAYQ" ]; then
-	go build -o "$work/relayq" ./cmd/relayq
-	RELAYQ=$work/relayq
-fi
-
-fails=0
-fail() { echo "FAIL t-21-probe: $*"; fails=$((fails + 1)); }
 SUB="[$SMARTHOST_HOST]:$SMARTHOST_SUBMISSION_PORT"
 SMTPS="[$SMARTHOST_HOST]:$SMARTHOST_SMTPS_PORT"
+relayq_env "$SUB"
 umask 077
-printf '%s %s:%s\n%s %s:%s\n' "$SUB" "$SMARTHOST_USER" "$SMARTHOST_PASS" "$SMTPS" "$SMARTHOST_USER" "$SMARTHOST_PASS" >"$work/authinfo"
-printf '%s %s:%s\n' "$SUB" "$SMARTHOST_USER" "wrong-$SMARTHOST_PASS" >"$work/authinfo.bad"
-: >"$work/relayq.env"
+printf '%s %s:%s\n%s %s:%s\n' "$SUB" "$SMARTHOST_USER" "$SMARTHOST_PASS" "$SMTPS" "$SMARTHOST_USER" "$SMARTHOST_PASS" >"$T/authinfo"
+printf '%s %s:%s\n' "$SUB" "$SMARTHOST_USER" "wrong-$SMARTHOST_PASS" >"$T/authinfo.bad"
+umask 022
+OUT=$T/last.out
 
-# probe ENV... : runs relayq probe with a clean environment; sets $out, $rc.
-probe() {
-	rc=0
-	out=$(env -i PATH="$PATH" RELAYQ_CONFIG="$work/relayq.env" RELAYQ_AUTHINFO="$work/authinfo" \
-		RELAYQ_TLS_CA_FILE="$SMARTHOST_CA" "$@" "$RELAYQ" probe 2>&1) || rc=$?
-}
-# section FROM TO: the lines of $out from the line matching FROM up to the
-# line before TO.
-section() { awk -v a="$1" -v b="$2" 'index($0, a) == 1 {on = 1; next} on && index($0, b) == 1 {exit} on' <<<"$out"; }
-expect() { # expect WHAT STRING-IN-OUT
-	grep -qF -- "$2" <<<"$out" || fail "$1: output lacks '$2'"$'\n'"$out"
-}
+# section FROM TO: lines of $OUT after the one starting with FROM, up to the
+# one starting with TO.
+section() { awk -v a="$1" -v b="$2" 'index($0, a) == 1 {on = 1; next} on && index($0, b) == 1 {exit} on' "$OUT"; }
 
-# 1. submission + STARTTLS + verify + AUTH.
-probe RELAYQ_RELAYHOST="$SUB"
-[ "$rc" -eq 0 ] || fail "good probe exited $rc"
-expect banner "banner: 220 smarthost.relayq.test ESMTP"
-before=$(section "EHLO capabilities (before TLS):" "STARTTLS:")
-grep -qx '    STARTTLS' <<<"$before" || fail "no STARTTLS before TLS: $before"
-grep -q 'AUTH' <<<"$before" && fail "AUTH offered before TLS (smtpd_tls_auth_only): $before"
-expect starttls "STARTTLS: 220 2.0.0 Ready to start TLS"
-expect chain "certificate chain:"
-expect leaf "0 subject: CN=localhost"
-expect verify "verification: OK (chain and host name verified)"
-after=$(section "EHLO capabilities (after TLS):" "AUTH mechanisms offered:")
-grep -q '^    AUTH PLAIN LOGIN' <<<"$after" || fail "no AUTH after TLS: $after"
-grep -qx '    STARTTLS' <<<"$after" && fail "STARTTLS still offered after TLS: $after"
-expect mechs "AUTH mechanisms offered: PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256"
-expect auth "AUTH SCRAM-SHA-256: 235 2.7.0 Authentication successful"
-expect result "result: ok"
-grep -qF -- "$SMARTHOST_PASS" <<<"$out" && fail "password printed"
+check "probe of the submission port: exit 0"
+expect_exit 0 relayq probe
+check "banner, EHLO before TLS offers STARTTLS and no AUTH"
+assert_contains "$OUT" "banner: 220 smarthost.relayq.test ESMTP"
+section "EHLO capabilities (before TLS):" "STARTTLS:" >"$T/before"
+assert_match "$T/before" '^    STARTTLS$' "EHLO before TLS"
+assert_not_contains "$T/before" "AUTH" "EHLO before TLS"
+check "the 220 to STARTTLS, the chain and its verification"
+assert_contains "$OUT" "STARTTLS: 220 2.0.0 Ready to start TLS"
+assert_contains "$OUT" "certificate chain:"
+assert_contains "$OUT" "0 subject: CN=localhost"
+assert_match "$OUT" '^    pin:     sha256//[A-Za-z0-9+/]{43}=$'
+assert_contains "$OUT" "verification: OK (chain and host name verified)"
+check "EHLO after TLS offers AUTH and no STARTTLS"
+section "EHLO capabilities (after TLS):" "AUTH mechanisms offered:" >"$T/after"
+assert_match "$T/after" '^    AUTH PLAIN LOGIN' "EHLO after TLS"
+assert_not_match "$T/after" '^    STARTTLS$' "EHLO after TLS"
+check "the strongest mechanism is used and the server's answer shown"
+assert_contains "$OUT" "AUTH mechanisms offered: PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256"
+assert_contains "$OUT" "AUTH SCRAM-SHA-256: 235 2.7.0 Authentication successful"
+assert_contains "$OUT" "result: ok"
+check "the password is not printed"
+assert_not_contains "$OUT" "$SMARTHOST_PASS"
 
-# 2. A mechanism pinned by configuration: PLAIN, then LOGIN.
 for m in PLAIN LOGIN; do
-	probe RELAYQ_RELAYHOST="$SUB" RELAYQ_SASL_MECHANISMS="$m"
-	[ "$rc" -eq 0 ] || fail "$m probe exited $rc"
-	expect "$m" "AUTH $m: 235 2.7.0 Authentication successful"
+	check "RELAYQ_SASL_MECHANISMS=$m pins $m"
+	RELAYQ_SASL_MECHANISMS=$m expect_exit 0 relayq probe
+	assert_contains "$OUT" "AUTH $m: 235 2.7.0 Authentication successful"
 done
 
-# 3. Wrong password: 77, the server's answer shown.
-probe RELAYQ_RELAYHOST="$SUB" RELAYQ_AUTHINFO="$work/authinfo.bad"
-[ "$rc" -eq 77 ] || fail "wrong password exited $rc, want 77"
-expect wrongpw "refused: 535 5.7.8"
-expect wrongpw-result "result: authentication refused"
-grep -qF -- "wrong-$SMARTHOST_PASS" <<<"$out" && fail "wrong password printed"
+check "wrong password: exit 77 with the server's 535"
+RELAYQ_AUTHINFO=$T/authinfo.bad expect_exit 77 relayq probe
+assert_contains "$OUT" "refused: 535 5.7.8"
+assert_contains "$OUT" "result: authentication refused"
+assert_not_contains "$OUT" "wrong-$SMARTHOST_PASS"
 
-# 4. Untrusted certificate (system roots): 78, chain shown, no AUTH.
-probe RELAYQ_RELAYHOST="$SUB" RELAYQ_TLS_CA_FILE=
-[ "$rc" -eq 78 ] || fail "untrusted certificate exited $rc, want 78"
-expect untrusted "verification: FAILED: x509: certificate signed by unknown authority"
-grep -q '^AUTH ' <<<"$out" && fail "AUTH tried over an unverified certificate"
+check "system roots only: the test CA is untrusted, exit 78, no AUTH"
+RELAYQ_TLS_CA_FILE= expect_exit 78 relayq probe
+assert_contains "$OUT" "verification: FAILED: x509: certificate signed by unknown authority"
+assert_not_match "$OUT" '^AUTH ' "probe output"
 
-# 5. Implicit TLS (the smtps port is not 465 here: RELAYQ_TLS_IMPLICIT=yes).
-probe RELAYQ_RELAYHOST="$SMTPS" RELAYQ_TLS_IMPLICIT=yes
-[ "$rc" -eq 0 ] || fail "implicit TLS probe exited $rc"
-expect implicit "(implicit TLS)"
-expect implicit-auth "AUTH SCRAM-SHA-256: 235 2.7.0"
-grep -qF "EHLO capabilities (before TLS)" <<<"$out" && fail "plaintext EHLO on the implicit TLS port"
+check "implicit TLS on the smtps port (RELAYQ_TLS_IMPLICIT=yes: it is not 465 here)"
+RELAYQ_RELAYHOST=$SMTPS RELAYQ_TLS_IMPLICIT=yes expect_exit 0 relayq probe
+assert_contains "$OUT" "(implicit TLS)"
+assert_contains "$OUT" "AUTH SCRAM-SHA-256: 235 2.7.0"
+assert_not_contains "$OUT" "EHLO capabilities (before TLS)"
 
-# 6. Nothing listening: 69.
-probe RELAYQ_RELAYHOST="[127.0.0.1]:1"
-[ "$rc" -eq 69 ] || fail "closed port exited $rc, want 69"
+check "nothing listening: exit 69"
+RELAYQ_RELAYHOST="[127.0.0.1]:1" expect_exit 69 relayq probe
 
-# 7. The relay given as argument wins over RELAYQ_RELAYHOST.
-rc=0
-out=$(env -i PATH="$PATH" RELAYQ_CONFIG="$work/relayq.env" RELAYQ_AUTHINFO="$work/authinfo" RELAYQ_TLS_CA_FILE="$SMARTHOST_CA" \
-	RELAYQ_RELAYHOST="[127.0.0.1]:1" "$RELAYQ" probe "$SUB" 2>&1) || rc=$?
-[ "$rc" -eq 0 ] || fail "probe with argument exited $rc"
-
-if [ "$fails" -ne 0 ]; then
-	echo "FAIL t-21-probe ($fails checks failed)"
-	exit 1
-fi
-echo "PASS t-21-probe"
+check "the relay argument wins over RELAYQ_RELAYHOST"
+RELAYQ_RELAYHOST="[127.0.0.1]:1" expect_exit 0 relayq probe "$SUB"
+assert_contains "$OUT" "result: ok"
+pass
