@@ -32,7 +32,7 @@ bs() {
 	assert_contains "$T/h" "Delivered-To: to-$tok@example.net" "headers"
 	assert_contains "$T/h" "Return-Path: <swaks-$tok@relayq.test>" "headers"
 	assert_match "$T/h" '^Date: ' "headers"
-	assert_match "$T/h" '^Message-ID: <' "headers"
+	assert_match -i "$T/h" '^Message-ID: <' "headers"
 	assert_match "$T/h" '^From: ' "headers"
 	assert_not_match -i "$T/h" '^bcc:' "headers"
 	assert_match "$T/h" 'with ESMTPSA id' "headers"
@@ -48,8 +48,10 @@ wait_detached
 wait_queue_count 0
 
 check "a recipient starting with '-' is refused in the -bs session (501)"
-swaks --pipe "$BIN/relayq sendmail -bs" --from a@relayq.test --to "-oQ/tmp@example.net" \
-	--body x >"$T/dash.swaks" 2>&1 || true
-assert_match "$T/dash.swaks" "<\*\* +501 5\.1\.[0-9] address starts with '-'" "swaks transcript"
+# swaks itself refuses such an address, so this session is written out.
+printf 'EHLO x\r\nMAIL FROM:<a@relayq.test>\r\nRCPT TO:<-oQ/tmp@example.net>\r\nQUIT\r\n' |
+	"$BIN/relayq" sendmail -bs >"$T/dash.smtp" 2>&1 || fail "sendmail -bs exited $?"
+assert_match "$T/dash.smtp" "^501 5\.1\.[0-9] address starts with '-'" "-bs replies"
+assert_match "$T/dash.smtp" "^221 " "-bs replies"
 wait_queue_count 0
 pass

@@ -17,6 +17,9 @@ need_cmd setpriv
 relayq_env "[$SMARTHOST_HOST]:$SMARTHOST_SUBMISSION_PORT"
 save_config
 chmod 0644 "$RELAYQ_CONFIG"
+# The socket's directory is searchable by all, as /run/relayq is (the socket
+# itself is 0666, RELAYQ_SOCKET_MODE).
+chmod 0755 "$T/run"
 start_serve
 
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
