@@ -271,6 +271,16 @@ func TestDamagedRecord(t *testing.T) {
 	if err := s.Update(bad, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Update damaged: %v", err)
 	}
+	// The operator can still delete it; the others are untouched.
+	if err := s.Delete(bad); err != nil {
+		t.Errorf("Delete damaged: %v", err)
+	}
+	if _, err := s.Get(bad); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after deleting damaged: %v", err)
+	}
+	if err := s.List(func(*Message) error { return nil }); err != nil {
+		t.Errorf("List after deleting damaged: %v", err)
+	}
 }
 
 func TestLockTimeout(t *testing.T) {

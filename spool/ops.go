@@ -178,10 +178,15 @@ func (s *Spool) Release(id ID) error {
 	})
 }
 
-// Delete removes a message and its body. A worker's lease on it ends.
+// Delete removes a message and its body. A worker's lease on it ends. A
+// damaged record can be deleted too: its due entry is found by scanning the
+// index, and its body chunks, which it no longer names, stay in the file.
 func (s *Spool) Delete(id ID) error {
 	err := s.c.do(func(tx *bolt.Tx) error {
 		r, err := s.getRecord(tx, id)
+		if errors.Is(err, ErrCorrupt) {
+			return deleteDamaged(tx, id)
+		}
 		if err != nil {
 			return err
 		}
@@ -199,6 +204,24 @@ func (s *Spool) Delete(id ID) error {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
 	return nil
+}
+
+// deleteDamaged removes a record that does not decode and any due entry
+// for it.
+func deleteDamaged(tx *bolt.Tx, id ID) error {
+	var keys [][]byte
+	c := tx.Bucket(bucketDue).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) == 8+idLen && string(k[8:]) == string(id) {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range keys {
+		if err := tx.Bucket(bucketDue).Delete(k); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMsg).Delete([]byte(id))
 }
 
 // Flush makes every unheld message that no worker holds a lease on due now

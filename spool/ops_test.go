@@ -144,6 +144,8 @@ func TestSubmitErrors(t *testing.T) {
 		want error
 	}{
 		{"no recipients", context.Background(), env("a@b"), strings.NewReader("x"), nil},
+		{"sender not UTF-8", context.Background(), env("caf\xe9@b", "c@d"), strings.NewReader("x"), nil},
+		{"recipient not UTF-8", context.Background(), env("a@b", "c@d", "\xff@d"), strings.NewReader("x"), nil},
 		{"cancelled", cancelled, env("a@b", "c@d"), strings.NewReader("x"), context.Canceled},
 		{"read error small", context.Background(), env("a@b", "c@d"), iotest.ErrReader(boom), boom},
 		{"read error large", context.Background(), env("a@b", "c@d"),

@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -30,8 +31,8 @@ var smallBufs = sync.Pool{New: func() any { b := make([]byte, chunkSize); return
 // has ended. Errors from writing the file wrap ErrFull; a read error from
 // body is returned wrapped.
 func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, error) {
-	if len(env.Recipients) == 0 {
-		return "", errors.New("submit: no recipients")
+	if err := checkEnvelope(&env); err != nil {
+		return "", fmt.Errorf("submit: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("submit: %w", err)
@@ -56,6 +57,26 @@ func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, e
 		})
 	}
 	return s.submitLarge(ctx, rec, (*bp)[:n], body)
+}
+
+// checkEnvelope rejects what the spool cannot store exactly: no
+// recipients, or text that is not UTF-8 (the record is JSON, which would
+// replace invalid bytes).
+func checkEnvelope(env *Envelope) error {
+	if len(env.Recipients) == 0 {
+		return errors.New("no recipients")
+	}
+	for name, v := range map[string]string{"sender": env.From, "RET": env.Ret, "ENVID": env.EnvID, "origin": env.Origin} {
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("%s %q is not valid UTF-8", name, v)
+		}
+	}
+	for i, r := range env.Recipients {
+		if !utf8.ValidString(r.Addr) || !utf8.ValidString(r.Notify) || !utf8.ValidString(r.ORcpt) {
+			return fmt.Errorf("recipient %d (%q): not valid UTF-8", i, r.Addr)
+		}
+	}
+	return nil
 }
 
 // newToken allocates a body token: the body bucket's sequence, so tokens
