@@ -28,8 +28,8 @@ type Delivery struct {
 	SASLMechanisms string `envconfig:"SASL_MECHANISMS" desc:"comma-separated SASL mechanisms relayq may use (default all: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, OAUTHBEARER, XOAUTH2); the strongest offered is used"`
 	// HeloName is the EHLO name.
 	HeloName string `envconfig:"HELO_NAME" desc:"name sent in EHLO (default: the host name)"`
-	// RelayConnections bounds concurrent connections per relay address.
-	RelayConnections int `envconfig:"RELAY_CONNECTIONS" default:"4" desc:"concurrent connections per relay address"`
+	// RelayConnections bounds concurrent connections per relay.
+	RelayConnections int `envconfig:"RELAY_CONNECTIONS" default:"4" desc:"concurrent connections per relay (all addresses of one RELAYQ_RELAYHOST entry)"`
 	// RelayIdleTimeout closes idle reusable connections.
 	RelayIdleTimeout time.Duration `envconfig:"RELAY_IDLE_TIMEOUT" default:"5s" desc:"idle connections to the relay are closed after this"`
 	// RelayReuseLimit stops reusing a connection once it is this old.

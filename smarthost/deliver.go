@@ -97,7 +97,7 @@ relays:
 				}
 				continue
 			}
-			out.Relay = t.String()
+			out.Relay = s.tgt.String()
 			out.DSN = s.c.has("DSN")
 			s.stop = context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
 			pending, err = c.transact(ctx, s, m, pending, &out)
@@ -115,6 +115,7 @@ relays:
 					}
 					continue
 				}
+				out.Relay = s.tgt.String()
 				out.DSN = s.c.has("DSN")
 				s.stop = context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
 				pending, err = c.transact(ctx, s, m, pending, &out)
@@ -167,7 +168,9 @@ func (c *Client) done(s *session, err error) {
 }
 
 func (c *Client) poolFor(t target) *relayPool {
-	key := net.JoinHostPort(t.addr, strconv.Itoa(t.port))
+	// One pool per relay entry (all its addresses): MaxConns bounds the
+	// connections to the relay, as Postfix's per-destination concurrency.
+	key := t.relay.Spec
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.pools[key]

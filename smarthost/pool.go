@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// relayPool bounds the connections to one relay address (Options.MaxConns)
+// relayPool bounds the connections to one relay (Options.MaxConns)
 // and keeps idle ones for reuse, closing them after Options.IdleTimeout.
 // A connection is pooled under a key that names the credential it
 // authenticated with, so a connection is reused only for mail that would

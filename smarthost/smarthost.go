@@ -232,7 +232,7 @@ type Options struct {
 	Timeouts            Timeouts          // per-command timeouts
 	Deadline            time.Duration     // whole delivery (all relays), default 60 s …
 	DeadlinePerMB       time.Duration     // … plus this per MB of body, default 1 s (mox)
-	MaxConns            int               // concurrent connections per relay, default 4
+	MaxConns            int               // concurrent connections per relay entry (all its addresses), default 4
 	IdleTimeout         time.Duration     // idle pooled connections closed after this, default 5 s
 	MaxReuse            time.Duration     // a connection is not reused once this old, default 300 s (Postfix smtp_connection_reuse_time_limit)
 	RateLimit           float64           // messages per second per relay, 0 = unlimited
