@@ -621,3 +621,41 @@ func TestDeadline(t *testing.T) {
 		t.Errorf("deadline not applied: %v", d)
 	}
 }
+
+// TestProtocolViolations: positive replies where others were due never
+// count as delivered.
+func TestProtocolViolations(t *testing.T) {
+	cases := []struct{ name, verb, reply string }{
+		{"250 to DATA", "DATA", "250 2.0.0 fine\r\n"},
+		{"354 to MAIL", "MAIL", "354 go on\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startRaw(t, func(c *rawConn) {
+				c.send("220 relay.test ESMTP\r\n")
+				for {
+					l := strings.ToUpper(c.cmd())
+					switch {
+					case l == "":
+						return
+					case strings.HasPrefix(l, "EHLO"):
+						c.send("250 relay.test\r\n")
+					case strings.HasPrefix(l, tc.verb):
+						c.send(tc.reply)
+					case l == "DATA":
+						c.send("354 go\r\n")
+						c.data()
+						c.send("250 ok\r\n")
+					default:
+						c.send("250 ok\r\n")
+					}
+				}
+			})
+			c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None })
+			out, err := c.Deliver(context.Background(), testMessage("b@example.com"))
+			if err == nil || out.Recipients[0].Status != Deferred || !strings.Contains(out.Recipients[0].Text, "unexpected reply") {
+				t.Errorf("Deliver: %v %+v", err, out.Recipients[0])
+			}
+		})
+	}
+}

@@ -111,7 +111,14 @@ func classify(p phase, err error) verdict {
 			v.NextRelay = true
 			v.AuthFailed = !throttling(re)
 		case c >= 200 && c < 400:
-			v.Status = Delivered
+			// Only a 2xx after the final "." delivers. Any other positive
+			// reply where a different one was due is a protocol error:
+			// temporary, never "delivered" (no body went out).
+			if p == phDataDone && c < 300 {
+				v.Status = Delivered
+			} else {
+				v.Text = fmt.Sprintf("unexpected reply to %s: %d %s", p, c, re.Text)
+			}
 		case c >= 400 && c < 500:
 			v.TooMany = p == phRcpt && c == 452
 		case c == 552 && p == phRcpt:
