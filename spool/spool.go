@@ -21,7 +21,9 @@
 //	due      uint64 next-attempt unix nanoseconds ++ queue ID -> empty
 //	         one entry per unheld message, so the earliest due work is the
 //	         first key; held messages have no entry
-//	body     body token (8 bytes) ++ uint32 chunk number -> up to 64 KiB of body
+//	body     body token ++ uint32 chunk number -> up to 64 KiB of body; the
+//	         token is the bucket's next sequence number (uint64), so tokens
+//	         are never reused and new bodies append
 //	upload   body token -> uint64 unix nanoseconds: a body being written in
 //	         several transactions whose record is not committed yet
 //
@@ -29,7 +31,8 @@
 // envelope, per-recipient state and last reply, DSN parameters, arrival,
 // attempts, last and next attempt, lease expiry, hold flag, reason, body size,
 // body CRC-32C and body token. A record of a newer version is reported as
-// ErrCorrupt, never guessed at.
+// ErrCorrupt, never guessed at. Envelope text must be valid UTF-8 (Submit
+// refuses anything else rather than let JSON alter it).
 //
 // Queue IDs are 12 characters of Crockford base32 encoding the arrival time in
 // microseconds; "lastid" makes them strictly increasing across processes and
@@ -44,6 +47,17 @@
 // deletes the chunks of every upload left behind. Every write goes through one
 // commit queue that runs all pending writes in a single bbolt transaction
 // (group commit) and fsyncs it; no write is acknowledged before that.
+//
+// # Leases and schedule
+//
+// LeaseDue takes the earliest due entries and, in the same committed
+// transaction, counts the attempt and moves NextAttempt (and the due entry)
+// to the lease expiry, so a worker that dies leaves the message due again
+// when the lease runs out, and a crash loop waits out the lease instead of
+// retrying hot. Update stores per-recipient outcomes at once; Delivered and
+// Bounced are final. Defer ends a lease with the next attempt time; Delete
+// removes the message. A message whose recipients are all final stays until
+// Delete, so the caller can send bounces first.
 //
 // A file that is not a spool, a damaged file, a damaged record or a newer
 // schema gives an error wrapping ErrCorrupt that names the file; bbolt panics
