@@ -46,6 +46,34 @@
 // OAUTHBEARER, XOAUTH2 for OAuth credentials; SCRAM-SHA-256, SCRAM-SHA-1,
 // CRAM-MD5, PLAIN, LOGIN for passwords.
 //
+// # Extensions
+//
+//	SIZE        a message larger than the relay's announced limit is bounced
+//	            with 5.3.4 without MAIL (RFC 1870); SIZE= goes with MAIL.
+//	8BITMIME    BODY=8BITMIME when Message.Body8Bit. A relay without
+//	            8BITMIME gets no 8-bit body: the message is bounced with
+//	            5.6.3 (RFC 6152). relayq does not convert to 7-bit MIME;
+//	            every relay in common use offers 8BITMIME.
+//	SMTPUTF8    sent when the message needs it (RFC 6531). Without it at the
+//	            relay, the message is bounced with 5.6.7 if an address or a
+//	            header line is not ASCII, and delivered plainly otherwise.
+//	DSN         NOTIFY, ORCPT (RCPT) and RET, ENVID (MAIL) in xtext when the
+//	            relay offers DSN (RFC 3461); Outcome.DSN says whether it did.
+//	PIPELINING  [RSET,] MAIL, RCPT… and DATA go as one group (RFC 2920).
+//
+// The body is sent as stored (CRLF line ends), dot-stuffed (RFC 5321
+// §4.5.2); a bare LF goes out as CRLF and a stray CR as a space.
+//
+// # Connections
+//
+// Connections are pooled per relay entry and reused for later messages
+// (RSET first), at most Options.MaxConns at a time; an idle one is closed
+// after Options.IdleTimeout, none is reused once Options.MaxReuse old. A
+// pooled connection the relay has closed is replaced once. Each command
+// has its RFC 5321 §4.5.3.2 timeout (Timeouts) and the whole Deliver call
+// a deadline (Options.Deadline plus DeadlinePerMB per MB). Replies are
+// bounded (RELIABILITY I2): a line of at most 2048 octets, 128 lines.
+//
 // # Outcomes
 //
 // outcome.go is the single place where replies and errors become a Status
