@@ -38,6 +38,9 @@ func (c *Client) Deliver(ctx context.Context, m *Message) (Outcome, error) {
 	if len(m.Recipients) == 0 {
 		return out, errors.New("smarthost: message has no recipients")
 	}
+	if m.Body == nil {
+		return out, errors.New("smarthost: message has no body")
+	}
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
@@ -59,9 +62,25 @@ func (c *Client) Deliver(ctx context.Context, m *Message) (Outcome, error) {
 		}
 	}
 
-	pending := make([]int, len(m.Recipients))
-	for i := range pending {
-		pending[i] = i
+	// Addresses that would break the command line (CR, LF, NUL, angle
+	// brackets) never reach the relay: bounced here with a clear reason.
+	if !safeAddr(m.From) {
+		v := verdict{Status: Bounced, Enhanced: "5.1.7", Text: fmt.Sprintf("invalid sender address %q", m.From)}
+		for i, r := range m.Recipients {
+			out.Recipients[i] = v.rcpt(r.Addr)
+		}
+		return out, nil
+	}
+	var pending []int
+	for i, r := range m.Recipients {
+		if r.Addr == "" || !safeAddr(r.Addr) {
+			out.Recipients[i] = verdict{Status: Bounced, Enhanced: "5.1.3", Text: fmt.Sprintf("invalid recipient address %q", r.Addr)}.rcpt(r.Addr)
+			continue
+		}
+		pending = append(pending, i)
+	}
+	if len(pending) == 0 {
+		return out, nil
 	}
 	var lastErr error
 	setAll := func(v verdict) {

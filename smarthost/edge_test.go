@@ -659,3 +659,30 @@ func TestProtocolViolations(t *testing.T) {
 		})
 	}
 }
+
+func TestBadAddresses(t *testing.T) {
+	srv := startServer(t, serverConfig{})
+	c := newTestClient(t, fmt.Sprintf("[127.0.0.1]:%d", srv.port), nil, func(o *Options) { o.TLS = May })
+	m := testMessage("ok@example.com", "evil@example.com>\r\nRSET", "x@y> NOTIFY=NEVER", "")
+	out, err := c.Deliver(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Recipients[0].Status != Delivered {
+		t.Errorf("good recipient: %+v", out.Recipients[0])
+	}
+	for _, r := range out.Recipients[1:] {
+		if r.Status != Bounced || r.Enhanced != "5.1.3" {
+			t.Errorf("bad recipient %q: %+v", r.Addr, r)
+		}
+	}
+	m = testMessage("ok@example.com")
+	m.From = "a@b\r\nDATA"
+	out, err = c.Deliver(context.Background(), m)
+	if err != nil || out.Recipients[0].Status != Bounced || out.Recipients[0].Enhanced != "5.1.7" {
+		t.Errorf("bad sender: %v %+v", err, out.Recipients[0])
+	}
+	if _, _, rcpts, _, _ := srv.got.snapshot(); len(rcpts) != 1 {
+		t.Errorf("relay saw %q", rcpts)
+	}
+}

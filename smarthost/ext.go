@@ -110,3 +110,19 @@ func headersASCII(m *Message) (bool, error) {
 		}
 	}
 }
+
+// safeAddr reports whether an envelope address can go into a MAIL or RCPT
+// command as is: no control characters, no angle brackets, at most 256
+// octets (RFC 5321 §4.5.3.1.3 path limit).
+func safeAddr(a string) bool {
+	if len(a) > 256 {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if c < 0x20 || c == 0x7f || c == '<' || c == '>' {
+			return false
+		}
+	}
+	return true
+}
