@@ -98,6 +98,12 @@ func (b *bench) run(n, par int) error {
 	}
 	fmt.Printf("%-44s %8.2f ms\n", "floor (static binary + 1 fsync)", ms(floorMed))
 
+	startOnly, err := b.latency("relayq start", exec.Command(b.relayq, "sendmail", "-q1h"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-44s %8.2f ms  (%.1fx floor; relayq's process start, config and option parsing, no I/O)\n", "relayq sendmail -q1h (start-up only)", ms(startOnly), ratio(startOnly, floorMed))
+
 	noDaemon, err := b.latency("sendmail, no daemon", b.sendmailCmd())
 	if err != nil {
 		return err
