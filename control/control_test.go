@@ -423,3 +423,47 @@ func FuzzReadHeaders(f *testing.F) {
 		}
 	})
 }
+
+func TestLimitListener(t *testing.T) {
+	dir := shortDir(t)
+	ln, err := net.Listen("unix", filepath.Join(dir, "l.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ll := limitListener(ln, 2)
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := ll.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("unix", filepath.Join(dir, "l.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	a, b := <-accepted, <-accepted
+	select {
+	case <-accepted:
+		t.Fatal("a third connection was accepted while two are open")
+	case <-time.After(100 * time.Millisecond):
+	}
+	a.Close()
+	a.Close() // closing twice releases once
+	c := <-accepted
+	select {
+	case <-accepted:
+		t.Fatal("the semaphore was released twice")
+	case <-time.After(100 * time.Millisecond):
+	}
+	b.Close()
+	c.Close()
+}
