@@ -280,3 +280,31 @@ func procStatus(t *testing.T, field string) uint64 {
 	t.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
+
+// BenchmarkOpenSubmitClose is what a daemonless sendmail does per message:
+// open the spool (a queue of 10,000 messages), submit 2 KB, close.
+func BenchmarkOpenSubmitClose(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addBulk(b, s, 10000, time.Now())
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 2048)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Submit(context.Background(), env("a@b", "c@d"), bytes.NewReader(body)); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

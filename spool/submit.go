@@ -203,6 +203,19 @@ func (s *Spool) dropUpload(token []byte) {
 
 // sweepUploads removes bodies whose Submit never committed a record.
 func (s *Spool) sweepUploads() error {
+	// Short-lived openers (the CLI) open the file for one operation: do not
+	// make them pay a write transaction when there is nothing to sweep.
+	var pending bool
+	if err := s.view(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketUpload).Cursor().First()
+		pending = k != nil
+		return nil
+	}); err != nil {
+		return fmt.Errorf("open spool %s: %w", s.path, err)
+	}
+	if !pending {
+		return nil
+	}
 	var tokens, chunks int
 	err := s.updateDirect(func(tx *bolt.Tx) error {
 		tokens, chunks = 0, 0
