@@ -34,9 +34,9 @@ const queueUsage = `usage: relayq queue <command> [arguments]
 commands:
   list [-json]        list the queue (Postfix mailq format; -json: one JSON object per line)
   show ID             show one message: envelope, recipients with their last reply, headers
-  hold ID...          put messages on hold (never tried until released)
-  release ID...       take messages off hold
-  delete ID...        remove messages from the queue (no bounce is sent)
+  hold ID...|ALL      put messages on hold (never tried until released)
+  release ID...|ALL   take messages off hold
+  delete ID...|ALL    remove messages from the queue (no bounce is sent)
   flush               make every message that is not on hold due now
   stats [-json]       count the queue
   compact             rewrite the spool file to its live size
@@ -73,6 +73,7 @@ func runQueue(s stdio, args []string) int {
 	args = fs.Args()
 
 	var ids []spool.ID
+	all := false // hold|release|delete ALL, as Postfix postsuper
 	switch cmd {
 	case "list", "flush", "stats", "compact", "run":
 		if len(args) != 0 {
@@ -83,6 +84,10 @@ func runQueue(s stdio, args []string) int {
 		if len(args) == 0 || (cmd == "show" && len(args) != 1) {
 			fmt.Fprintf(s.err, "relayq queue %s: want %s\n", cmd, map[bool]string{true: "one queue ID", false: "queue IDs"}[cmd == "show"])
 			return exUsage
+		}
+		if cmd != "show" && len(args) == 1 && args[0] == "ALL" {
+			all = true
+			break
 		}
 		for _, a := range args {
 			id, err := spool.ParseID(a)
@@ -118,9 +123,23 @@ func runQueue(s stdio, args []string) int {
 		return exOK
 	case "hold", "release", "delete":
 		op := map[string]func(context.Context, spool.ID) error{"hold": c.Hold, "release": c.Release, "delete": c.Delete}[cmd]
+		if all {
+			err := c.List(ctx, func(m *spool.Message) error {
+				if cmd == "delete" || m.Held == (cmd == "release") {
+					ids = append(ids, m.ID)
+				}
+				return nil
+			})
+			if err != nil {
+				return queueReport(s, cmd, err)
+			}
+		}
 		worst := exOK
 		for _, id := range ids {
 			if err := op(ctx, id); err != nil {
+				if all && errors.Is(err, spool.ErrNotFound) {
+					continue // delivered or deleted since the listing
+				}
 				if code := queueReport(s, cmd+" "+string(id), err); code > worst || worst == exOK {
 					worst = code
 				}

@@ -80,6 +80,15 @@ queue_ops() {
 	expect_exit 0 "$RQ" queue release "$id1"
 	assert_contains "$OUT" "$id1: released" "$mode: release"
 
+	check "$mode: hold ALL, release ALL (as postsuper -h ALL / -H ALL)"
+	expect_exit 0 "$RQ" queue hold ALL
+	assert_contains "$OUT" "$id3: held" "$mode: hold ALL"
+	expect_exit 0 "$RQ" queue stats
+	assert_contains "$OUT" "held:     3" "$mode: all held"
+	expect_exit 0 "$RQ" queue release ALL
+	expect_exit 0 "$RQ" queue stats
+	assert_contains "$OUT" "held:     0" "$mode: none held"
+
 	check "$mode: delete, unknown IDs exit 69 but the rest is done"
 	expect_exit 0 "$RQ" queue delete "$id3"
 	expect_exit 69 "$RQ" queue show "$id3"
@@ -89,7 +98,8 @@ queue_ops() {
 	expect_exit 0 "$RQ" queue compact
 	expect_exit 0 "$RQ" queue stats
 	assert_contains "$OUT" "messages: 1" "$mode: stats after delete"
-	expect_exit 0 "$RQ" queue delete "$id1"
+	expect_exit 0 "$RQ" queue delete ALL
+	assert_contains "$OUT" "$id1: deleted" "$mode: delete ALL"
 	expect_exit 0 "$RQ" queue list
 	assert_contains "$OUT" "Mail queue is empty" "$mode: empty"
 }
