@@ -49,8 +49,16 @@ func (s *Spool) LeaseDue(now time.Time, max int, lease time.Duration) ([]*Messag
 			}
 			keys = append(keys, append([]byte(nil), k...))
 		}
+		seen := make(map[ID]bool, len(keys))
 		for _, k := range keys {
 			id := ID(k[8:])
+			if seen[id] {
+				if err := due.Delete(k); err != nil {
+					return err
+				}
+				continue
+			}
+			seen[id] = true
 			old, err := s.getRecord(tx, id)
 			if err != nil {
 				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotFound) {
@@ -61,6 +69,15 @@ func (s *Spool) LeaseDue(now time.Time, max int, lease time.Duration) ([]*Messag
 				if err := due.Delete(k); err != nil {
 					return err
 				}
+				continue
+			}
+			// Drop the entry we found even if it disagrees with the
+			// record (it cannot, but a stale entry must not be leased
+			// forever); putRecord then writes the right one.
+			if err := due.Delete(k); err != nil {
+				return err
+			}
+			if old.Held {
 				continue
 			}
 			r := *old
