@@ -29,10 +29,13 @@ check_deferred_535() {
 	relayq queue list >"$T/list.out" 2>"$T/list.err" || { show "$T/list.err"; fail "relayq queue list failed"; }
 	assert_contains "$T/list.out" "rcpt-$tok@example.net" "relayq queue list"
 	check "$tok: relayq queue list and mailq show the 535 reply as the reason"
-	assert_match "$T/list.out" '\(535[ )]' "relayq queue list"
+	assert_match "$T/list.out" '^ +\(535 5\.7\.8 ' "relayq queue list"
+	# The queue ID of this message: the entry line above its recipient.
+	QID=$(awk -v r="rcpt-$tok@example.net" '/^[0-9A-Za-z]+[!* ]/ { id = $1 } $1 == r { print id; exit }' "$T/list.out")
+	[ -n "$QID" ] || { show "$T/list.out"; fail "no queue ID for $tok in relayq queue list"; }
 	mailq >"$T/mailq.out" 2>"$T/mailq.err" || { show "$T/mailq.err"; fail "mailq failed"; }
 	assert_contains "$T/mailq.out" "rcpt-$tok@example.net" "mailq"
-	assert_match "$T/mailq.out" '\(535[ )]' "mailq"
+	assert_match "$T/mailq.out" '^ +\(535 5\.7\.8 ' "mailq"
 	check "$tok: no bounce in the queue (no null-sender message)"
 	assert_not_contains "$T/mailq.out" "MAILER-DAEMON" "mailq"
 	check "$tok: nothing delivered"
@@ -54,9 +57,9 @@ check "the smarthost saw a failed AUTH PLAIN for $SMARTHOST_USER"
 sleep 0.5
 tail -n +"$((mark + 1))" "$SMARTHOST_LOG" >"$T/smarthost.log"
 assert_contains "$T/smarthost.log" "SASL PLAIN authentication failed: (reason unavailable), sasl_username=$SMARTHOST_USER" "smarthost log of the run"
-check "the relayq log of the run shows the 535 reply"
-assert_contains "$T/run.log" "535" "relayq queue run log"
 check_deferred_535 "$tok" 1
+check "the relayq log of the run shows the 535 reply with the queue ID"
+assert_match "$T/run.log" "queue_id=$QID .*535 5\.7\.8 " "relayq queue run log"
 check "the password is not in the run's log"
 assert_not_contains "$T/run.log" "$WRONG" "relayq queue run log"
 
@@ -67,8 +70,10 @@ check "sendmail -t exits 0 with relayq serve running"
 message "$tok" >"$T/$tok.eml"
 expect_exit 0 sendmail -t <"$T/$tok.eml"
 check "the daemon's log shows the 535 reply"
-wait_for_log "$T/serve.log" "535" 30
+wait_for_log "$T/serve.log" "535 5.7.8 " 30
 check_deferred_535 "$tok" 2
+check "the daemon's log line carries the queue ID"
+assert_match "$T/serve.log" "queue_id=$QID .*535 5\.7\.8 " "relayq serve log"
 stop_serve
 check "the password is not in the daemon's log"
 assert_not_contains "$T/serve.log" "$WRONG" "relayq serve log"
