@@ -410,3 +410,33 @@ func TestDescribeMasksSecrets(t *testing.T) {
 		t.Errorf("found %d secret keys, want 2", found)
 	}
 }
+
+// FuzzLoadEnvFile loads arbitrary env files: Load must never panic, and
+// when it succeeds every key it reports must have a source.
+func FuzzLoadEnvFile(f *testing.F) {
+	for _, s := range []string{
+		"RELAYQ_SPOOL=/x\n", "RELAYQ_LOCK_TIMEOUT=1s\nRELAYQ_MAILQ_PUBLIC=false\n",
+		"RELAYQ_TLS='may'\n", "RELAYQ_NOPE=1\n", "RELAYQ_DOMAIN=\"a b\"\n", "X=1\nRELAYQ_LOG_LEVEL=debug",
+	} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	path := filepath.Join(dir, "f.env")
+	f.Fuzz(func(t *testing.T, content string) {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadEnviron([]string{"RELAYQ_CONFIG=" + path})
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		for _, k := range c.Describe() {
+			if k.Source == "" {
+				t.Fatalf("%s has no source", k.Key)
+			}
+		}
+	})
+}
