@@ -43,6 +43,7 @@ func (s *Spool) Compact() (err error) {
 	}
 	dst, dstFile, err := s.boltOpen(tmp, fi.Mode().Perm(), time.Second)
 	if err != nil {
+		_ = os.Remove(tmp) // ours: nobody else compacts while we hold the lock
 		return fmt.Errorf("compact %s: create copy: %w", s.path, err)
 	}
 	swapped := false

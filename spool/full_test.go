@@ -119,6 +119,16 @@ func TestDiskFull(t *testing.T) {
 	}
 	checkAll(s)
 
+	// Compaction needs room for a copy: it fails cleanly and the spool is
+	// left as it was.
+	if err := s.Compact(); !errors.Is(err, ErrFull) {
+		t.Errorf("Compact on a full disk: %v, want ErrFull", err)
+	}
+	if _, err := os.Stat(compactPath(path)); !os.IsNotExist(err) {
+		t.Errorf("failed compaction left its copy: %v", err)
+	}
+	checkAll(s)
+
 	// Free the space: submitting works again, in this process and after a
 	// reopen (which also sweeps what a failed large submit left behind).
 	if err := os.Remove(filler); err != nil {
@@ -131,6 +141,10 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("Submit after freeing space: %v", err)
 		}
 		bodies[id] = []byte(body)
+	}
+	checkAll(s)
+	if err := s.Compact(); err != nil {
+		t.Errorf("Compact after freeing space: %v", err)
 	}
 	checkAll(s)
 	if err := s.Close(); err != nil {
