@@ -8,17 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/submit"
@@ -188,12 +191,13 @@ func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id s
 	if queueRunner == nil {
 		return nil, fmt.Errorf("daemonless delivery is not part of this build; start `relayq serve`")
 	}
-	if err := queueRunner(ctx, cfg, newLogger(cfg, errw)); err != nil {
+	rec := &outcomeRecorder{inner: newLogger(cfg, errw).Handler(), id: string(id), mu: &sync.Mutex{}, got: map[string]sendmail.RecipientResult{}}
+	if err := queueRunner(ctx, cfg, slog.New(rec)); err != nil {
 		return nil, err
 	}
 	d, err := c.Show(ctx, id)
 	if errors.Is(err, spool.ErrNotFound) {
-		return finished(before), nil
+		return rec.results(before), nil
 	}
 	if err != nil {
 		return nil, err
@@ -218,6 +222,83 @@ func attemptDone(before, now *spool.Message) bool {
 		}
 	}
 	return false
+}
+
+// outcomeRecorder passes log records on to the configured handler and
+// notes the mail events (package maillog: delivered, relayed, bounced,
+// expired) of one queue ID, so that -odi can say what happened to a
+// message the run removed from the queue.
+type outcomeRecorder struct {
+	inner slog.Handler
+	id    string
+	attrs []slog.Attr // from WithAttrs
+	mu    *sync.Mutex
+	got   map[string]sendmail.RecipientResult
+}
+
+func (r *outcomeRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *outcomeRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	r.note(rec)
+	if r.inner.Enabled(ctx, rec.Level) {
+		return r.inner.Handle(ctx, rec)
+	}
+	return nil
+}
+
+func (r *outcomeRecorder) note(rec slog.Record) {
+	var st sendmail.DeliveryStatus
+	switch rec.Message {
+	case maillog.StatusDelivered, maillog.StatusRelayed:
+		st = sendmail.StatusDelivered
+	case maillog.StatusBounced, maillog.StatusExpired:
+		st = sendmail.StatusBounced
+	default:
+		return
+	}
+	v := map[string]string{}
+	for _, a := range r.attrs {
+		v[a.Key] = a.Value.String()
+	}
+	rec.Attrs(func(a slog.Attr) bool {
+		v[a.Key] = a.Value.String()
+		return true
+	})
+	if v["queue_id"] != r.id || v["rcpt"] == "" {
+		return
+	}
+	reply := v["reply"]
+	if reply == "" {
+		reply = v["last_reply"]
+	}
+	r.mu.Lock()
+	r.got[strings.ToLower(v["rcpt"])] = sendmail.RecipientResult{Addr: v["rcpt"], Status: st, Reply: reply, Relay: v["relay"]}
+	r.mu.Unlock()
+}
+
+func (r *outcomeRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *r
+	c.inner = r.inner.WithAttrs(as)
+	c.attrs = append(append([]slog.Attr(nil), r.attrs...), as...)
+	return &c
+}
+
+func (r *outcomeRecorder) WithGroup(name string) slog.Handler {
+	c := *r
+	c.inner = r.inner.WithGroup(name)
+	return &c
+}
+
+// results reports the recipients of a message that left the queue: what
+// the run logged for each, else "left the queue".
+func (r *outcomeRecorder) results(before *control.Detail) []sendmail.RecipientResult {
+	out := finished(before)
+	for i, f := range out {
+		if got, ok := r.got[strings.ToLower(f.Addr)]; ok {
+			out[i] = got
+		}
+	}
+	return out
 }
 
 // finished reports a message that has left the queue: each recipient was

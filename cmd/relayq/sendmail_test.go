@@ -1,9 +1,14 @@
 package main
 
 import (
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
 )
@@ -51,5 +56,34 @@ func TestResults(t *testing.T) {
 	}
 	if got[2].Reply != "relay unreachable" || got[0].Relay != "relay.example" || got[1].Reply == "" {
 		t.Errorf("results %+v", got)
+	}
+}
+
+func TestOutcomeRecorder(t *testing.T) {
+	var buf strings.Builder
+	inner := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})
+	rec := &outcomeRecorder{inner: inner, id: "ID1", mu: &sync.Mutex{}, got: map[string]sendmail.RecipientResult{}}
+	log := maillog.Wrap(slog.New(rec))
+	log.Delivered("ID1", "relay.example:587", "a@x", "250 2.0.0 ok", 1, time.Second)
+	log.Bounced("ID1", "relay.example:587", "b@x", "550 5.1.1 unknown", 1, time.Second)
+	log.Delivered("OTHER", "relay.example:587", "c@x", "250 ok", 1, time.Second)
+	log.With("queue_id", "ID1").Info("delivered", "rcpt", "d@x", "reply", "250 via With")
+
+	before := &control.Detail{Message: &spool.Message{Envelope: spool.Envelope{Recipients: []spool.Recipient{
+		{Addr: "a@x"}, {Addr: "b@x"}, {Addr: "c@x"}, {Addr: "d@x"},
+	}}}}
+	got := rec.results(before)
+	want := []sendmail.DeliveryStatus{sendmail.StatusDelivered, sendmail.StatusBounced, sendmail.StatusFinished, sendmail.StatusDelivered}
+	for i, r := range got {
+		if r.Status != want[i] {
+			t.Errorf("%s: status %d, want %d", r.Addr, r.Status, want[i])
+		}
+	}
+	if got[0].Reply != "250 2.0.0 ok" || got[0].Relay != "relay.example:587" || got[3].Reply != "250 via With" {
+		t.Errorf("results %+v", got)
+	}
+	// The configured level still filters what is printed.
+	if strings.Contains(buf.String(), "level=INFO") || !strings.Contains(buf.String(), "bounced") {
+		t.Errorf("inner handler output: %s", buf.String())
 	}
 }
