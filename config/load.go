@@ -118,6 +118,9 @@ func loadInto(spec any, info *loadInfo, environ []string, defaultFile string) er
 		var errs []error
 		for _, a := range as {
 			if !strings.HasPrefix(a.Key, Prefix+"_") {
+				if up := strings.ToUpper(a.Key); strings.HasPrefix(up, Prefix+"_") && known[up] != nil {
+					errs = append(errs, &SyntaxError{path, a.Line, fmt.Sprintf("%s: keys are upper case (%s)", a.Key, up)})
+				}
 				continue
 			}
 			if a.Key == Prefix+"_CONFIG" {

@@ -119,6 +119,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{"several validation errors together", "RELAYQ_SPOOL=queue.db\nRELAYQ_LOG_FORMAT=xml\n", `RELAYQ_LOG_FORMAT: "xml" is not one of text, json`},
 		{"lock timeout bounded", "RELAYQ_LOCK_TIMEOUT=0s\n", "RELAYQ_LOCK_TIMEOUT: 0s is out of range"},
 		{"domain", "RELAYQ_DOMAIN=@example.com\n", `RELAYQ_DOMAIN: "@example.com" is not a domain name`},
+		{"lower-case key", "relayq_spool=/x\n", ":1: relayq_spool: keys are upper case (RELAYQ_SPOOL)"},
 		{"same sockets", "RELAYQ_CONTROL_SOCKET=/run/relayq/submit.sock\n", "RELAYQ_CONTROL_SOCKET: same path as RELAYQ_SOCKET"},
 	}
 	for _, tt := range tests {
