@@ -107,7 +107,8 @@ func controlClient(cfg *config.Config) *control.Client {
 // on /dev/null (a caller that reads our output to EOF, as PHP's mail() and
 // cron do, must not wait for the delivery), only fds 0-2 inherited, and the
 // same environment (so it reads the same configuration). A goroutine reaps
-// it if this process lives on; otherwise init does. Errors are ignored: the
+// it if this process lives on; otherwise init does. It runs in "/", so it
+// never pins the caller's working directory. Errors are ignored: the
 // message is queued, and the next run or the daemon delivers it.
 func startQueueRun() {
 	exe, err := os.Executable()
@@ -117,6 +118,7 @@ func startQueueRun() {
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        []string{"relayq", "queue", "run"},
+		Dir:         "/", // do not keep the caller's working directory busy
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 		// Stdin, Stdout, Stderr nil: /dev/null.
 	}
