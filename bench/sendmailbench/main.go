@@ -57,6 +57,7 @@ type bench struct {
 	env                []string
 	sink               *sink
 	daemon             *exec.Cmd
+	floorCmd           *exec.Cmd
 }
 
 func (b *bench) run(n, par int) error {
@@ -91,24 +92,22 @@ func (b *bench) run(n, par int) error {
 	fmt.Printf("relayq sendmail benchmark: %d-octet message, %d runs per latency figure, median of the caller's wait\n", len(b.msg), b.runs)
 	fmt.Printf("machine: %d CPUs (runtime.NumCPU), load average %s\n\n", numCPU(), loadavg())
 
-	floorFile := filepath.Join(b.dir, "floor.out")
-	floorMed, err := b.latency("floor", exec.Command(b.floor, floorFile))
+	// Each figure is measured in rounds that alternate a floor run and a
+	// candidate run, so that the ratio compares runs made under the same
+	// load (the machine may be shared).
+	b.floorCmd = exec.Command(b.floor, filepath.Join(b.dir, "floor.out"))
+	startOnly, floorA, err := b.latency("relayq start", exec.Command(b.relayq, "sendmail", "-q1h"))
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-44s %8.2f ms\n", "floor (static binary + 1 fsync)", ms(floorMed))
+	fmt.Printf("%-44s %8.2f ms\n", "floor (static binary + 1 fsync)", ms(floorA))
+	fmt.Printf("%-44s %8.2f ms  (%.1fx floor; process start, config, options; no I/O)\n", "relayq sendmail -q1h (start-up only)", ms(startOnly), ratio(startOnly, floorA))
 
-	startOnly, err := b.latency("relayq start", exec.Command(b.relayq, "sendmail", "-q1h"))
+	noDaemon, floorB, err := b.latency("sendmail, no daemon", b.sendmailCmd())
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-44s %8.2f ms  (%.1fx floor; relayq's process start, config and option parsing, no I/O)\n", "relayq sendmail -q1h (start-up only)", ms(startOnly), ratio(startOnly, floorMed))
-
-	noDaemon, err := b.latency("sendmail, no daemon", b.sendmailCmd())
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%-44s %8.2f ms  (%.1fx floor)\n", "sendmail -t -i, no daemon (direct spool)", ms(noDaemon), ratio(noDaemon, floorMed))
+	fmt.Printf("%-44s %8.2f ms  (%.1fx floor of %.2f ms in the same rounds)\n", "sendmail -t -i, no daemon (direct spool)", ms(noDaemon), ratio(noDaemon, floorB), ms(floorB))
 	if got, ok := b.sink.waitFor(int64(b.runs)+3, 60*time.Second); ok {
 		fmt.Printf("%-44s all %d relayed by the detached queue runs\n", "", got)
 	} else {
@@ -120,11 +119,11 @@ func (b *bench) run(n, par int) error {
 		return nil
 	}
 	defer b.stopDaemon()
-	withDaemon, err := b.latency("sendmail, daemon", b.sendmailCmd())
+	withDaemon, floorC, err := b.latency("sendmail, daemon", b.sendmailCmd())
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-44s %8.2f ms  (%.1fx floor)\n", "sendmail -t -i, daemon running (socket)", ms(withDaemon), ratio(withDaemon, floorMed))
+	fmt.Printf("%-44s %8.2f ms  (%.1fx floor of %.2f ms in the same rounds)\n", "sendmail -t -i, daemon running (socket)", ms(withDaemon), ratio(withDaemon, floorC), ms(floorC))
 	// Let the latency runs' messages drain before the throughput runs.
 	b.sink.waitFor(int64(2*(b.runs+3)), 60*time.Second)
 
@@ -167,21 +166,30 @@ func (b *bench) sendmailCmd() *exec.Cmd {
 	return exec.Command(b.relayq, "sendmail", "-t", "-i")
 }
 
-// latency runs template (a fresh copy each time) b.runs times after 3
-// warm-up runs and returns the median wall time from start to exit.
-func (b *bench) latency(what string, template *exec.Cmd) (time.Duration, error) {
-	var times []time.Duration
+// latency runs 3 warm-up rounds and then b.runs rounds of one floor run
+// followed by one run of template (a fresh copy each time); it returns the
+// median wall time (start to exit) of the candidate and of the floor.
+func (b *bench) latency(what string, template *exec.Cmd) (cand, floor time.Duration, err error) {
+	var ct, ft []time.Duration
 	for i := 0; i < b.runs+3; i++ {
+		f, err := b.once(b.floorCmd)
+		if err != nil {
+			return 0, 0, fmt.Errorf("floor: %w", err)
+		}
 		d, err := b.once(template)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %w", what, err)
+			return 0, 0, fmt.Errorf("%s: %w", what, err)
 		}
 		if i >= 3 {
-			times = append(times, d)
+			ct, ft = append(ct, d), append(ft, f)
 		}
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	return times[len(times)/2], nil
+	return median(ct), median(ft), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
 }
 
 func (b *bench) once(template *exec.Cmd) (time.Duration, error) {
