@@ -324,7 +324,7 @@ relayq_pids() {
 	for p in /proc/[0-9]*; do
 		exe=$(readlink "$p/exe" 2>/dev/null) || continue
 		[ "$exe" = "$BIN/relayq" ] || continue
-		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "RELAYQ_CONFIG=$RELAYQ_CONFIG" || continue
+		{ tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "RELAYQ_CONFIG=$RELAYQ_CONFIG" || continue
 		echo "${p#/proc/}"
 	done
 }
