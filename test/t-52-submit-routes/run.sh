@@ -3,7 +3,7 @@
 #
 #  * No daemon: straight into the spool, then a detached `relayq queue run`
 #    that never keeps the caller waiting: new session, stdin/stdout/stderr
-#    on /dev/null (a caller reading sendmail's output to EOF returns while
+#    on /dev/null, working directory / (a caller reading sendmail's output to EOF returns while
 #    the delivery still hangs on a silent relay), and it holds no spool lock
 #    across network I/O (a second sendmail is not blocked).
 #  * The daemon runs: over its unix socket (SMTP; the daemon records the
@@ -55,6 +55,7 @@ assert_eq "$(tr '\0' ' ' <"/proc/$CHILD/cmdline")" "relayq queue run " "detached
 for fd in 0 1 2; do
 	assert_eq "$(readlink "/proc/$CHILD/fd/$fd")" /dev/null "detached fd $fd"
 done
+assert_eq "$(readlink "/proc/$CHILD/cwd")" / "detached run works in /"
 SID=$(awk '{print $6}' "/proc/$CHILD/stat")
 assert_eq "$SID" "$CHILD" "detached run leads its own session (setsid)"
 
