@@ -116,10 +116,16 @@ func (p *relayPool) closeIdle() {
 	p.live -= len(idle)
 	p.signal()
 	p.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, s := range idle {
 		s.idleTimer.Stop()
-		s.c.quit()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.c.quit()
+		}()
 	}
+	wg.Wait()
 }
 
 // rateLimiter spaces message starts to one per interval (per relay).

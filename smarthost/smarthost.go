@@ -158,7 +158,7 @@ type RcptOutcome struct {
 type Outcome struct {
 	Relay      string        // relay that gave the replies ("" if none was reached), e.g. "smtp.example.com[192.0.2.1]:587"
 	Recipients []RcptOutcome // one per Message.Recipients, same order
-	AuthFailed bool          // AUTH was refused (535, 534, 454 …): deferred, raise an alarm
+	AuthFailed bool          // a relay refused AUTH (535, 534, 454 …) or none could be done: raise an alarm; the recipients it concerned are Deferred
 	// DSN reports that the relay announced DSN (RFC 3461) and took the
 	// NOTIFY/ORCPT/RET/ENVID parameters. When false, recipients that asked
 	// for NOTIFY=SUCCESS are owed a "relayed" DSN (RFC 3461 §5.2.2).
