@@ -308,3 +308,17 @@ func BenchmarkOpenSubmitClose(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStats counts a queue of 100,000 messages (Stats reads every
+// record; it is a user command, not on the delivery path).
+func BenchmarkStats(b *testing.B) {
+	s, c := openTest(b)
+	addBulk(b, s, 100000, c.Now())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st, err := s.Stats()
+		if err != nil || st.Count != 100000 {
+			b.Fatal(st, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -287,21 +288,60 @@ func (s *Spool) Flush() (int, error) {
 	return count, nil
 }
 
-// Stats counts the queue. It reads every record.
+// Stats counts the queue. It reads every record, decoding only the fields
+// it needs, a page of records per read transaction. Damaged records are
+// left out and reported like List does.
 func (s *Spool) Stats() (Stats, error) {
 	var st Stats
-	err := s.List(func(m *Message) error {
-		st.Count++
-		if m.Held {
-			st.Held++
+	var after []byte
+	var bad []error
+	for {
+		n := 0
+		err := s.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketMsg).Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if k != nil && string(k) == string(after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && n < 4*listPage; k, v = c.Next() {
+				if after != nil && string(k) <= string(after) {
+					return fmt.Errorf("spool %s: %w: message keys out of order", s.path, ErrCorrupt)
+				}
+				after = append(after[:0], k...)
+				n++
+				var r struct {
+					Arrival time.Time `json:"arrival"`
+					Size    int64     `json:"size"`
+					Held    bool      `json:"held"`
+				}
+				if len(v) == 0 || v[0] != recordVersion || json.Unmarshal(v[1:], &r) != nil {
+					if _, err := decodeRecord(v); err != nil { // for the reason
+						bad = append(bad, fmt.Errorf("spool %s: message %s: %w", s.path, k, err))
+					}
+					continue
+				}
+				st.Count++
+				if r.Held {
+					st.Held++
+				}
+				if st.Oldest.IsZero() || r.Arrival.Before(st.Oldest) {
+					st.Oldest = r.Arrival
+				}
+				st.Bytes += r.Size
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("stats: %w", err)
 		}
-		if st.Oldest.IsZero() || m.Arrival.Before(st.Oldest) {
-			st.Oldest = m.Arrival
+		if n == 0 {
+			break
 		}
-		st.Bytes += m.Size
-		return nil
-	})
-	if err != nil {
+	}
+	if err := errors.Join(bad...); err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}
 	return st, nil
