@@ -143,9 +143,9 @@ func TestSubmitErrors(t *testing.T) {
 		body io.Reader
 		want error
 	}{
-		{"no recipients", context.Background(), env("a@b"), strings.NewReader("x"), nil},
-		{"sender not UTF-8", context.Background(), env("caf\xe9@b", "c@d"), strings.NewReader("x"), nil},
-		{"recipient not UTF-8", context.Background(), env("a@b", "c@d", "\xff@d"), strings.NewReader("x"), nil},
+		{"no recipients", context.Background(), env("a@b"), strings.NewReader("x"), ErrInvalid},
+		{"sender not UTF-8", context.Background(), env("caf\xe9@b", "c@d"), strings.NewReader("x"), ErrInvalid},
+		{"recipient not UTF-8", context.Background(), env("a@b", "c@d", "\xff@d"), strings.NewReader("x"), ErrInvalid},
 		{"cancelled", cancelled, env("a@b", "c@d"), strings.NewReader("x"), context.Canceled},
 		{"read error small", context.Background(), env("a@b", "c@d"), iotest.ErrReader(boom), boom},
 		{"read error large", context.Background(), env("a@b", "c@d"),

@@ -140,4 +140,8 @@ var (
 	ErrCorrupt = errors.New("spool is corrupt or not a relayq spool")
 	// ErrFull: the spool could not be written (disk full, I/O error).
 	ErrFull = errors.New("spool write failed")
+	// ErrInvalid: Submit refused the envelope (no recipients, text that is
+	// not UTF-8); a permanent error for the caller (sendmail exit 65, SMTP
+	// 5xx), not a reason to retry.
+	ErrInvalid = errors.New("invalid envelope")
 )

@@ -64,16 +64,16 @@ func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, e
 // replace invalid bytes).
 func checkEnvelope(env *Envelope) error {
 	if len(env.Recipients) == 0 {
-		return errors.New("no recipients")
+		return fmt.Errorf("%w: no recipients", ErrInvalid)
 	}
 	for name, v := range map[string]string{"sender": env.From, "RET": env.Ret, "ENVID": env.EnvID, "origin": env.Origin} {
 		if !utf8.ValidString(v) {
-			return fmt.Errorf("%s %q is not valid UTF-8", name, v)
+			return fmt.Errorf("%w: %s %q is not valid UTF-8", ErrInvalid, name, v)
 		}
 	}
 	for i, r := range env.Recipients {
 		if !utf8.ValidString(r.Addr) || !utf8.ValidString(r.Notify) || !utf8.ValidString(r.ORcpt) {
-			return fmt.Errorf("recipient %d (%q): not valid UTF-8", i, r.Addr)
+			return fmt.Errorf("%w: recipient %d (%q) is not valid UTF-8", ErrInvalid, i, r.Addr)
 		}
 	}
 	return nil
