@@ -28,17 +28,20 @@ check_deferred_535() {
 	wait_queue_count "$count" 5
 	relayq queue list >"$T/list.out" 2>"$T/list.err" || { show "$T/list.err"; fail "relayq queue list failed"; }
 	assert_contains "$T/list.out" "rcpt-$tok@example.net" "relayq queue list"
-	check "$tok: relayq queue list and mailq show the 535 reply as the reason"
+	check "$tok: relayq queue list, relayq mailq and mailq show the 535 reply as the reason"
 	assert_match "$T/list.out" '^ +\(535 5\.7\.8 ' "relayq queue list"
 	# The queue ID of this message: the entry line above its recipient.
 	QID=$(awk -v r="rcpt-$tok@example.net" '/^[0-9A-Za-z]+[!* ]/ { id = $1 } $1 == r { print id; exit }' "$T/list.out")
 	[ -n "$QID" ] || { show "$T/list.out"; fail "no queue ID for $tok in relayq queue list"; }
+	relayq mailq >"$T/rmailq.out" 2>"$T/rmailq.err" || { show "$T/rmailq.err"; fail "relayq mailq failed"; }
+	assert_contains "$T/rmailq.out" "rcpt-$tok@example.net" "relayq mailq"
+	assert_match "$T/rmailq.out" '^ +\(535 5\.7\.8 ' "relayq mailq"
 	mailq >"$T/mailq.out" 2>"$T/mailq.err" || { show "$T/mailq.err"; fail "mailq failed"; }
-	assert_contains "$T/mailq.out" "rcpt-$tok@example.net" "mailq"
-	assert_match "$T/mailq.out" '^ +\(535 5\.7\.8 ' "mailq"
+	assert_contains "$T/mailq.out" "rcpt-$tok@example.net" "mailq (symlink)"
+	assert_match "$T/mailq.out" '^ +\(535 5\.7\.8 ' "mailq (symlink)"
 	check "$tok: no bounce in the queue (no null-sender message)"
 	assert_not_contains "$T/mailq.out" "MAILER-DAEMON" "mailq"
-	check "$tok: nothing delivered"
+	check "$tok: nothing delivered, and no bounce (it would quote $tok) either"
 	assert_no_mail "$tok" 1
 }
 
