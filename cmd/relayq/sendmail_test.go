@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -85,5 +86,71 @@ func TestOutcomeRecorder(t *testing.T) {
 	// The configured level still filters what is printed.
 	if strings.Contains(buf.String(), "level=INFO") || !strings.Contains(buf.String(), "bounced") {
 		t.Errorf("inner handler output: %s", buf.String())
+	}
+}
+
+// TestMailqEntries lists a real spool (no daemon: the control client opens
+// the file) and checks what mailq is given: pending recipients only, with
+// their last reply; the hold flag; the message-level reason.
+func TestMailqEntries(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/queue.db"
+	s, err := spool.Open(path, spool.Options{LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	env := spool.Envelope{From: "alice@example.org", Recipients: []spool.Recipient{{Addr: "a@x"}, {Addr: "b@x"}}}
+	id1, err := s.Submit(ctx, env, strings.NewReader("Subject: one\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := s.Submit(ctx, spool.Envelope{Recipients: []spool.Recipient{{Addr: "c@x"}}}, strings.NewReader("Subject: two\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LeaseDue(time.Now().Add(time.Hour), 10, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(id1, []spool.Result{
+		{Index: 0, State: spool.Delivered, Reply: spool.Reply{Code: 250, Text: "ok"}},
+		{Index: 1, State: spool.Pending, Reply: spool.Reply{Code: 451, Enhanced: "4.7.1", Text: "greylisted"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Defer(id1, time.Now().Add(time.Hour), "some recipients deferred"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Hold(id2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c := &control.Client{Socket: dir + "/no-daemon.sock", SpoolPath: path, LockTimeout: time.Second}
+	got, err := mailqEntries(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != string(id1) || got[1].ID != string(id2) {
+		t.Fatalf("entries %+v", got)
+	}
+	e := got[0]
+	if e.From != "alice@example.org" || e.Held || e.Reason != "some recipients deferred" || e.Size == 0 ||
+		len(e.Recipients) != 1 || e.Recipients[0].Addr != "b@x" || !strings.Contains(e.Recipients[0].Reason, "greylisted") {
+		t.Errorf("first entry %+v", e)
+	}
+	if !got[1].Held || got[1].From != "" || len(got[1].Recipients) != 1 {
+		t.Errorf("second entry %+v", got[1])
+	}
+	var b strings.Builder
+	if err := sendmail.WriteMailq(&b, got); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{string(id2) + "!", "MAILER-DAEMON", "b@x", "greylisted", "-- 0 Kbytes in 2 Requests."} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("mailq output lacks %q:\n%s", want, b.String())
+		}
 	}
 }

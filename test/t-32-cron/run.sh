@@ -13,6 +13,10 @@
 # The copy must arrive with From, Date and Message-ID (cron gives none of
 # Date and Message-ID), the 8-bit output intact, and the envelope sender
 # root@RELAYQ_DOMAIN. Waits for the next minute boundary (up to ~70 s).
+#
+# Where mount namespaces are not permitted (an unprivileged container), the
+# scenario says so and sends what Debian cron sends, invoking relayq exactly
+# as cron invokes its mailer, instead of running cron.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd cron unshare mount
