@@ -187,10 +187,15 @@ echo '/./ OK' >"$DIR/etc/domains"
 port_in_use() {
 	ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .
 }
+# Ports come from below the kernel's ephemeral range, so that outgoing
+# connections (and tests listening on port 0) never take them between the
+# check and Postfix's bind.
+read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
+[ "$eph_lo" -gt 12000 ] 2>/dev/null || eph_lo=32768
 pick_port() {
 	local p
 	while :; do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (eph_lo - 10000)))
 		port_in_use "$p" || { echo "$p"; return; }
 	done
 }
