@@ -16,8 +16,8 @@
 //	"web team": web@example.com
 //
 // Each entry is NAME ":" TARGET ["," TARGET]... where NAME is a local name
-// (optionally in double quotes, compared without regard to case, and
-// "name@localdomain" accepted as the same name) and each TARGET is one of:
+// (optionally in double quotes, compared without regard to case) and each
+// TARGET is one of:
 //
 //   - an address: user@domain, or a bare local name (expanded again);
 //     "Display Name <user@domain>" and quoted local parts are accepted;
