@@ -372,6 +372,9 @@ func (c *checker) plan(cfg *config.Config, r smarthost.Relay, m *authinfo.Map) {
 	for _, l := range m.Explain(q) {
 		fmt.Fprintf(c.w, "    %s\n", l)
 	}
+	if _, ok := m.Lookup(q); !ok && m.Len() > 0 && !m.SenderDependent() && !r.MX {
+		c.warn("credentials: no entry of %s matches relay %s: AUTH is not attempted there (keys: %s)", m.Name(), r.Spec, strings.Join(m.Keys(), ", "))
+	}
 	for _, k := range m.SenderKeys() {
 		q.Sender = k
 		if strings.HasPrefix(k, "@") {
