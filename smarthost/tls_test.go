@@ -221,3 +221,60 @@ func TestProbe(t *testing.T) {
 		t.Errorf("probe sent MAIL: %q", mails)
 	}
 }
+
+// TestMXRelay: an unbracketed relay is looked up as MX; the certificate is
+// checked against the MX host name.
+func TestMXRelay(t *testing.T) {
+	ca := newCA(t)
+	cert := ca.leaf(t, []string{"mx1.example.net"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	srv := startServer(t, serverConfig{cert: &cert})
+	res := &fakeResolver{
+		mx:    map[string][]*net.MX{"example.net": {{Host: "mx1.example.net.", Pref: 10}}},
+		hosts: map[string][]string{"mx1.example.net": {"127.0.0.1"}, "example.net": {"127.0.0.2"}},
+	}
+	c := newTestClient(t, fmt.Sprintf("example.net:%d", srv.port), ca, func(o *Options) { o.Resolver = res })
+	out, err := c.Deliver(context.Background(), testMessage("b@example.com"))
+	if err != nil || out.Recipients[0].Status != Delivered || out.Relay != fmt.Sprintf("mx1.example.net[127.0.0.1]:%d", srv.port) {
+		t.Fatalf("Deliver: %v %+v", err, out)
+	}
+	// [example.net] skips MX: its own address, where nothing listens.
+	c = newTestClient(t, fmt.Sprintf("[example.net]:%d", srv.port), ca, func(o *Options) { o.Resolver = res })
+	if out, err := c.Deliver(context.Background(), testMessage("b@example.com")); err == nil || out.Recipients[0].Enhanced != "4.4.1" {
+		t.Errorf("[example.net]: %v %+v", err, out.Recipients[0])
+	}
+}
+
+// senderCreds gives each sender its own credential.
+type senderCreds struct{}
+
+func (senderCreds) Lookup(q Query) (Credential, bool) {
+	switch q.Sender {
+	case "a@example.org":
+		return Credential{User: "a", Password: "pa", Source: "t:1", Key: "a@example.org"}, true
+	case "b@example.org":
+		return Credential{User: "b", Password: "pb", Source: "t:2", Key: "b@example.org"}, true
+	}
+	return Credential{}, false
+}
+
+// TestPerSenderCredentialsNotShared: a pooled connection authenticated as
+// one user is never used for another sender's mail.
+func TestPerSenderCredentialsNotShared(t *testing.T) {
+	ca := newCA(t)
+	cert := ca.good(t)
+	srv := startServer(t, serverConfig{cert: &cert, users: map[string]string{"a": "pa", "b": "pb"}})
+	c := newTestClient(t, relayFor(srv), ca, func(o *Options) { o.Credentials = senderCreds{} })
+	for _, from := range []string{"a@example.org", "b@example.org", "a@example.org", "b@example.org"} {
+		m := testMessage("x@example.com")
+		m.From = from
+		if out, err := c.Deliver(context.Background(), m); err != nil || out.Recipients[0].Status != Delivered {
+			t.Fatalf("%s: %v %+v", from, err, out)
+		}
+	}
+	// go-smtp starts a new session after STARTTLS: count the handshakes.
+	auths, _, _, _, _ := srv.got.snapshot()
+	conns := strings.Count(srv.got.transcript(), "Ready to start TLS")
+	if conns != 2 || len(auths) != 2 || auths[0] != "PLAIN a" || auths[1] != "PLAIN b" {
+		t.Errorf("connections %d auths %q; want one connection per credential", conns, auths)
+	}
+}
