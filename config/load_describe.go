@@ -32,7 +32,7 @@ func (c *Config) Describe() []Key {
 func describe(spec any, info *loadInfo) []Key {
 	var out []Key
 	for _, f := range fields(Prefix, spec) {
-		k := Key{Key: f.Key, Default: f.Default, Desc: f.Desc, Secret: f.Secret}
+		k := Key{Key: f.Key, Default: f.Default, Desc: f.Desc(), Secret: f.Secret}
 		k.Value = format(f.v)
 		k.Set = !f.v.IsZero()
 		if f.Secret && k.Value != "" {

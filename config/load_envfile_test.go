@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseEnvFile(t *testing.T) {
@@ -119,4 +121,69 @@ func FuzzParseEnvFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzScanTag checks scanTag against reflect.StructTag.Get for the keys
+// Load reads, on well-formed tags.
+func FuzzScanTag(f *testing.F) {
+	f.Add(`envconfig:"SPOOL" default:"/var/spool/relayq/queue.db" desc:"bbolt spool file"`)
+	f.Add(`envconfig:"X" secret:"true" required:"true" ignored:"false"`)
+	f.Add(`default:"a\"b\\c" envconfig:"Q"`)
+	f.Add(`json:"x,omitempty" envconfig:"J"`)
+	f.Add(`bad tag`)
+	f.Fuzz(func(t *testing.T, tag string) {
+		got := scanTag(reflect.StructTag(tag))
+		// reflect's lookup is the reference wherever the whole tag is
+		// well-formed (scanTag stops at a fault; reflect may skip on).
+		if !wellFormed(tag) {
+			return
+		}
+		for _, k := range []string{"envconfig", "default", "secret", "required", "ignored"} {
+			want, ok := reflect.StructTag(tag).Lookup(k)
+			g, gok := got[k]
+			if ok != gok || want != g {
+				t.Fatalf("tag %q key %s: scanTag %q,%v; reflect %q,%v", tag, k, g, gok, want, ok)
+			}
+		}
+	})
+}
+
+// wellFormed reports whether every pair of tag parses as reflect expects.
+func wellFormed(tag string) bool {
+	if !utf8.ValidString(tag) { // Go source, hence every tag, is UTF-8
+		return false
+	}
+	for tag != "" {
+		i := 0
+		for i < len(tag) && tag[i] == ' ' {
+			i++
+		}
+		tag = tag[i:]
+		if tag == "" {
+			return true
+		}
+		i = 0
+		for i < len(tag) && tag[i] > ' ' && tag[i] != ':' && tag[i] != '"' && tag[i] != 0x7f {
+			i++
+		}
+		if i == 0 || i+1 >= len(tag) || tag[i] != ':' || tag[i+1] != '"' {
+			return false
+		}
+		tag = tag[i+1:]
+		i = 1
+		for i < len(tag) && tag[i] != '"' {
+			if tag[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		if i >= len(tag) {
+			return false
+		}
+		if _, err := strconv.Unquote(tag[:i+1]); err != nil {
+			return false
+		}
+		tag = tag[i+1:]
+	}
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -14,75 +15,170 @@ import (
 // Prefix is the prefix of every configuration key.
 const Prefix = "RELAYQ"
 
-// field is one configuration key found in the Config struct tags.
+// field is one configuration key found in the Config struct tags, bound to
+// the value it sets.
 type field struct {
+	*fieldInfo
+	v reflect.Value
+}
+
+// fieldInfo is what the struct tags say about one key; computed once per
+// struct type (tag parsing dominated Load's cost, and every sendmail call
+// pays it).
+type fieldInfo struct {
 	Key      string // full key, e.g. RELAYQ_SPOOL
 	Name     string // Go field path, e.g. Core.Spool
 	Default  string
-	Desc     string
 	Secret   bool
 	Required bool
-	v        reflect.Value
+	index    []int             // field indexes from the root struct
+	tag      reflect.StructTag // for Desc, read only by Describe
 }
+
+// Desc is the desc tag.
+func (fi *fieldInfo) Desc() string { return fi.tag.Get("desc") }
+
+type infoKey struct {
+	t      reflect.Type
+	prefix string
+}
+
+var infoCache sync.Map // infoKey → []*fieldInfo
 
 // fields lists the keys of the struct that ptr points to, in declaration
 // order, with the naming rules of envconfig v1.4 (envconfig:"KEY" tag, else
 // the upper-cased field name; embedded structs add no prefix, named struct
 // fields add their own key as prefix; ignored:"true" and unexported fields
-// are skipped).
+// are skipped). Nil pointers to structs on the way are allocated, as
+// envconfig does.
 func fields(prefix string, ptr any) []field {
-	var out []field
-	walk(prefix, "", reflect.ValueOf(ptr).Elem(), &out)
+	root := reflect.ValueOf(ptr).Elem()
+	k := infoKey{root.Type(), prefix}
+	infos, ok := infoCache.Load(k)
+	if !ok {
+		var out []*fieldInfo
+		walk(prefix, "", root.Type(), nil, &out)
+		infos, _ = infoCache.LoadOrStore(k, out)
+	}
+	list := infos.([]*fieldInfo)
+	out := make([]field, len(list))
+	for i, fi := range list {
+		out[i] = field{fieldInfo: fi, v: bind(root, fi.index)}
+	}
 	return out
 }
 
-func walk(prefix, path string, s reflect.Value, out *[]field) {
-	t := s.Type()
-	for i := 0; i < s.NumField(); i++ {
-		f := s.Field(i)
+// bind follows index from root, allocating nil pointers to structs (at the
+// leaf too, as envconfig does, so that a *T whose T decodes itself is set).
+func bind(v reflect.Value, index []int) reflect.Value {
+	for _, x := range index {
+		v = v.Field(x)
+		for v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.Struct {
+			if v.IsNil() {
+				v.Set(reflect.New(v.Type().Elem()))
+			}
+			v = v.Elem()
+		}
+	}
+	return v
+}
+
+func walk(prefix, path string, t reflect.Type, index []int, out *[]*fieldInfo) {
+	for i := 0; i < t.NumField(); i++ {
 		ft := t.Field(i)
-		if !f.CanSet() || isTrue(ft.Tag.Get("ignored")) {
+		if !ft.IsExported() {
 			continue
 		}
-		for f.Kind() == reflect.Pointer {
-			if f.IsNil() {
-				if f.Type().Elem().Kind() != reflect.Struct {
-					break
-				}
-				f.Set(reflect.New(f.Type().Elem()))
-			}
-			f = f.Elem()
+		tags := scanTag(ft.Tag)
+		if isTrue(tags["ignored"]) {
+			continue
+		}
+		idx := append(append([]int(nil), index...), i)
+		typ := ft.Type
+		for typ.Kind() == reflect.Pointer && typ.Elem().Kind() == reflect.Struct {
+			typ = typ.Elem()
 		}
 		name := ft.Name
 		if path != "" {
 			name = path + "." + ft.Name
 		}
 		key := ft.Name
-		if tag := ft.Tag.Get("envconfig"); tag != "" {
+		if tag := tags["envconfig"]; tag != "" {
 			key = tag
 		}
 		if prefix != "" {
 			key = prefix + "_" + key
 		}
 		key = strings.ToUpper(key)
-		if f.Kind() == reflect.Struct && !decodes(f) {
+		if typ.Kind() == reflect.Struct && convOf(typ) == convPlain {
 			inner := prefix
 			if !ft.Anonymous {
 				inner = key
 			}
-			walk(inner, name, f, out)
+			walk(inner, name, typ, idx, out)
 			continue
 		}
-		*out = append(*out, field{
+		*out = append(*out, &fieldInfo{
 			Key:      key,
 			Name:     name,
-			Default:  ft.Tag.Get("default"),
-			Desc:     ft.Tag.Get("desc"),
-			Secret:   isTrue(ft.Tag.Get("secret")),
-			Required: isTrue(ft.Tag.Get("required")),
-			v:        f,
+			Default:  tags["default"],
+			Secret:   isTrue(tags["secret"]),
+			Required: isTrue(tags["required"]),
+			index:    idx,
+			tag:      ft.Tag,
 		})
 	}
+}
+
+// scanTag reads the tag keys Load needs in one pass over the tag (the
+// desc values are long; reflect.StructTag.Get would scan past them once per
+// key). The syntax is reflect's: key:"quoted value" pairs separated by
+// spaces. A malformed tag yields what was read before the fault.
+func scanTag(tag reflect.StructTag) map[string]string {
+	out := make(map[string]string, 4)
+	t := string(tag)
+	for t != "" {
+		i := 0
+		for i < len(t) && t[i] == ' ' {
+			i++
+		}
+		t = t[i:]
+		if t == "" {
+			break
+		}
+		i = 0
+		for i < len(t) && t[i] > ' ' && t[i] != ':' && t[i] != '"' && t[i] != 0x7f {
+			i++
+		}
+		if i == 0 || i+1 >= len(t) || t[i] != ':' || t[i+1] != '"' {
+			break
+		}
+		name := t[:i]
+		t = t[i+1:]
+		i = 1
+		esc := false
+		for i < len(t) && t[i] != '"' {
+			if t[i] == '\\' {
+				i++
+				esc = true
+			}
+			i++
+		}
+		if i >= len(t) {
+			break
+		}
+		raw := t[:i+1]
+		t = t[i+1:]
+		switch name {
+		case "envconfig", "default", "secret", "required", "ignored":
+			if !esc {
+				out[name] = raw[1 : len(raw)-1]
+			} else if v, err := strconv.Unquote(raw); err == nil {
+				out[name] = v
+			}
+		}
+	}
+	return out
 }
 
 func isTrue(s string) bool {
@@ -90,27 +186,53 @@ func isTrue(s string) bool {
 	return b
 }
 
-// decodes reports whether the value decodes itself from a string.
-func decodes(f reflect.Value) bool {
-	return as[envconfig.Decoder](f) != nil || as[envconfig.Setter](f) != nil ||
-		as[encoding.TextUnmarshaler](f) != nil || as[encoding.BinaryUnmarshaler](f) != nil
+// conv says how a type decodes itself from a string, in envconfig's order
+// of preference.
+type conv int
+
+const (
+	convPlain conv = iota // by kind
+	convDecoder
+	convSetter
+	convText
+	convBinary
+)
+
+var (
+	decoderType = reflect.TypeFor[envconfig.Decoder]()
+	setterType  = reflect.TypeFor[envconfig.Setter]()
+	textType    = reflect.TypeFor[encoding.TextUnmarshaler]()
+	binaryType  = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+	convCache   sync.Map // reflect.Type → conv
+)
+
+// convOf returns how values of t (or *t) decode.
+func convOf(t reflect.Type) conv {
+	if c, ok := convCache.Load(t); ok {
+		return c.(conv)
+	}
+	pt := reflect.PointerTo(t)
+	c := convPlain
+	switch {
+	case t.Implements(decoderType) || pt.Implements(decoderType):
+		c = convDecoder
+	case t.Implements(setterType) || pt.Implements(setterType):
+		c = convSetter
+	case t.Implements(textType) || pt.Implements(textType):
+		c = convText
+	case t.Implements(binaryType) || pt.Implements(binaryType):
+		c = convBinary
+	}
+	convCache.Store(t, c)
+	return c
 }
 
-// as returns f (or its address) as a T, or the zero T.
-func as[T any](f reflect.Value) T {
-	var zero T
-	if !f.CanInterface() {
-		return zero
+// iface returns f, or its address, as an interface value implementing it.
+func iface(f reflect.Value, it reflect.Type) any {
+	if f.Type().Implements(it) {
+		return f.Interface()
 	}
-	if t, ok := f.Interface().(T); ok {
-		return t
-	}
-	if f.CanAddr() {
-		if t, ok := f.Addr().Interface().(T); ok {
-			return t
-		}
-	}
-	return zero
+	return f.Addr().Interface()
 }
 
 // setField parses value into f with the conversions of envconfig v1.4's
@@ -118,17 +240,15 @@ func as[T any](f reflect.Value) T {
 // the kinds (time.Duration by time.ParseDuration, integers with base
 // prefixes, comma-separated slices, k:v,k:v maps).
 func setField(value string, f reflect.Value) error {
-	if d := as[envconfig.Decoder](f); d != nil {
-		return d.Decode(value)
-	}
-	if s := as[envconfig.Setter](f); s != nil {
-		return s.Set(value)
-	}
-	if t := as[encoding.TextUnmarshaler](f); t != nil {
-		return t.UnmarshalText([]byte(value))
-	}
-	if b := as[encoding.BinaryUnmarshaler](f); b != nil {
-		return b.UnmarshalBinary([]byte(value))
+	switch convOf(f.Type()) {
+	case convDecoder:
+		return iface(f, decoderType).(envconfig.Decoder).Decode(value)
+	case convSetter:
+		return iface(f, setterType).(envconfig.Setter).Set(value)
+	case convText:
+		return iface(f, textType).(encoding.TextUnmarshaler).UnmarshalText([]byte(value))
+	case convBinary:
+		return iface(f, binaryType).(encoding.BinaryUnmarshaler).UnmarshalBinary([]byte(value))
 	}
 	typ := f.Type()
 	if typ.Kind() == reflect.Pointer {

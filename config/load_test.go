@@ -289,6 +289,8 @@ type allTypes struct {
 	Name string            // key RELAYQ_NAME
 	Sub  struct{ X int }   // key RELAYQ_SUB_X
 	T    textish           `envconfig:"T"`
+	TP   *textish          `envconfig:"TP"`
+	SP   *struct{ Y int }  // key RELAYQ_SP_Y
 	E    map[string]string `envconfig:"E"`
 }
 
@@ -304,6 +306,7 @@ func TestConversionsMatchEnvconfig(t *testing.T) {
 		"RELAYQ_F": "1.5", "RELAYQ_B": "true", "RELAYQ_D": "1m30s", "RELAYQ_SL": "a,b,,c",
 		"RELAYQ_IL": "1,2", "RELAYQ_BY": "bytes", "RELAYQ_M": "a:1,b:2", "RELAYQ_P": "7",
 		"RELAYQ_NAME": "n", "RELAYQ_SUB_X": "3", "RELAYQ_T": "t", "RELAYQ_E": "",
+		"RELAYQ_TP": "tp", "RELAYQ_SP_Y": "4",
 		"RELAYQ_IGN": "no",
 	}
 	var environ []string
@@ -321,7 +324,7 @@ func TestConversionsMatchEnvconfig(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
-	if got.Sub.X != 3 || got.Def != "dv" || got.T.v != "text:t" || got.Ign != "" {
+	if got.Sub.X != 3 || got.Def != "dv" || got.T.v != "text:t" || got.Ign != "" || got.TP == nil || got.TP.v != "text:tp" || got.SP == nil || got.SP.Y != 4 {
 		t.Errorf("unexpected values %+v", got)
 	}
 }
