@@ -67,18 +67,21 @@ func (m *Map) lookup(q Query, say func(string, ...any)) *entry {
 	if m == nil {
 		return nil
 	}
-	if say == nil {
+	tracing := say != nil
+	if !tracing {
 		say = func(string, ...any) {}
 	}
 	step := 0
 	try := func(what, key string) *entry {
 		step++
 		e := m.entries[key]
-		if e == nil {
+		switch {
+		case !tracing:
+		case e == nil:
 			say("%d. %s %q: no entry", step, what, key)
-			return nil
+		default:
+			say("%d. %s %q: matches %s", step, what, key, e.cred.Source)
 		}
-		say("%d. %s %q: matches %s", step, what, key, e.cred.Source)
 		return e
 	}
 	host := normQueryHost(q.Host)

@@ -240,3 +240,15 @@ func TestMapListings(t *testing.T) {
 		t.Errorf("sendmail: HasAddressKeys %v SenderKeys %q", s.HasAddressKeys(), s.SenderKeys())
 	}
 }
+
+func TestEntries(t *testing.T) {
+	m := mustParse(t, sendmailFile)
+	es := m.Entries()
+	if len(es) != 4 || es[0].Key != "AuthInfo:relay.example.com" || es[0].Source != "authinfo:2" || es[3].User != "default-user" {
+		t.Fatalf("Entries = %v", es)
+	}
+	es[0].Mechs[0] = "X"
+	if m.Entries()[0].Mechs[0] != "PLAIN" {
+		t.Error("Entries shares slices with the map")
+	}
+}

@@ -227,3 +227,13 @@ func (m *Map) HasAddressKeys() bool {
 	}
 	return false
 }
+
+// Entries returns every entry's credential in file order (copies; Key and
+// Source filled in), for listings such as `relayq check`.
+func (m *Map) Entries() []Credential {
+	out := make([]Credential, len(m.order))
+	for i, e := range m.order {
+		out[i] = e.credential()
+	}
+	return out
+}

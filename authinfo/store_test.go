@@ -181,3 +181,5 @@ func TestNewStoreError(t *testing.T) {
 		t.Fatal("NewStore accepted a broken file")
 	}
 }
+
+func writeFileB(p, text string) error { return os.WriteFile(p, []byte(text), 0o600) }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,7 +173,23 @@ func (c *checker) credentials(cfg *config.Config) *authinfo.Map {
 	if m.Len() == 0 {
 		c.warn("credentials: %s has no entries: AUTH is never attempted", cfg.AuthInfo)
 	}
+	for _, e := range m.Entries() {
+		if len(e.Mechs) > 0 && !slices.ContainsFunc(e.Mechs, speaksMech) {
+			c.warn("credentials: %s allows only mechanisms relayq does not speak (%s): AUTH with it always fails", e.Source, strings.Join(e.Mechs, " "))
+		}
+	}
 	return m
+}
+
+// speaksMech reports whether the delivery client implements mech (it
+// refuses unknown names in Options.Mechanisms).
+func speaksMech(mech string) bool {
+	cl, err := smarthost.New(smarthost.Options{Relays: "[localhost]", Mechanisms: []string{mech}, HeloName: "localhost"})
+	if err != nil {
+		return false
+	}
+	_ = cl.Close()
+	return true
 }
 
 // parseUnchecked parses a credentials file without the owner and mode

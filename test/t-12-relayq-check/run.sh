@@ -78,6 +78,12 @@ ai "[other.example]:587 $SMARTHOST_USER:$SECRET"
 expect_exit 0 relayq check
 assert_contains "$T/last.out" "no entry of $RELAYQ_AUTHINFO matches relay $RELAY" "relayq check output"
 
+check "relayq check: an entry allowing only mechanisms relayq lacks is a warning"
+ai "AuthInfo:$SMARTHOST_HOST \"U:$SMARTHOST_USER\" \"P:$SECRET\" \"M:DIGEST-MD5 GSSAPI\""
+expect_exit 0 relayq check
+assert_contains "$T/last.out" "$RELAYQ_AUTHINFO:1 allows only mechanisms relayq does not speak (DIGEST-MD5 GSSAPI)" "relayq check output"
+assert_contains "$T/last.out" "server name \"authinfo:$SMARTHOST_HOST\": matches $RELAYQ_AUTHINFO:1" "relayq check output"
+
 check "relayq check: the spool held by the running daemon is fine"
 ai "$RELAY $SMARTHOST_USER:$SECRET"
 start_serve
