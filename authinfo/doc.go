@@ -123,4 +123,13 @@
 // String, GoString, every fmt verb, JSON, text marshalling and slog.
 //
 // Secrets from *_FILE variables are the config package's business.
+//
+// # Where relayq is stricter than the originals
+//
+// A line with a key but no value, an empty user or password, a key given
+// twice and a file mixing both syntaxes are errors here; Postfix warns and
+// skips the line, or sends an empty password. Postfix's recipient
+// delimiter is configurable; relayq's is '+'. Postfix also tries the bare
+// local part for senders in its own local domains; relayq has no local
+// domains, so it never does. Continuation lines apply to both syntaxes.
 package authinfo

@@ -97,7 +97,11 @@ func (m *Map) lookup(q Query, say func(string, ...any)) *entry {
 			step++
 			say("%d. server name: none given", step)
 		}
-		if a, err := netip.ParseAddr(strings.Trim(q.Addr, "[]")); err == nil {
+		addr := strings.Trim(strings.TrimSpace(q.Addr), "[]")
+		if hasPrefixFold(addr, "IPv6:") {
+			addr = addr[5:]
+		}
+		if a, err := netip.ParseAddr(addr); err == nil {
 			if e := try("server address", "authinfo:"+a.Unmap().WithZone("").String()); e != nil {
 				return e
 			}

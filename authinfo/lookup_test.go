@@ -132,6 +132,8 @@ func TestLookupSendmail(t *testing.T) {
 		{"address when the name has no entry", Query{Host: "mx.example.com", Addr: "192.0.2.1"}, "addr-user"},
 		{"IPv4-mapped address", Query{Host: "mx.example.com", Addr: "::ffff:192.0.2.1"}, "addr-user"},
 		{"IPv6 address, non-canonical form", Query{Host: "mx.example.com", Addr: "2001:0db8:0:0::1"}, "v6-user"},
+		{"IPv6 address in sendmail's form", Query{Host: "mx.example.com", Addr: "IPv6:2001:db8::1"}, "v6-user"},
+		{"bracketed address", Query{Host: "mx.example.com", Addr: "[192.0.2.1]"}, "addr-user"},
 		{"default last", Query{Host: "mx.example.com", Addr: "198.51.100.7"}, "default-user"},
 		{"sender and next hop play no part", Query{Sender: "a@relay.example.com", Host: "other", NextHop: "[relay.example.com]:587"}, "default-user"},
 		{"no port in the name lookup", Query{Host: "relay.example.com", Port: 2525}, "host-user"},
