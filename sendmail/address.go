@@ -110,7 +110,9 @@ func (p *addrParser) list() ([]string, error) {
 			p.pos++
 			text.Reset()
 			inGroup = true
-		case c == ';' && inGroup:
+		case c == ';':
+			// The end of a group; outside one, a separator as ',' (lists
+			// written "a@x; b@y" by Outlook-minded programs).
 			p.pos++
 			if err := finish(); err != nil {
 				return nil, err

@@ -25,6 +25,7 @@ func TestParseAddressList(t *testing.T) {
 		{`"a,b" <ab@example.com>`, []string{"ab@example.com"}, ""},
 		{"user @ example . com", []string{"user@example.com"}, ""},
 		{"a@x.org,,b@y.org,", []string{"a@x.org", "b@y.org"}, ""},
+		{"a@x.org; b@y.org", []string{"a@x.org", "b@y.org"}, ""},
 		{"  \t ", nil, ""},
 		{"<>", nil, ""},
 		{"Joe Bloggs", nil, "blank space"},
