@@ -12,7 +12,7 @@
 # or none.
 #
 # Cases: sender user+ext@domain key; sender with another extension falling
-# back to user@domain; user@domain; @domain; sender keys folding case; a
+# back to user@domain (also with two '+': split at the first); user@domain; @domain; sender keys folding case; a
 # sender without a key falling back to the server name; the null sender
 # (sender keys skipped); the server-name key winning over the
 # [host]:port next-hop key; the [host]:port key when there is no server-name
@@ -259,6 +259,7 @@ EOF
 run_cases "$T/sasl_passwd.senders" \
 	"alice+tag@a.test=u-alice-ext" \
 	"alice+other@a.test=u-alice" \
+	"alice+tag+more@a.test=u-alice" \
 	"alice@a.test=u-alice" \
 	"Alice+TAG@A.Test=u-alice-ext" \
 	"bob@b.test=u-domb" \
