@@ -31,6 +31,7 @@ SILENT_PORT=$(cat "$SILENT_PORT_FILE")
 relayq_env "[127.0.0.1]:$SILENT_PORT"
 export RELAYQ_TLS=none # the silent relay never gets as far as TLS anyway
 export RELAYQ_LOCK_TIMEOUT=2s
+export RELAYQ_DRAIN_TIMEOUT=2s # SIGTERM ends a run hanging on the silent relay soon
 save_config
 RQ=$BIN/relayq
 OUT=$T/last.out
@@ -62,7 +63,11 @@ assert_eq "$SID" "$CHILD" "detached run leads its own session (setsid)"
 check "while that delivery hangs in network I/O, another sendmail is not blocked by the spool lock"
 expect_exit 0 timeout 20 "$RQ" sendmail -odq -t -i < <(msg direct2)
 assert_eq "$(queue_count)" 2 "both queued"
+check "SIGTERM ends the hanging detached run within its drain time; the message stays queued"
 kill -TERM "$CHILD" 2>/dev/null || true
+for ((i = 0; i < 100; i++)); do [ -d "/proc/$CHILD" ] || break; sleep 0.1; done
+[ -d "/proc/$CHILD" ] && fail "detached run $CHILD still running 10s after SIGTERM (drain 2s)"
+assert_eq "$(queue_count)" 2 "still queued"
 
 check "the daemon runs: sendmail goes over the socket, no detached process"
 start_serve
