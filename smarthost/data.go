@@ -6,21 +6,26 @@ import (
 	"time"
 )
 
+// maxLineOut is the longest line relayq sends, without CRLF (RFC 5321
+// §4.5.3.1.6: 1000 octets with CRLF; Postfix smtp_line_length_limit).
+const maxLineOut = 998
+
 // dotWriter writes a message body in the DATA transparency form of
 // RFC 5321 §4.5.2: a '.' at the start of a line is doubled. Line ends are
 // sent as CRLF only (RELIABILITY S9): the stored body already has CRLF; a
 // bare LF is sent as CRLF and a stray CR as a space, so that nothing relayq
 // sends can be read as an end of data by a lenient server (SMTP smuggling,
-// CVE-2023-51764).
+// CVE-2023-51764). A line longer than 998 octets is folded with CRLF SP,
+// as Postfix does (RELIABILITY I1).
 type dotWriter struct {
-	w         *bufio.Writer
-	lineStart bool
-	cr        bool // a CR was seen and not yet written
-	chunk     func()
+	w     *bufio.Writer
+	n     int  // octets of the current line on the wire
+	cr    bool // a CR was seen and not yet written
+	chunk func()
 }
 
 func newDotWriter(w *bufio.Writer, chunk func()) *dotWriter {
-	return &dotWriter{w: w, lineStart: true, chunk: chunk}
+	return &dotWriter{w: w, chunk: chunk}
 }
 
 func (d *dotWriter) Write(p []byte) (int, error) {
@@ -31,49 +36,44 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 		if d.cr {
 			d.cr = false
 			if b == '\n' {
-				if err := d.put('\r', '\n'); err != nil {
-					return 0, err
-				}
-				d.lineStart = true
+				d.eol()
 				continue
 			}
-			if err := d.put(' '); err != nil {
-				return 0, err
-			}
-			d.lineStart = false
+			d.content(' ')
 		}
 		switch b {
 		case '\r':
 			d.cr = true
-			continue
 		case '\n':
-			if err := d.put('\r', '\n'); err != nil {
-				return 0, err
-			}
-			d.lineStart = true
-			continue
-		case '.':
-			if d.lineStart {
-				if err := d.put('.'); err != nil {
-					return 0, err
-				}
-			}
+			d.eol()
+		default:
+			d.content(b)
 		}
-		if err := d.put(b); err != nil {
-			return 0, err
-		}
-		d.lineStart = false
+	}
+	if _, err := d.w.Write(nil); err != nil {
+		return 0, err
 	}
 	return len(p), nil
 }
 
-func (d *dotWriter) put(bs ...byte) error {
-	for _, b := range bs {
-		if err := d.w.WriteByte(b); err != nil {
-			return err
-		}
+// content writes one octet of a line: folded when the line is full,
+// dot-stuffed at the start of a line.
+func (d *dotWriter) content(b byte) {
+	if d.n >= maxLineOut {
+		d.w.WriteString("\r\n ")
+		d.n = 1
 	}
-	return nil
+	if b == '.' && d.n == 0 {
+		d.w.WriteByte('.')
+		d.n++
+	}
+	d.w.WriteByte(b)
+	d.n++
+}
+
+func (d *dotWriter) eol() {
+	d.w.WriteString("\r\n")
+	d.n = 0
 }
 
 // finish ends the body (adding a line end when the body lacks one) and
@@ -81,15 +81,10 @@ func (d *dotWriter) put(bs ...byte) error {
 func (d *dotWriter) finish() error {
 	if d.cr {
 		d.cr = false
-		if err := d.put(' '); err != nil {
-			return err
-		}
-		d.lineStart = false
+		d.content(' ')
 	}
-	if !d.lineStart {
-		if err := d.put('\r', '\n'); err != nil {
-			return err
-		}
+	if d.n > 0 {
+		d.eol()
 	}
 	if _, err := d.w.WriteString(".\r\n"); err != nil {
 		return err

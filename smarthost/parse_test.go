@@ -228,6 +228,10 @@ func TestDotWriter(t *testing.T) {
 		{"stray\rcr\r\n", "stray cr\r\n.\r\n"},
 		{"end cr\r", "end cr \r\n.\r\n"},
 		{"", ".\r\n"},
+		{strings.Repeat("a", 998) + "\r\n", strings.Repeat("a", 998) + "\r\n.\r\n"},
+		{strings.Repeat("a", 999) + "\r\n", strings.Repeat("a", 998) + "\r\n a\r\n.\r\n"},
+		{strings.Repeat("b", 2000), strings.Repeat("b", 998) + "\r\n " + strings.Repeat("b", 997) + "\r\n bbbbb\r\n.\r\n"},
+		{"." + strings.Repeat("c", 997) + "d\r\n", ".." + strings.Repeat("c", 996) + "\r\n cd\r\n.\r\n"},
 	}
 	for _, tc := range cases {
 		for _, chunk := range []int{1, 2, 3, 1000} {
@@ -251,7 +255,7 @@ func TestDotWriter(t *testing.T) {
 }
 
 func FuzzDotWriter(f *testing.F) {
-	for _, s := range []string{"a\r\n.\r\nb", ".", "\r\n.\r\n", "x\n.\n", "\r.\r"} {
+	for _, s := range []string{"a\r\n.\r\nb", ".", "\r\n.\r\n", "x\n.\n", "\r.\r", strings.Repeat("x", 3000), "." + strings.Repeat(".", 1200)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -265,16 +269,38 @@ func FuzzDotWriter(f *testing.F) {
 		if strings.Count(wire, "\n") != strings.Count(wire, "\r\n") || strings.Count(wire, "\r") != strings.Count(wire, "\r\n") {
 			t.Fatalf("%q: bare CR or LF on the wire: %q", s, wire)
 		}
+		for _, l := range strings.SplitAfter(wire, "\r\n") {
+			if len(l) > 1000 {
+				t.Fatalf("%q: wire line of %d octets", s, len(l))
+			}
+		}
 		body := unstuff(t, wire)
-		// The body is the input with line ends normalised.
+		// The body is the input with line ends normalised and long lines
+		// folded (998 octets on the wire, counting a stuffed dot).
 		norm := strings.ReplaceAll(s, "\r\n", "\n")
 		norm = strings.ReplaceAll(norm, "\r", " ")
-		norm = strings.ReplaceAll(norm, "\n", "\r\n")
-		if norm != "" && !strings.HasSuffix(norm, "\r\n") {
-			norm += "\r\n"
+		var want strings.Builder
+		lines := strings.Split(norm, "\n")
+		if strings.HasSuffix(norm, "\n") || norm == "" {
+			lines = lines[:len(lines)-1]
 		}
-		if body != norm {
-			t.Fatalf("%q: body %q, want %q", s, body, norm)
+		for _, l := range lines {
+			n := 0
+			for i := 0; i < len(l); i++ {
+				if n >= 998 {
+					want.WriteString("\r\n ")
+					n = 1
+				}
+				if n == 0 && l[i] == '.' {
+					n++ // the stuffed dot counts on the wire
+				}
+				want.WriteByte(l[i])
+				n++
+			}
+			want.WriteString("\r\n")
+		}
+		if body != want.String() {
+			t.Fatalf("%q: body %q, want %q", s, body, want.String())
 		}
 	})
 }

@@ -62,7 +62,8 @@
 //	PIPELINING  [RSET,] MAIL, RCPT… and DATA go as one group (RFC 2920).
 //
 // The body is sent as stored (CRLF line ends), dot-stuffed (RFC 5321
-// §4.5.2); a bare LF goes out as CRLF and a stray CR as a space.
+// §4.5.2); a bare LF goes out as CRLF and a stray CR as a space; a line
+// over 998 octets is folded with CRLF SP, as Postfix does.
 //
 // # Connections
 //
