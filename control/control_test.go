@@ -342,6 +342,13 @@ func TestListen(t *testing.T) {
 	if _, err := Listen(sock); err == nil || !strings.Contains(err.Error(), "another process is listening") {
 		t.Errorf("live socket: %v", err)
 	}
+	// A missing directory is made.
+	deep := filepath.Join(dir, "a", "b", "c.sock")
+	ln2, err := Listen(deep)
+	if err != nil {
+		t.Fatalf("missing directory: %v", err)
+	}
+	ln2.Close()
 	// Nor is a regular file.
 	f := filepath.Join(dir, "file")
 	os.WriteFile(f, nil, 0o600)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -66,7 +67,7 @@ func NewServer(o ServerOptions) *Server {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Listen creates the control socket at path with mode 0666 (access is
-// checked per request). A stale socket file left by a dead daemon is
+// checked per request), and its directory (mode 0755) when missing. A stale socket file left by a dead daemon is
 // replaced; a socket that still answers is an error.
 func Listen(path string) (net.Listener, error) {
 	if fi, err := os.Lstat(path); err == nil {
@@ -80,6 +81,9 @@ func Listen(path string) (net.Listener, error) {
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
 		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
