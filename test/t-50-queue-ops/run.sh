@@ -8,6 +8,7 @@
 #
 # The relay is a closed loopback port: nothing is delivered, everything
 # stays queued, which is what queue operations need.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd flock setpriv
 

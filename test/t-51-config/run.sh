@@ -6,6 +6,7 @@
 # with exit 78 and names file:line or the key, before anything is queued;
 # `relayq config` prints every key with default, source and value, and its
 # output loads back.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
 relayq_env "[127.0.0.1]:9"

@@ -13,6 +13,7 @@
 #  * The spool is locked and nothing answers on the socket: exit 75 after
 #    the bounded lock wait, nothing queued.
 #  * Finally the real relay: the detached run delivers what was queued.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd perl flock
 
