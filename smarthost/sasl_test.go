@@ -2,6 +2,7 @@ package smarthost
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -272,5 +273,36 @@ func TestTokenRenewedBeforeExpiry(t *testing.T) {
 	}
 	if f, _ := oauthFlow(&OAuth{AccessToken: "x"}); f != "static" {
 		t.Errorf("flow %q", f)
+	}
+}
+
+// TestTraceRedactsAuth: the protocol trace never shows what AUTH sends.
+func TestTraceRedactsAuth(t *testing.T) {
+	ca := newCA(t)
+	cert := ca.good(t)
+	for _, mech := range []string{"PLAIN", "LOGIN"} {
+		srv := startServer(t, serverConfig{cert: &cert, users: map[string]string{"user@example.org": "s3cret"}})
+		var lines []string
+		var mu sync.Mutex
+		cred := credMap{"relay.test": {User: "user@example.org", Password: "s3cret", Mechs: []string{mech}}}
+		c := newTestClient(t, relayFor(srv), ca, func(o *Options) {
+			o.Credentials = cred
+			o.Trace = func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }
+		})
+		if _, err := c.Deliver(context.Background(), testMessage("b@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		tr := strings.Join(lines, "\n")
+		mu.Unlock()
+		for _, secret := range []string{"s3cret", base64.StdEncoding.EncodeToString([]byte("s3cret")),
+			base64.StdEncoding.EncodeToString([]byte("\x00user@example.org\x00s3cret"))} {
+			if strings.Contains(tr, secret) {
+				t.Errorf("%s: trace shows %q:\n%s", mech, secret, tr)
+			}
+		}
+		if !strings.Contains(tr, "> AUTH "+mech) || !strings.Contains(tr, "<redacted>") {
+			t.Errorf("%s: trace lacks the redacted AUTH:\n%s", mech, tr)
+		}
 	}
 }
