@@ -20,6 +20,7 @@ func TestParseSendmailFields(t *testing.T) {
 		{"fields in any order", `AuthInfo:h "M:cram-md5" "P:secret" "U:user"`, "user", "user", "secret", "", "CRAM-MD5"},
 		{"spaces and colons in the password", `AuthInfo:h "U:user" "P:a b:c"`, "user", "user", "a b:c", "", ""},
 		{"backslash escapes a quote", `AuthInfo:h "U:user" "P:a\"b\\c"`, "user", "user", `a"b\c`, "", ""},
+		{"adjacent quoted fields", `AuthInfo:h "U:user""P:secret"`, "user", "user", "secret", "", ""},
 		{"tabs between fields", "AuthInfo:h\t\"U:user\"\t\"P:secret\"", "user", "user", "secret", "", ""},
 		{"lower-case field letters", `AuthInfo:h "u:user" "p:secret"`, "user", "user", "secret", "", ""},
 		{"lower-case key prefix", `authinfo:h "U:user" "P:secret"`, "user", "user", "secret", "", ""},

@@ -142,7 +142,9 @@ func sendmailTarget(t string) (norm string, kind keyKind, msg string) {
 }
 
 // quotedFields splits `"U:user" "P:secret"` into its fields. Inside quotes
-// a backslash escapes the next character, as in sendmail's tokenizer.
+// a backslash escapes the next character, as in sendmail's tokenizer;
+// adjacent quoted strings are separate fields, as they are separate tokens
+// there.
 func quotedFields(v string) ([]string, string) {
 	var out []string
 	i := 0
@@ -176,7 +178,7 @@ func quotedFields(v string) ([]string, string) {
 		if !closed {
 			return nil, fmt.Sprintf("field %d: missing closing quote", len(out)+1)
 		}
-		if i < len(v) && !isBlank(v[i]) {
+		if i < len(v) && !isBlank(v[i]) && v[i] != '"' {
 			return nil, fmt.Sprintf("field %d: expected white space after the closing quote", len(out)+1)
 		}
 		out = append(out, b.String())
