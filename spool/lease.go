@@ -38,16 +38,9 @@ func (s *Spool) LeaseDue(now time.Time, max int, lease time.Duration) ([]*Messag
 	err := s.c.do(func(tx *bolt.Tx) error {
 		out, bad = nil, nil
 		due := tx.Bucket(bucketDue)
-		c := due.Cursor()
-		var keys [][]byte
-		for k, _ := c.First(); k != nil && len(keys) < max; k, _ = c.Next() {
-			if len(k) != 8+idLen {
-				return fmt.Errorf("spool %s: %w: due index key of %d bytes", s.path, ErrCorrupt, len(k))
-			}
-			if string(k[:8]) > string(limit) {
-				break
-			}
-			keys = append(keys, append([]byte(nil), k...))
+		keys, err := s.dueKeys(tx, limit, max)
+		if err != nil {
+			return err
 		}
 		seen := make(map[ID]bool, len(keys))
 		for _, k := range keys {
@@ -99,6 +92,23 @@ func (s *Spool) LeaseDue(now time.Time, max int, lease time.Duration) ([]*Messag
 		s.log.Error("damaged queue entry taken out of the schedule", "spool", s.path, "err", err)
 	}
 	return out, nil
+}
+
+// dueKeys returns up to max due-index keys not after limit (8 bytes of
+// unix nanoseconds), earliest first: the head of the index, never a scan.
+func (s *Spool) dueKeys(tx *bolt.Tx, limit []byte, max int) ([][]byte, error) {
+	c := tx.Bucket(bucketDue).Cursor()
+	var keys [][]byte
+	for k, _ := c.First(); k != nil && len(keys) < max; k, _ = c.Next() {
+		if len(k) != 8+idLen {
+			return nil, fmt.Errorf("spool %s: %w: due index key of %d bytes", s.path, ErrCorrupt, len(k))
+		}
+		if string(k[:8]) > string(limit) {
+			break
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	return keys, nil
 }
 
 // NextDue returns the earliest NextAttempt of an unheld message (false when

@@ -71,12 +71,9 @@ func decodeRecord(data []byte) (*record, error) {
 		return nil, fmt.Errorf("%w: unknown record version %d", ErrCorrupt, v)
 	}
 	var r record
-	dec := json.NewDecoder(bytes.NewReader(data[1:]))
-	if err := dec.Decode(&r); err != nil {
+	// Unmarshal also rejects trailing data after the object.
+	if err := json.Unmarshal(data[1:], &r); err != nil {
 		return nil, fmt.Errorf("%w: record: %w", ErrCorrupt, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: record: trailing data", ErrCorrupt)
 	}
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("%w: record: %w", ErrCorrupt, err)
