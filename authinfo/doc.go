@@ -30,12 +30,14 @@
 //	AuthInfo:IPv6:2001:db8::1 "U:user" "P:secret"
 //	AuthInfo: "U:fallback" "P:secret"
 //
-// Fields: U the authorization identity (user id), I the authentication
-// identity; when only one of them is given it stands for both. P the
-// password, required. R the realm. M the mechanisms allowed for this
-// server, separated by spaces. "X=value" instead of "X:value" means the
-// value is base64-encoded (usually "P="). Inside the quotes a backslash
-// escapes the next character. The key's target is a host name or an IP
+// Fields (sendmail cf/README; usersmtp.c getauth): U the authorization
+// identity (user id), I the authentication identity; when only one of them
+// is given it stands for both. P the password, required. R the realm. M
+// the mechanisms allowed for this server, separated by spaces. "X=value"
+// instead of "X:value" means the value is base64-encoded (usually "P=").
+// Field letters may be lower case. Inside the quotes a backslash escapes
+// the next character. An unknown field letter or an empty value is an
+// error. The key's target is a host name or an IP
 // address (IPv6 with or without sendmail's "IPv6:" prefix) and never has a
 // port or brackets.
 //
