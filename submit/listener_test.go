@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -106,5 +107,91 @@ func TestSubmitThroughListener(t *testing.T) {
 	}
 	if m, err := sp.Get(id8); err != nil || !m.Body8Bit || !m.SMTPUTF8 || m.From != "jö@example.com" {
 		t.Errorf("8-bit message queued as %+v (%v)", m, err)
+	}
+}
+
+// failingReader yields n bytes of a message, then fails like a broken
+// stdin.
+type failingReader struct{ n int }
+
+var errStdin = errors.New("stdin: input/output error")
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, errStdin
+	}
+	k := min(len(p), r.n)
+	for i := range p[:k] {
+		p[i] = 'x'
+		if i%70 == 69 {
+			p[i] = '\n'
+		}
+	}
+	r.n -= k
+	return k, nil
+}
+
+// TestSubmitBodyReadError: when the caller's body fails half way, nothing
+// is queued on either route, and the error is the caller's read error.
+func TestSubmitBodyReadError(t *testing.T) {
+	dir, err := os.MkdirTemp("", "subr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	env := submit.Envelope{From: "a@example.com", Recipients: []submit.Recipient{{Addr: "b@example.net"}}}
+
+	// Direct.
+	direct := filepath.Join(dir, "direct.db")
+	_, err = submit.Submit(context.Background(), submit.Options{Socket: filepath.Join(dir, "none"), SpoolPath: direct}, env, &failingReader{n: 300 << 10})
+	if !errors.Is(err, errStdin) {
+		t.Fatalf("direct: err = %v, want the read error", err)
+	}
+
+	// Through the listener.
+	sp, err := spool.Open(filepath.Join(dir, "daemon.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	srv, err := listener.New(listener.Options{Submit: sp.Submit, Hostname: "h", TrustedUID: func(int) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	ln, err := listener.ListenUnix(sock, 0o666, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeUnix(ln)
+	defer srv.Close()
+	_, err = submit.Submit(context.Background(), submit.Options{Socket: sock}, env, &failingReader{n: 300 << 10})
+	if !errors.Is(err, errStdin) {
+		t.Fatalf("socket: err = %v, want the read error", err)
+	}
+
+	for _, s := range []string{direct, ""} {
+		var n int
+		count := func(*spool.Message) error { n++; return nil }
+		if s == "" {
+			// The daemon's spool: the listener may still be finishing the
+			// aborted transaction; the spool must stay empty regardless.
+			time.Sleep(100 * time.Millisecond)
+			if err := sp.List(count); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			d, err := spool.Open(s, spool.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.List(count); err != nil {
+				t.Fatal(err)
+			}
+			d.Close()
+		}
+		if n != 0 {
+			t.Errorf("spool %q holds %d messages after a failed body", s, n)
+		}
 	}
 }
