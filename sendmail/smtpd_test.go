@@ -100,3 +100,20 @@ func TestBSTempFail(t *testing.T) {
 		t.Errorf("replies:\n%s", out)
 	}
 }
+
+// TestBSEOFInData: the client vanishes in the middle of DATA; nothing is
+// queued (the partial message is not accepted).
+func TestBSEOFInData(t *testing.T) {
+	script := "HELO x\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\nSubject: cut\r\n\r\npartial body\r\n"
+	q := &fakeQueue{}
+	o, out, _ := testOptions(q, script)
+	if code := Main(context.Background(), o, []string{"-bs"}); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if len(q.msgs) != 0 {
+		t.Errorf("a cut message was queued: %q", q.msgs[0].body)
+	}
+	if strings.Contains(out.String(), "queued as") {
+		t.Errorf("replies claim it was queued:\n%s", out)
+	}
+}
