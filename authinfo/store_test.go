@@ -183,3 +183,45 @@ func TestNewStoreError(t *testing.T) {
 }
 
 func writeFileB(p, text string) error { return os.WriteFile(p, []byte(text), 0o600) }
+
+// TestStoreSymlinkSwap: Kubernetes updates a secret volume by pointing the
+// ..data symlink at a new directory; the file's path stays the same.
+func TestStoreSymlinkSwap(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(name, text string) {
+		if err := os.MkdirAll(dir+"/"+name, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir+"/"+name+"/authinfo", []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("v1", "smtp.example.com k1:pw\n")
+	mk("v2", "smtp.example.com k2:pw\n")
+	if err := os.Symlink("v1", dir+"/..data"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/authinfo", dir+"/authinfo"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewStore(dir + "/authinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	s.now = clk.now
+	s.SetLogger(slog.New(slog.DiscardHandler))
+	if got := user(t, s); got != "k1" {
+		t.Fatalf("user %q", got)
+	}
+	if err := os.Symlink("v2", dir+"/..data.tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+"/..data.tmp", dir+"/..data"); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(2 * CheckInterval)
+	if got := user(t, s); got != "k2" {
+		t.Fatalf("after the symlink swap: user %q", got)
+	}
+}
