@@ -42,6 +42,9 @@ func runCheck(s stdio, args []string) int {
 			"secrets masked. Exit 0 when fine, 78 when not.\n")
 	}
 	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exOK
+		}
 		return exUsage
 	}
 	if fl.NArg() > 0 {
@@ -53,10 +56,10 @@ func runCheck(s stdio, args []string) int {
 		return code
 	}
 	c := &checker{w: s.out}
+	c.settings(cfg)
 	for _, w := range cfg.Warnings() {
 		c.warn("configuration: %s", w)
 	}
-	c.settings(cfg)
 	relays := c.relays(cfg)
 	m := c.credentials(cfg)
 	c.tls(cfg, relays)
@@ -441,6 +444,9 @@ func runAuthinfo(s stdio, args []string) int {
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exOK
+		}
 		return exUsage
 	}
 	if fl.NArg() < 1 || fl.NArg() > 2 {
