@@ -145,6 +145,11 @@ func (c *smtpConn) lost(step string, err error) error {
 	if cerr := c.ctx.Err(); cerr != nil {
 		return fmt.Errorf("%s: %w", step, cerr)
 	}
+	// The connection deadline may be the context's and fire a moment
+	// before the context itself notices.
+	if d, ok := c.ctx.Deadline(); ok && !time.Now().Before(d) {
+		return fmt.Errorf("%s: %w", step, context.DeadlineExceeded)
+	}
 	return fmt.Errorf("connection to the daemon lost at %s: %w: %w", step, ErrTemporary, err)
 }
 
