@@ -217,6 +217,12 @@ func checkAddr(a string) error {
 	if len(a) > maxAddressLen {
 		return fmt.Errorf("address %.40q... longer than %d octets", a, maxAddressLen)
 	}
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; c < 0x20 || c == 0x7f {
+			// Quoted or escaped, a control character is still one.
+			return fmt.Errorf("address %q contains a control character", a)
+		}
+	}
 	quoted := false
 	for i := 0; i < len(a); i++ {
 		c := a[i]
@@ -225,8 +231,6 @@ func checkAddr(a string) error {
 			i++
 		case c == '"':
 			quoted = !quoted
-		case c < 0x20 || c == 0x7f:
-			return fmt.Errorf("address %q contains a control character", a)
 		case (c == ' ' || c == '\t') && !quoted:
 			return fmt.Errorf("address %q contains blank space", a)
 		case c == ':' && !quoted, c == ';' && !quoted:
