@@ -239,6 +239,10 @@ func (c *Client) probeVerdict(p *probeReport, ph phase, err error, hasCred bool,
 			return ProbeTemp
 		}
 		p.printf("AUTH not completed: %v\n", err)
+		var ns *errNoSafeAuth
+		if errors.As(err, &ns) {
+			return ProbeTLS
+		}
 		if isNetErr(err) {
 			return ProbeTemp
 		}

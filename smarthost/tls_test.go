@@ -187,6 +187,7 @@ func TestProbe(t *testing.T) {
 		{"wrong name", relayFor(badCert), userCred, ProbeTLS, []string{"TLS handshake failed", "verification: FAILED", "other.test", "result: TLS failure"}, []string{"AUTH PLAIN"}},
 		{"no STARTTLS", relayFor(noTLS), userCred, ProbeTLS, []string{"STARTTLS not offered", "result: TLS failure"}, []string{"AUTH PLAIN:"}},
 		{"implicit", fmt.Sprintf("[relay.test]:%d", implicit.port), userCred, ProbeOK, []string{"TLS: TLS 1.3", "banner: 220", "EHLO capabilities (after TLS)", "AUTH PLAIN: 235"}, []string{"before TLS"}},
+		{"encrypt, unverified: no AUTH", relayFor(badCert), userCred, ProbeTLS, []string{"verification: FAILED", "credentials not sent", "result: TLS failure"}, []string{"AUTH PLAIN:"}},
 		{"refused", "[127.0.0.1]:1", userCred, ProbeConnect, []string{"connect failed", "result: connect failure"}, nil},
 		{"bad relay", "[x", userCred, ProbeConfig, []string{"missing ']'"}, nil},
 	}
@@ -196,6 +197,9 @@ func TestProbe(t *testing.T) {
 				o.Credentials = tc.creds
 				if tc.name == "implicit" {
 					o.Implicit = ImplicitAlways
+				}
+				if strings.HasPrefix(tc.name, "encrypt") {
+					o.TLS = Encrypt
 				}
 			})
 			var b bytes.Buffer
