@@ -4,14 +4,19 @@
 # Idempotent and non-interactive: when everything is already installed it
 # does nothing (no apt-get update), so the dev loop stays fast. Needs root.
 # Packages: a real Postfix + Dovecot smarthost (test/smarthost/start.sh),
-# swaks to probe it, real sendmail(1) callers (bsd-mailx, php-cli, cron),
-# iproute2 (ss, for free ports), openssl (test CA), util-linux (flock).
+# swaks to probe it (with Net::SSLeay for TLS and IO::Socket::INET6 for ::1,
+# only Recommends of swaks), real sendmail(1) callers (bsd-mailx, php-cli,
+# cron), iproute2 (ss, for free ports), openssl (test CA), util-linux
+# (flock), bsdutils (script), shellcheck, and gcc + libc6-dev for
+# `go test -race` (cgo).
 set -euo pipefail
 
 pkgs=(
 	postfix
 	dovecot-core
 	swaks
+	libnet-ssleay-perl
+	libio-socket-inet6-perl
 	bsd-mailx
 	php-cli
 	cron
