@@ -28,8 +28,9 @@ type session struct {
 
 // Deliver makes one delivery attempt for m: the relays in order, each of
 // their addresses in order, until one gives an answer for every recipient.
-// The error is non-nil when no relay completed the transaction (then every
-// recipient not Bounced is Deferred, with the reason of the last failure).
+// The error is non-nil only when no recipient was delivered and some were
+// left without a final answer (then every recipient not Bounced is
+// Deferred, with the reason of the last failure).
 func (c *Client) Deliver(ctx context.Context, m *Message) (Outcome, error) {
 	out := Outcome{Recipients: make([]RcptOutcome, len(m.Recipients))}
 	for i, r := range m.Recipients {
@@ -148,6 +149,14 @@ relays:
 			if errors.As(err, &de) && !de.v.NextRelay {
 				break relays
 			}
+		}
+	}
+	// The contract: an error means nothing was delivered. When an earlier
+	// transaction delivered some recipients (452 split, then a failure),
+	// the outcome stands on its own: those are Delivered, the rest Deferred.
+	for _, r := range out.Recipients {
+		if r.Status == Delivered {
+			return out, nil
 		}
 	}
 	if lastErr == nil {

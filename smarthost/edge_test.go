@@ -761,3 +761,56 @@ func TestPoolAccounting(t *testing.T) {
 		t.Errorf("delivered %d deferred %d", delivered, deferred)
 	}
 }
+
+// TestPartialThenDrop: 452 splits the recipients, the first transaction
+// delivers, the second loses the connection. The delivered recipients are
+// reported Delivered with a nil error (the contract: an error means
+// nothing was delivered), the rest Deferred.
+func TestPartialThenDrop(t *testing.T) {
+	var mu sync.Mutex
+	tx := 0
+	srv := startRaw(t, func(c *rawConn) {
+		c.send("220 relay.test ESMTP\r\n")
+		perTx := 0
+		for {
+			l := strings.ToUpper(c.cmd())
+			switch {
+			case l == "":
+				return
+			case strings.HasPrefix(l, "EHLO"):
+				c.send("250 relay.test\r\n")
+			case strings.HasPrefix(l, "MAIL"):
+				mu.Lock()
+				tx++
+				n := tx
+				mu.Unlock()
+				if n == 2 {
+					return // drop at the second MAIL
+				}
+				perTx = 0
+				c.send("250 ok\r\n")
+			case strings.HasPrefix(l, "RCPT"):
+				perTx++
+				if perTx > 1 {
+					c.send("452 4.5.3 too many recipients\r\n")
+				} else {
+					c.send("250 ok\r\n")
+				}
+			case l == "DATA":
+				c.send("354 go\r\n")
+				c.data()
+				c.send("250 2.0.0 ok\r\n")
+			default:
+				c.send("250 ok\r\n")
+			}
+		}
+	})
+	c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None })
+	out, err := c.Deliver(context.Background(), testMessage("r1@x", "r2@x"))
+	if err != nil {
+		t.Errorf("err = %v, want nil (r1 was delivered)", err)
+	}
+	if out.Recipients[0].Status != Delivered || out.Recipients[1].Status != Deferred {
+		t.Errorf("outcome %+v", out.Recipients)
+	}
+}
