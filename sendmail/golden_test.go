@@ -29,6 +29,8 @@ var goldenCases = []struct {
 		"Subject: nightly\n\nok\n", nil},
 	{"fullname-quoted", []string{"-F", "Smith, John (ops)", "bob@example.net"},
 		"Subject: q\n\nok\n", nil},
+	{"fullname-control", []string{"-F", "Tab\tand\x01bell\x07", "bob@example.net"},
+		"Subject: q\n\nok\n", nil},
 	{"fullname-utf8", []string{"-F", "Zoë Ünicode", "bob@example.net"},
 		"Subject: q\n\nok\n", nil},
 	{"bcc-dropped", []string{"-t", "-i"},

@@ -555,15 +555,22 @@ func (in *intake) fromValue(req *request, sender string) string {
 	if req.fullName != "" {
 		name = req.fullName
 	}
-	if name == "" {
-		return addr
+	if enc := encodeDisplayName(name); enc != "" {
+		return enc + " <" + addr + ">"
 	}
-	return encodeDisplayName(name) + " <" + addr + ">"
+	return addr
 }
 
 // encodeDisplayName renders a display name as an atom phrase, a quoted
 // string, or an RFC 2047 encoded word when it is not ASCII.
 func encodeDisplayName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' ' // no control character reaches a header
+		}
+		return r
+	}, name)
+	name = strings.Join(strings.Fields(name), " ")
 	if nonASCII(name) {
 		if !utf8.ValidString(name) {
 			name = strings.ToValidUTF8(name, "?")
