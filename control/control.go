@@ -30,8 +30,11 @@
 // local users may list the queue and read its stats when the server's
 // PublicList is set (RELAYQ_MAILQ_PUBLIC, default on, as Postfix's
 // authorized_mailq_users = static:anyone, so that mailq works for every
-// user as it always has); everything else (show, which reveals headers, and
-// every change, flush included) is refused with 403. A deployment that
+// user as it always has), and show the messages they submitted themselves
+// (the message's Origin is "uid=N", recorded by the submission socket from
+// SO_PEERCRED or by the CLI's direct route; sendmail -odi follows its
+// message this way); everything else (other users' messages, whose headers
+// show reveals, and every change, flush included) is refused with 403. A deployment that
 // must hide senders and recipients from local users sets
 // RELAYQ_MAILQ_PUBLIC=false.
 //

@@ -217,6 +217,12 @@ func TestServerPermissions(t *testing.T) {
 	defer sp.Close()
 	ids := submitN(t, sp, 1)
 	id := string(ids[0])
+	oid, err := sp.Submit(context.Background(), spool.Envelope{From: "u@example.com", Origin: "uid=1000",
+		Recipients: []spool.Recipient{{Addr: "x@example.net"}}}, strings.NewReader("Subject: mine\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := string(oid)
 	const daemonUID = 999
 	tests := []struct {
 		method, path string
@@ -232,6 +238,10 @@ func TestServerPermissions(t *testing.T) {
 		{"GET", "/v1/queue", daemonUID, false, 200},
 		{"GET", "/v1/queue", 0, false, 200},
 		{"GET", "/v1/queue/" + id, 1000, true, 403},
+		{"GET", "/v1/queue/" + owned, 1000, false, 200},
+		{"GET", "/v1/queue/" + owned, 1001, true, 403},
+		{"GET", "/v1/queue/0123456789AB", 1000, true, 403}, // not even "not found"
+		{"POST", "/v1/queue/" + owned + "/hold", 1000, true, 403},
 		{"POST", "/v1/queue/" + id + "/hold", 1000, true, 403},
 		{"POST", "/v1/queue/" + id + "/release", 1000, true, 403},
 		{"DELETE", "/v1/queue/" + id, 1000, true, 403},
@@ -473,4 +483,26 @@ func TestLimitListener(t *testing.T) {
 	}
 	b.Close()
 	c.Close()
+}
+
+func TestOwnedBy(t *testing.T) {
+	tests := []struct {
+		origin string
+		uid    int
+		want   bool
+	}{
+		{"uid=1000", 1000, true},
+		{"uid=1000 user=app", 1000, true},
+		{"uid=1000", 100, false},
+		{"uid=100", 1000, false},
+		{"uid=1000", -1, false},
+		{"127.0.0.1:5243", 1000, false},
+		{"127.0.0.1:5243 user=uid=1000", 1000, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		if got := ownedBy(&spool.Message{Envelope: spool.Envelope{Origin: tt.origin}}, tt.uid); got != tt.want {
+			t.Errorf("ownedBy(%q, %d) = %v", tt.origin, tt.uid, got)
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,7 +53,7 @@ func NewServer(o ServerOptions) *Server {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /v1/queue", s.reader(s.list))
 	m.HandleFunc("GET /v1/stats", s.reader(s.stats))
-	m.HandleFunc("GET /v1/queue/{id}", s.admin(s.show))
+	m.HandleFunc("GET /v1/queue/{id}", s.show) // root, the daemon user, or the message's submitter
 	m.HandleFunc("POST /v1/queue/{id}/hold", s.admin(s.change("hold", o.Spool.Hold, false)))
 	m.HandleFunc("POST /v1/queue/{id}/release", s.admin(s.change("release", o.Spool.Release, true)))
 	m.HandleFunc("DELETE /v1/queue/{id}", s.admin(s.change("delete", o.Spool.Delete, false)))
@@ -278,12 +280,38 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	uid := uidOf(r)
+	if !s.privileged(uid) {
+		// The submitter may look at their own message (sendmail -odi
+		// waits for its delivery this way); anyone else learns nothing,
+		// not even whether the ID exists.
+		m, err := s.o.Spool.Get(id)
+		if err != nil || !ownedBy(m, uid) {
+			writeError(w, fmt.Errorf("uid %d may not show %s; only root, the daemon user and its sender may: %w", uid, id, os.ErrPermission))
+			return
+		}
+	}
 	d, err := detail(s.o.Spool, id)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
+}
+
+// ownedBy reports whether m was submitted by local user uid: its Origin,
+// as the submission socket and the CLI's direct route record it, starts
+// with "uid=N".
+func ownedBy(m *spool.Message, uid int) bool {
+	if uid < 0 {
+		return false
+	}
+	f := strings.Fields(m.Origin)
+	if len(f) == 0 {
+		return false
+	}
+	n, ok := strings.CutPrefix(f[0], "uid=")
+	return ok && n == strconv.Itoa(uid)
 }
 
 func (s *Server) change(op string, fn func(spool.ID) error, kick bool) http.HandlerFunc {

@@ -147,6 +147,15 @@ expect_exit 77 "${NOBODY[@]}" "$RQ" queue hold "$id"
 assert_contains "$ERR" "only root and the daemon user"
 expect_exit 77 "${NOBODY[@]}" "$RQ" queue show "$id"
 expect_exit 77 "${NOBODY[@]}" "$RQ" queue flush
+check "a local user may show the message they sent themselves"
+printf 'To: bob@example.net\nSubject: mine\n\nbody\n' | "${NOBODY[@]}" "$RQ" sendmail -odq -t -i ||
+	fail "sendmail as nobody exited $?"
+own=$(ids | tail -n 1)
+[ "$own" != "$id" ] || fail "nobody's message was not queued"
+expect_exit 0 "${NOBODY[@]}" "$RQ" queue show "$own"
+assert_contains "$OUT" "Origin:        uid=65534" "nobody's own message"
+assert_contains "$OUT" "Subject: mine" "nobody sees its own headers"
+expect_exit 0 "$RQ" queue delete "$own"
 expect_exit 0 "$RQ" queue show "$id"
 assert_not_contains "$OUT" "on hold" "message not held by nobody"
 
