@@ -17,7 +17,9 @@
 #     paths fit), and a private RELAYQ_* environment in it (relayq_env).
 #   * helpers: check/pass/fail, assertions, wait_for_mail, queue helpers,
 #     start_serve/stop_serve, start_recorder; everything a scenario starts is
-#     stopped by PID on exit.
+#     stopped by PID on exit. A scenario with clean-up of its own registers
+#     it with `on_exit CMD...` (run first, latest first, errors ignored)
+#     instead of replacing the EXIT trap.
 #
 # A scenario states each check with `check "what"` (printed), fails with
 # `fail "why"` (exit 1, the scenario's files kept for inspection) and ends
@@ -37,6 +39,7 @@ export PATH="$BIN:$PATH"
 : "${SERVE_START_TIMEOUT:=15}"
 
 _PIDS=()          # background processes this scenario started
+_ON_EXIT=()       # clean-up commands registered with on_exit
 _OWN_SMARTHOST="" # set when this scenario started its own smarthost
 SERVE_PID=""
 _PASSED=""
@@ -510,9 +513,18 @@ check_bcc_delivery() {
 # ---------------------------------------------------------------------------
 # set-up and clean-up
 
+# on_exit CMD... — run CMD (one string, eval'd) when the scenario ends, pass
+# or fail, before lib.sh stops the daemon and the other processes it knows.
+on_exit() {
+	_ON_EXIT+=("$*")
+}
+
 _cleanup() {
-	local rc=$? p
+	local rc=$? p i
 	set +e
+	for ((i = ${#_ON_EXIT[@]} - 1; i >= 0; i--)); do
+		eval "${_ON_EXIT[$i]}"
+	done
 	if [ -n "$SERVE_PID" ]; then
 		kill -TERM "$SERVE_PID" 2>/dev/null
 	fi
