@@ -89,67 +89,97 @@ func (r *runner) Kick() {
 	}
 }
 
-// run is the scheduler. It leases due messages while workers are free and
-// sleeps until a kick, the next due time or a finished delivery. When ctx
-// ends it leases nothing more, lets attempts in flight finish for up to
-// drain, then cuts them off (their messages are released: due now) and
-// returns. With once set (RunOnce) it returns as soon as nothing is due and
-// nothing is in flight; it returns the first spool error then.
+// run is the scheduler. It leases due messages — up to twice the number
+// of workers ahead, so that one commit leases several — and starts them
+// while workers are free; it sleeps until a kick, the next due time or a
+// finished delivery. When ctx ends it leases nothing more, releases the
+// leased messages not started (due at once), lets attempts in flight
+// finish for up to drain, then cuts them off (their leases are released
+// too) and returns. With once set (RunOnce) it returns as soon as nothing is
+// due and nothing is in flight; it returns the first spool error then.
 func (r *runner) run(ctx context.Context, once bool, drain time.Duration) error {
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
-	done := make(chan struct{}, r.c.Workers)
+	done := make(chan spool.ID, r.c.Workers)
 	inflight := 0
+	var ready []*spool.Message    // leased, not started
+	active := map[spool.ID]bool{} // being attempted: never twice at once
+	// waiting holds messages leased again while their previous attempt
+	// here is still finishing (it ended its lease, the message became due
+	// and was leased before that attempt's worker reported back): they
+	// start when it has.
+	waiting := map[spool.ID]*spool.Message{}
+	ahead := 2 * r.c.Workers // most messages leased at a time
 	var firstErr error
 	for ctx.Err() == nil {
-		if once && firstErr != nil && inflight == 0 {
-			return firstErr
-		}
-		var wake <-chan time.Time
 		var timer Timer
-		if inflight < r.c.Workers && (firstErr == nil || !once) {
+		leased := 0
+		if room := ahead - inflight - len(ready) - len(waiting); room > 0 && len(ready) < r.c.Workers && (firstErr == nil || !once) {
 			now := r.c.Clock.Now()
-			msgs, err := r.st.LeaseDue(now, r.c.Workers-inflight, r.c.Lease)
+			msgs, err := r.st.LeaseDue(now, room, r.c.Lease)
 			if err != nil {
 				r.c.Log.SpoolError("", "lease", err)
 				r.c.Metrics.spoolError(err)
 				if once {
 					firstErr = err
 				} else {
-					timer = r.c.Clock.TimerAt(r.c.Clock.Now().Add(errorWait))
+					timer = r.c.Clock.TimerAt(now.Add(errorWait))
 				}
 			} else {
 				r.c.Metrics.spoolOK()
 			}
 			for _, m := range msgs {
-				inflight++
-				go func() {
-					defer func() { done <- struct{}{} }()
-					r.attempt(workCtx, m)
-				}()
+				leased++
+				if active[m.ID] {
+					waiting[m.ID] = m
+					continue
+				}
+				active[m.ID] = true
+				ready = append(ready, m)
 			}
-			if len(msgs) > 0 && inflight < r.c.Workers {
-				continue // maybe more became due meanwhile
-			}
-			if once && inflight == 0 {
-				return firstErr
-			}
-			if !once && err == nil && inflight < r.c.Workers {
-				next, ok, err := r.st.NextDue()
-				switch {
-				case err != nil:
-					r.c.Log.SpoolError("", "next due", err)
-					timer = r.c.Clock.TimerAt(r.c.Clock.Now().Add(errorWait))
-				case ok:
-					if !next.After(now) && len(msgs) == 0 {
-						// Due at the time LeaseDue looked, yet not leased:
-						// do not spin.
-						next = now.Add(10 * time.Millisecond)
+			if err == nil && leased == 0 && len(ready) == 0 && inflight < r.c.Workers {
+				if once {
+					if inflight == 0 {
+						break
 					}
-					timer = r.c.Clock.TimerAt(next)
+				} else {
+					next, ok, err := r.st.NextDue()
+					switch {
+					case err != nil:
+						r.c.Log.SpoolError("", "next due", err)
+						timer = r.c.Clock.TimerAt(now.Add(errorWait))
+					case ok:
+						if !next.After(now) {
+							// Due when LeaseDue looked, yet not leased
+							// (leased here already): do not spin.
+							next = now.Add(10 * time.Millisecond)
+						}
+						timer = r.c.Clock.TimerAt(next)
+					}
 				}
 			}
 		}
+		for inflight < r.c.Workers && len(ready) > 0 {
+			m := ready[0]
+			ready = ready[1:]
+			inflight++
+			go func() {
+				defer func() { done <- m.ID }()
+				r.attempt(workCtx, m)
+			}()
+		}
+		if leased > 0 && len(ready) == 0 && inflight < r.c.Workers {
+			// Everything leased was started and workers are free: more
+			// may be due; look again at once.
+			if timer != nil {
+				timer.Stop()
+			}
+			continue
+		}
+		if once && firstErr != nil && inflight == 0 {
+			break
+		}
+		var wake <-chan time.Time
 		if timer != nil {
 			wake = timer.C()
 		}
@@ -157,11 +187,27 @@ func (r *runner) run(ctx context.Context, once bool, drain time.Duration) error 
 		case <-ctx.Done():
 		case <-r.kick:
 		case <-wake:
-		case <-done:
+		case id := <-done:
 			inflight--
+			delete(active, id)
+			if m, ok := waiting[id]; ok {
+				delete(waiting, id)
+				active[id] = true
+				ready = append(ready, m)
+			}
 		}
 		if timer != nil {
 			timer.Stop()
+		}
+	}
+	// Shutdown (or the end of a run): release what was leased and not
+	// started, then let the attempts in flight finish.
+	for _, m := range waiting {
+		ready = append(ready, m)
+	}
+	for _, m := range ready {
+		if err := r.st.Defer(m.ID, r.c.Clock.Now(), "released at shutdown"); err != nil {
+			r.c.Log.SpoolError(string(m.ID), "release", err)
 		}
 	}
 	if inflight > 0 {
@@ -217,9 +263,14 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 	}
 	// The attempt ends before the lease does, so that no other worker or
 	// process can lease the message while it is being sent.
-	limit := r.c.Lease - max(r.c.Lease/10, time.Second)
+	margin := min(max(r.c.Lease/10, time.Second), r.c.Lease/2)
+	limit := m.NextAttempt.Sub(r.c.Clock.Now()) - margin
 	if limit <= 0 {
-		limit = r.c.Lease
+		// Waited too long for a worker: release it untried.
+		if err := r.st.Defer(m.ID, r.c.Clock.Now(), "lease ran out before the attempt"); err != nil {
+			log.SpoolError(string(m.ID), "release", err)
+		}
+		return
 	}
 	actx, cancel := context.WithTimeout(ctx, limit)
 	started := time.Now()
@@ -322,15 +373,18 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 	if len(relayed) > 0 {
 		r.notify(m, results, relayed, nil, dsn.Relayed, now, time.Time{}, open)
 	}
+	if len(deferred) == 0 {
+		// Every recipient is final: the removal is the record (one commit
+		// instead of two). A crash before it retries the message, as a
+		// crash before an update would.
+		r.delete(m, results)
+		return
+	}
 	if err := r.st.Update(m.ID, results); err != nil {
 		// The lease runs out and the message is tried again; delivered
 		// recipients may then be sent twice (at-least-once).
 		log.SpoolError(string(m.ID), "update", err)
 		r.c.Metrics.spoolError(err)
-		return
-	}
-	if len(deferred) == 0 {
-		r.remove(m)
 		return
 	}
 
@@ -383,6 +437,34 @@ func (r *runner) remove(m *spool.Message) {
 			// Not final after all (should not happen): keep it queued.
 			r.reschedule(cur, "recipient still pending")
 			return
+		}
+	}
+	if err := r.st.Delete(m.ID); err != nil && !errors.Is(err, spool.ErrNotFound) {
+		r.c.Log.SpoolError(string(m.ID), "delete", err)
+		r.c.Metrics.spoolError(err)
+		return
+	}
+	r.c.Log.Removed(string(m.ID), delivered, bounced)
+}
+
+// delete removes m after an attempt that made every pending recipient
+// final (results); recipients not in results were final before.
+func (r *runner) delete(m *spool.Message, results []spool.Result) {
+	var delivered, bounced int
+	final := map[int]spool.State{}
+	for _, res := range results {
+		final[res.Index] = res.State
+	}
+	for i, rc := range m.Recipients {
+		st, ok := final[i]
+		if !ok {
+			st = rc.State
+		}
+		switch st {
+		case spool.Delivered:
+			delivered++
+		case spool.Bounced:
+			bounced++
 		}
 	}
 	if err := r.st.Delete(m.ID); err != nil && !errors.Is(err, spool.ErrNotFound) {
