@@ -1,8 +1,187 @@
 package main
 
-import "fmt"
+// `relayq serve` (the daemon) and the daemonless `relayq queue run`:
+// configuration → daemon.Options.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/relayq/relayq/authinfo"
+	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/daemon"
+	"github.com/relayq/relayq/listener"
+	"github.com/relayq/relayq/maillog"
+	"github.com/relayq/relayq/smarthost"
+	"github.com/relayq/relayq/spool"
+)
+
+func init() {
+	queueRunner = runQueueOnce
+}
+
+const serveUsage = `usage: relayq serve
+
+Runs the delivery daemon: owns the spool (RELAYQ_SPOOL), delivers to
+RELAYQ_RELAYHOST with retries and bounces, accepts mail on the unix
+submission socket (RELAYQ_SOCKET) and, when set, on RELAYQ_LISTEN; answers
+queue commands on RELAYQ_CONTROL_SOCKET; serves /healthz and /metrics on
+RELAYQ_METRICS_LISTEN when set. Logs go to standard error
+(RELAYQ_LOG_FORMAT text or json).
+
+Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT),
+SIGHUP reloads the credentials and the listener's users file (a broken file
+leaves the old one in force). With systemd Type=notify, READY=1 is sent once
+everything listens.
+
+Exit codes: 0 stopped by a signal, 64 usage, 75 spool locked by another
+process, 74 damaged spool, 78 configuration error, 71 other setup errors.
+`
 
 func runServe(s stdio, args []string) int {
-	fmt.Fprintln(s.err, "relayq: runServe: not built yet")
-	return exSoftware
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fl.SetOutput(s.err)
+	fl.Usage = func() {}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(s.out, serveUsage)
+			return exOK
+		}
+		fmt.Fprint(s.err, serveUsage)
+		return exUsage
+	}
+	if fl.NArg() != 0 {
+		fmt.Fprintf(s.err, "relayq serve: unexpected argument %q\n%s", fl.Arg(0), serveUsage)
+		return exUsage
+	}
+	cfg, code := loadConfig(s)
+	if code != exOK {
+		return code
+	}
+	log := maillog.Wrap(newLogger(cfg, s.err))
+
+	o, creds, err := daemonOptions(cfg, log)
+	if err != nil {
+		log.Error("relayq serve: configuration", "error", err)
+		fmt.Fprintf(s.err, "relayq serve: %v\n", err)
+		return exConfig
+	}
+	if creds != nil {
+		o.Reload = append(o.Reload, creds)
+	}
+	if c, ok := o.Deliverer.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	lo, err := listenerOptions(cfg, nil, log.Logger)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq serve: %v\n", err)
+		return exConfig
+	}
+	o.Listener = &lo
+	o.Listen = strings.FieldsFunc(cfg.Listen, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	if cfg.Socket != "" {
+		o.Socket = func() (*net.UnixListener, error) { return listenerSocket(cfg) }
+	}
+	o.ControlSocket = cfg.ControlSocket
+	o.ControlPublic = cfg.MailqPublic
+	o.MetricsListen = cfg.MetricsListen
+	o.DrainTimeout = cfg.DrainTimeout
+	o.NotifySocket = os.Getenv("NOTIFY_SOCKET")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	o.Hangup = hup
+
+	if err := daemon.Serve(ctx, o); err != nil {
+		log.Error("relayq serve failed", "error", err)
+		fmt.Fprintf(s.err, "relayq: %v\n", err) // err starts with "serve:"
+		switch {
+		case errors.Is(err, spool.ErrLocked):
+			return exTempFail
+		case errors.Is(err, spool.ErrCorrupt):
+			return exIOErr
+		case errors.Is(err, listener.ErrConfig):
+			return exConfig
+		}
+		return exOSErr
+	}
+	return exOK
+}
+
+// daemonOptions maps the configuration to daemon.Options for Serve and
+// RunOnce (without the Serve-only listeners). The credentials store is
+// returned so that Serve can reload it on SIGHUP; it is nil when there is
+// no credentials file.
+func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, *authinfo.Store, error) {
+	o := daemon.Options{
+		SpoolPath:   cfg.Spool,
+		LockTimeout: cfg.LockTimeout,
+		Policy: daemon.Policy{
+			BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, Jitter: cfg.BackoffJitter,
+			QueueLifetime: cfg.QueueLifetime, BounceLifetime: cfg.BounceLifetime, DelayWarning: cfg.DelayWarning,
+		},
+		Workers:      cfg.Workers,
+		Lease:        cfg.LeaseTime,
+		ReportingMTA: cfg.ReportingMTA,
+		Postmaster:   cfg.Postmaster,
+		Log:          log,
+		DrainTimeout: cfg.DrainTimeout,
+	}
+	if o.ReportingMTA == "" {
+		o.ReportingMTA = cfg.Domain
+	}
+	if strings.TrimSpace(cfg.RelayHost) == "" {
+		// Mail stays queued until a relay is configured (`relayq check`
+		// says why); it is deferred, never bounced.
+		o.Deliverer = daemon.NoRelay("no relay host configured (RELAYQ_RELAYHOST)")
+		return o, nil, nil
+	}
+	var creds smarthost.Credentials
+	var store *authinfo.Store
+	if cfg.AuthInfo != "" {
+		st, err := authinfo.NewStore(cfg.AuthInfo)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			log.Warn("no credentials file: AUTH will not be tried", "authinfo", cfg.AuthInfo)
+		case err != nil:
+			return o, nil, fmt.Errorf("RELAYQ_AUTHINFO: %w", err)
+		default:
+			st.SetLogger(log.Logger)
+			store, creds = st, st
+		}
+	}
+	so, err := smarthostOptions(cfg, creds, log.Logger)
+	if err != nil {
+		return o, nil, err
+	}
+	c, err := smarthost.New(so)
+	if err != nil {
+		return o, nil, fmt.Errorf("RELAYQ_RELAYHOST: %w", err)
+	}
+	o.Deliverer = c
+	return o, store, nil
+}
+
+// runQueueOnce is `relayq queue run` without a daemon (daemon.RunOnce).
+func runQueueOnce(ctx context.Context, cfg *config.Config, l *slog.Logger) error {
+	o, _, err := daemonOptions(cfg, maillog.Wrap(l))
+	if err != nil {
+		return err
+	}
+	if c, ok := o.Deliverer.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	return daemon.RunOnce(ctx, o)
 }
