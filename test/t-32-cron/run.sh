@@ -45,6 +45,7 @@ chmod 0644 "$T/cron/crontab"
 CRON_PID=
 if unshare --mount --propagation private -- true 2>"$T/unshare.err"; then
 	check "cron -f starts in a private mount namespace with relayq as /usr/sbin/sendmail"
+	# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
 	RELAYQ_CONFIG=$RELAYQ_CONFIG unshare --mount --propagation private -- /bin/sh -c '
 		set -e
 		mount --bind "$1" /usr/sbin/sendmail
