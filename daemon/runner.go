@@ -278,7 +278,11 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 	took := time.Since(started)
 	cancel()
 	r.c.Metrics.observeAttempt(took)
-	log.AttemptDone(string(m.ID), out.Relay, m.Attempts, len(pending), took, derr)
+	addrs := make([]string, len(sm.Recipients))
+	for i, rc := range sm.Recipients {
+		addrs[i] = rc.Addr
+	}
+	log.AttemptDone(string(m.ID), out.Relay, m.Attempts, addrs, took, derr)
 	if out.AuthFailed {
 		reply := ""
 		if len(out.Recipients) > 0 {

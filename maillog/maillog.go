@@ -21,7 +21,7 @@
 //	next      when the next attempt is due (deferred)
 //	dsn_id    queue ID of a DSN (bounce) produced for the message
 //
-// Levels: Queued/Delivered at info, Deferred at warn, Bounced/Expired at warn,
+// Levels: Queued/Delivered/attempt at info, Deferred at warn, Bounced/Expired at warn,
 // AuthFailure and spool problems at error, protocol traces at debug.
 //
 // # Protocol traces
@@ -37,6 +37,7 @@ package maillog
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -143,15 +144,17 @@ func (l *Logger) Expired(id, rcpt, lastReply string, attempts int, delay time.Du
 		slog.String("status", StatusExpired))
 }
 
-// AttemptDone records one whole delivery attempt: how many recipients,
-// which relay, how long it took and, when the attempt failed as a whole, the
-// error (a message-level reason, not a secret).
-func (l *Logger) AttemptDone(id, relay string, attempt, rcpts int, took time.Duration, err error) {
+// AttemptDone records one whole delivery attempt, one line per attempt
+// for operators: the recipients tried, which relay, how long it took and,
+// when the attempt failed as a whole, the error (a message-level reason,
+// never a secret). Info level; warn when err is set.
+func (l *Logger) AttemptDone(id, relay string, attempt int, rcpts []string, took time.Duration, err error) {
 	attrs := []slog.Attr{
 		slog.String("queue_id", qid(id)), slog.String("relay", relay), slog.Int("attempt", attempt),
-		slog.Int("rcpts", rcpts), slog.Duration("duration", took.Round(time.Millisecond)),
+		slog.String("rcpt", strings.Join(rcpts, ",")), slog.Int("rcpts", len(rcpts)),
+		slog.Duration("duration", took.Round(time.Millisecond)),
 	}
-	level := slog.LevelDebug
+	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelWarn
 		attrs = append(attrs, slog.String("error", err.Error()))

@@ -59,8 +59,12 @@ func TestEvents(t *testing.T) {
 			map[string]any{"queue_id": "-", "origin": "127.0.0.1:1"}},
 		{"dsn", func(l *Logger) { l.DSN("0ABC", "0ABD", "s@x", "failure") }, "INFO", "dsn queued",
 			map[string]any{"dsn_id": "0ABD", "rcpt": "s@x"}},
-		{"attemptdone error", func(l *Logger) { l.AttemptDone("0ABC", "", 3, 2, time.Second, errors.New("dial: refused")) }, "WARN", "attempt",
-			map[string]any{"error": "dial: refused", "rcpts": 2.0}},
+		{"attemptdone error", func(l *Logger) {
+			l.AttemptDone("0ABC", "", 3, []string{"a@x", "b@y"}, time.Second, errors.New("dial: refused"))
+		}, "WARN", "attempt",
+			map[string]any{"error": "dial: refused", "rcpts": 2.0, "rcpt": "a@x,b@y", "duration": float64(time.Second)}},
+		{"attemptdone ok", func(l *Logger) { l.AttemptDone("0ABC", "r[1.2.3.4]:587", 1, []string{"a@x"}, 20*time.Millisecond, nil) }, "INFO", "attempt",
+			map[string]any{"relay": "r[1.2.3.4]:587", "attempt": 1.0}},
 		{"spool error", func(l *Logger) { l.SpoolError("", "update", errors.New("disk")) }, "ERROR", "spool error",
 			map[string]any{"queue_id": "-", "op": "update"}},
 	}
