@@ -326,3 +326,42 @@ func TestXtextAndDSNParams(t *testing.T) {
 		}
 	}
 }
+
+func TestParseEHLO(t *testing.T) {
+	got := parseEHLO([]string{"relay.test greets you", "size 1000", "AUTH PLAIN  LOGIN", "", "8BITMIME", "auth=login plain"})
+	want := map[string]string{"SIZE": "1000", "AUTH": "PLAIN  LOGIN", "8BITMIME": "", "AUTH=LOGIN": "plain"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parseEHLO = %q, want %q", got, want)
+	}
+	c := &conn{ext: got}
+	if c.maxSize() != 1000 || !reflect.DeepEqual(c.authMechs(), []string{"PLAIN", "LOGIN"}) {
+		t.Errorf("maxSize %d mechs %q", c.maxSize(), c.authMechs())
+	}
+	for _, v := range []string{"", "x", "-5", "99999999999999999999"} {
+		if n := (&conn{ext: map[string]string{"SIZE": v}}).maxSize(); n != 0 {
+			t.Errorf("SIZE %q → %d, want 0 (no limit)", v, n)
+		}
+	}
+}
+
+func FuzzParseEHLO(f *testing.F) {
+	f.Add("relay\nSIZE 10\nAUTH PLAIN\nSTARTTLS")
+	f.Add("x\n\n \nsize -1")
+	f.Fuzz(func(t *testing.T, s string) {
+		ext := parseEHLO(strings.Split(s, "\n"))
+		for k, v := range ext {
+			if k == "" || k != strings.ToUpper(k) || strings.ContainsAny(k, " ") || v != strings.TrimSpace(v) {
+				t.Fatalf("%q: bad entry %q=%q", s, k, v)
+			}
+		}
+		c := &conn{ext: ext}
+		if c.maxSize() < 0 {
+			t.Fatalf("negative size")
+		}
+		for _, m := range c.authMechs() {
+			if m == "" || m != strings.ToUpper(m) {
+				t.Fatalf("mech %q", m)
+			}
+		}
+	})
+}

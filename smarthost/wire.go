@@ -357,11 +357,25 @@ func (c *conn) hello(name string) error {
 		return err
 	}
 	c.ehlo = r
-	for _, l := range r.Lines[1:] {
-		k, v, _ := strings.Cut(strings.TrimSpace(l), " ")
-		c.ext[strings.ToUpper(k)] = v
-	}
+	c.ext = parseEHLO(r.Lines)
 	return nil
+}
+
+// parseEHLO turns the lines of an EHLO reply (the first is the greeting)
+// into keyword → parameters, keywords upper case (RFC 5321 §4.1.1.1).
+func parseEHLO(lines []string) map[string]string {
+	ext := map[string]string{}
+	if len(lines) < 2 {
+		return ext
+	}
+	for _, l := range lines[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(l), " ")
+		if k == "" {
+			continue
+		}
+		ext[strings.ToUpper(k)] = strings.TrimSpace(v)
+	}
+	return ext
 }
 
 // has reports whether the last EHLO offered the extension.
