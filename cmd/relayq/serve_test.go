@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/daemon"
+	"github.com/relayq/relayq/maillog"
+	"github.com/relayq/relayq/smarthost"
+)
+
+func queueConfig() *config.Config {
+	cfg := &config.Config{}
+	cfg.Spool = "/var/spool/relayq/queue.db"
+	cfg.TLS = "verify"
+	cfg.Domain = "host.example"
+	cfg.BackoffMin, cfg.BackoffMax, cfg.BackoffJitter = 5*time.Minute, time.Hour, 0.1
+	cfg.QueueLifetime, cfg.BounceLifetime, cfg.DelayWarning = 120*time.Hour, 48*time.Hour, 4*time.Hour
+	cfg.Workers, cfg.LeaseTime, cfg.DrainTimeout = 6, 10*time.Minute, 20*time.Second
+	cfg.Postmaster = "postmaster@host.example"
+	cfg.LockTimeout = 3 * time.Second
+	cfg.RelayConnections = 4
+	return cfg
+}
+
+func TestDaemonOptions(t *testing.T) {
+	cfg := queueConfig()
+	o, store, err := daemonOptions(cfg, maillog.New(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.Deliverer.(daemon.NoRelay); !ok || store != nil {
+		t.Errorf("no RELAYQ_RELAYHOST: deliverer %T, store %v; want NoRelay (mail stays queued)", o.Deliverer, store)
+	}
+	want := daemon.Policy{BackoffMin: 5 * time.Minute, BackoffMax: time.Hour, Jitter: 0.1,
+		QueueLifetime: 120 * time.Hour, BounceLifetime: 48 * time.Hour, DelayWarning: 4 * time.Hour}
+	if o.Policy != want {
+		t.Errorf("policy %+v, want %+v", o.Policy, want)
+	}
+	if o.Workers != 6 || o.Lease != 10*time.Minute || o.DrainTimeout != 20*time.Second || o.LockTimeout != 3*time.Second ||
+		o.Postmaster != "postmaster@host.example" || o.ReportingMTA != "host.example" || o.SpoolPath != cfg.Spool {
+		t.Errorf("options %+v", o)
+	}
+
+	// With a relay host and a credentials file, the deliverer is the
+	// smarthost client and the store is returned for SIGHUP.
+	dir := t.TempDir()
+	auth := filepath.Join(dir, "authinfo")
+	if err := os.WriteFile(auth, []byte("[smtp.example.com]:587 user:secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.RelayHost = "[smtp.example.com]:587"
+	cfg.AuthInfo = auth
+	cfg.ReportingMTA = "mta.example"
+	o, store, err = daemonOptions(cfg, maillog.New(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.Deliverer.(*smarthost.Client); !ok || store == nil {
+		t.Errorf("deliverer %T, store %v", o.Deliverer, store)
+	}
+	if o.ReportingMTA != "mta.example" {
+		t.Errorf("ReportingMTA %q", o.ReportingMTA)
+	}
+
+	// A world-readable credentials file is refused with the key named.
+	if err := os.Chmod(auth, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := daemonOptions(cfg, maillog.New(nil)); err == nil || !strings.Contains(err.Error(), "RELAYQ_AUTHINFO") {
+		t.Errorf("world-readable authinfo: %v", err)
+	}
+}
+
+func TestServeUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := runServe(stdio{strings.NewReader(""), &out, &errb}, []string{"-h"}); code != exOK || !strings.Contains(out.String(), "usage: relayq serve") {
+		t.Errorf("-h: %d %q", code, out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := runServe(stdio{strings.NewReader(""), &out, &errb}, []string{"extra"}); code != exUsage || !strings.Contains(errb.String(), "unexpected argument") {
+		t.Errorf("extra argument: %d %q", code, errb.String())
+	}
+}
+
+func TestQueueRunnerSet(t *testing.T) {
+	if queueRunner == nil {
+		t.Fatal("serve.go does not provide `relayq queue run`")
+	}
+	// A daemonless run on an empty spool with no relay returns at once.
+	cfg := queueConfig()
+	cfg.Spool = filepath.Join(t.TempDir(), "queue.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := queueRunner(ctx, cfg, maillog.New(nil).Logger); err != nil {
+		t.Fatal(err)
+	}
+}
