@@ -29,7 +29,7 @@ type Queue struct {
 	// Workers is the number of concurrent delivery attempts.
 	Workers int `envconfig:"WORKERS" default:"8" desc:"concurrent delivery attempts (messages in flight); connections per relay are capped by RELAYQ_RELAY_CONNECTIONS"`
 	// LeaseTime bounds one attempt; a crashed attempt's message is retried after it.
-	LeaseTime time.Duration `envconfig:"LEASE_TIME" default:"15m" desc:"a message being delivered is reserved this long (recorded before the attempt); an attempt is cut off before it runs out, and after a crash the message is retried when it ends"`
+	LeaseTime time.Duration `envconfig:"LEASE_TIME" default:"5m" desc:"a message being delivered is reserved this long (recorded before the attempt); an attempt is cut off 30s (a tenth) before it runs out, and after a crash the message is retried when it ends. Keep it above RELAYQ_DELIVERY_DEADLINE plus RELAYQ_DELIVERY_DEADLINE_PER_MB times the largest message in MB"`
 	// Postmaster receives copies of undeliverable bounces.
 	Postmaster string `envconfig:"POSTMASTER" desc:"address that gets a copy of failure notices that cannot be returned (mail from the null sender that failed); empty: log only"`
 	// ReportingMTA names this host in DSNs.

@@ -9,7 +9,7 @@ import (
 func validQueue() Queue {
 	return Queue{BackoffMin: 5 * time.Minute, BackoffMax: time.Hour, BackoffJitter: 0.1,
 		QueueLifetime: 120 * time.Hour, BounceLifetime: 120 * time.Hour, Workers: 8,
-		LeaseTime: 15 * time.Minute, DrainTimeout: 30 * time.Second}
+		LeaseTime: 5 * time.Minute, DrainTimeout: 30 * time.Second}
 }
 
 func TestQueueValidate(t *testing.T) {

@@ -76,7 +76,7 @@ type Options struct {
 
 	Policy  Policy        // retry, lifetime, delay notices
 	Workers int           // concurrent delivery attempts (default 8)
-	Lease   time.Duration // how long a message is reserved per attempt (default 15 min)
+	Lease   time.Duration // how long a message is reserved per attempt (default 5 min)
 
 	ReportingMTA string // this host's name in notices (default: os.Hostname)
 	Postmaster   string // gets failure reports of null-sender mail ("" off)

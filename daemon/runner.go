@@ -63,7 +63,7 @@ func newRunner(st store, d Deliverer, c runnerConfig) *runner {
 		c.Workers = 1
 	}
 	if c.Lease <= 0 {
-		c.Lease = 15 * time.Minute
+		c.Lease = 5 * time.Minute
 	}
 	if c.Log == nil {
 		c.Log = maillog.New(nil)
