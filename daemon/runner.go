@@ -385,6 +385,10 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		return
 	}
 	if err := r.st.Update(m.ID, results); err != nil {
+		if errors.Is(err, spool.ErrNotFound) {
+			log.Info("message deleted while it was being delivered", "queue_id", string(m.ID))
+			return
+		}
 		// The lease runs out and the message is tried again; delivered
 		// recipients may then be sent twice (at-least-once).
 		log.SpoolError(string(m.ID), "update", err)
@@ -407,7 +411,7 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 	if warned {
 		reason = delayMarker + reason
 	}
-	if err := r.st.Defer(m.ID, next, reason); err != nil {
+	if err := r.st.Defer(m.ID, next, reason); err != nil && !errors.Is(err, spool.ErrNotFound) {
 		log.SpoolError(string(m.ID), "defer", err)
 		r.c.Metrics.spoolError(err)
 	}

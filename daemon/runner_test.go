@@ -585,3 +585,26 @@ func TestConcurrentSubmitWhileRunning(t *testing.T) {
 		t.Errorf("%d deliveries, want 100", n)
 	}
 }
+
+// TestDeleteWhileDelivering: `relayq queue delete` during an attempt; the
+// runner notices quietly and does not resurrect the message.
+func TestDeleteWhileDelivering(t *testing.T) {
+	relay := &fakeRelay{hold: make(chan struct{}), reply: func(m *smarthost.Message, rcpt string, n int) smarthost.RcptOutcome {
+		return temp(451, "4.3.0", "later")
+	}}
+	h := newHarness(t, relay, runnerConfig{})
+	h.start()
+	id := h.submit("sender@example.com", "a@example.net")
+	h.waitFor("attempt", func() bool { relay.mu.Lock(); defer relay.mu.Unlock(); return relay.inflight == 1 })
+	if err := h.sp.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	close(relay.hold)
+	h.waitFor("log", func() bool { return strings.Contains(h.logs.String(), "message deleted while it was being delivered") })
+	if n := len(h.queued()); n != 0 {
+		t.Errorf("%d messages queued after delete", n)
+	}
+	if strings.Contains(h.logs.String(), "spool error") {
+		t.Errorf("spool error logged:\n%s", h.logs)
+	}
+}
