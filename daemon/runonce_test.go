@@ -208,3 +208,36 @@ func readAll(t *testing.T, r interface{ Read([]byte) (int, error) }) string {
 		}
 	}
 }
+
+// TestRunOnceBounce: a daemonless run bounces a 5xx recipient; the notice
+// re-enters the spool (its own short transaction) and goes out in the same
+// run; the queue ends empty.
+func TestRunOnceBounce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	submitDirect(t, path, 1, "nobody@example.net")
+	relay := &fakeRelay{reply: func(m *smarthost.Message, rcpt string, n int) smarthost.RcptOutcome {
+		if m.From == "" {
+			return ok()
+		}
+		return perm(550, "5.1.1", "no such user")
+	}}
+	if err := RunOnce(context.Background(), Options{SpoolPath: path, Deliverer: relay, ReportingMTA: "relayq.test"}); err != nil {
+		t.Fatal(err)
+	}
+	ns := relay.notices()
+	if len(ns) != 1 || ns[0].msg.Recipients[0].Addr != "s@example.com" {
+		t.Fatalf("notices: %d", len(ns))
+	}
+	rep := parseNotice(t, ns[0].body)
+	if rep.rcpts[0].Get("Status") != "5.1.1" {
+		t.Errorf("status %q", rep.rcpts[0].Get("Status"))
+	}
+	sp, err := spool.Open(path, spool.Options{LockTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if st, _ := sp.Stats(); st.Count != 0 {
+		t.Errorf("%d left in the queue", st.Count)
+	}
+}
