@@ -45,10 +45,13 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+// run serves until ctx is done and returns the exit status.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("smtprecorder", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address to listen on")
@@ -98,8 +101,6 @@ func run(args []string, stderr io.Writer) int {
 	s.WriteTimeout = 60 * time.Second
 	s.ErrorLog = discardLogger{}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(&recordingListener{Listener: ln, rec: rec}) }()
 	select {
