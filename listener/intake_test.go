@@ -497,6 +497,43 @@ func TestUnixSocket(t *testing.T) {
 	}
 }
 
+// TestUnixNoRecipientLimit: the socket carries sendmail(1) submissions,
+// which have no recipient limit; MaxRecipients applies to TCP clients only.
+func TestUnixNoRecipientLimit(t *testing.T) {
+	path := t.TempDir() + "/submit.sock"
+	k := &sink{}
+	srv, err := New(Options{Submit: k.Submit, Hostname: "relay.test", Log: testLog(t), MaxRecipients: 3,
+		TrustedUID: func(int) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ListenUnix(path, 0o600, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeUnix(ln) }()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	r := dialRaw(t, "unix", path)
+	if ehlo := r.cmd("EHLO localhost", "250"); strings.Contains(ehlo, "RCPTMAX") {
+		t.Errorf("socket announces a recipient limit: %q", ehlo)
+	}
+	r.cmd("MAIL FROM:<a@example.com>", "250")
+	const n = 1500
+	for i := 0; i < n; i++ {
+		r.cmd(fmt.Sprintf("RCPT TO:<r%d@example.org>", i), "250")
+	}
+	r.cmd("DATA", "354")
+	r.send("Subject: many\r\n\r\nhi\r\n.\r\n")
+	r.expect("250 2.0.0 Ok: queued as")
+	if got := len(k.all()[0].env.Recipients); got != n {
+		t.Errorf("stored %d recipients, want %d", got, n)
+	}
+}
+
 func rootName(t testing.TB) string {
 	u, err := userLookupID(os.Getuid())
 	if err != nil {

@@ -154,7 +154,7 @@ type Options struct {
 	TLSConfig *tls.Config
 
 	MaxMessageSize int64         // SIZE; larger messages get 552 5.3.4 (go-smtp also refuses one of exactly this size)
-	MaxRecipients  int           // more recipients get 452 4.5.3
+	MaxRecipients  int           // more recipients get 452 4.5.3 (TCP only; the unix socket has no limit)
 	MaxHeaderSize  int           // larger headers get 552 5.3.4
 	MaxLineLength  int           // longer lines end the connection (500 5.4.0)
 	Timeout        time.Duration // each command read and each reply write
@@ -337,6 +337,13 @@ func (s *Server) serve(ln net.Listener, unix bool) error {
 	srv.Domain = s.o.Hostname
 	srv.MaxMessageBytes = s.o.MaxMessageSize
 	srv.MaxRecipients = s.o.MaxRecipients
+	if unix {
+		// The socket carries sendmail(1) submissions from local users,
+		// which have no recipient limit (Postfix's postdrop has none
+		// either): a cron job mailing 5,000 addresses must not be
+		// refused with 452 and exit 75.
+		srv.MaxRecipients = 0
+	}
 	srv.MaxLineLength = s.o.MaxLineLength
 	srv.WriteTimeout = s.o.Timeout
 	// Read deadlines are set by conn.Read (per read, command or data
