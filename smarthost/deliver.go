@@ -106,6 +106,11 @@ relays:
 				lastErr = err
 				v := classify(p, err)
 				setAll(v)
+				if p != phConnect {
+					// It answered (a greeting, an EHLO, a TLS or AUTH
+					// refusal): the replies are this relay's.
+					out.Relay = t.String()
+				}
 				if v.AuthFailed {
 					out.AuthFailed = true
 					// The alarm (RELIABILITY R3): mail waits, a person must act.
@@ -129,6 +134,9 @@ relays:
 					lastErr = err2
 					v := classify(p, err2)
 					setAll(v)
+					if p != phConnect {
+						out.Relay = t.String()
+					}
 					out.AuthFailed = out.AuthFailed || v.AuthFailed
 					if v.Status == Bounced || !v.NextRelay {
 						break relays

@@ -169,6 +169,9 @@ func TestAuthFailed(t *testing.T) {
 			if !out.AuthFailed {
 				t.Error("AuthFailed not set")
 			}
+			if want := fmt.Sprintf("[127.0.0.1]:%d", srv.port); !strings.HasSuffix(out.Relay, want) {
+				t.Errorf("Relay %q, want the relay that refused AUTH (…%s)", out.Relay, want)
+			}
 			for _, r := range out.Recipients {
 				if r.Status != Deferred || r.Code != tc.code || r.Text != tc.wantTxt {
 					t.Errorf("outcome %+v", r)
