@@ -68,6 +68,10 @@ func runServe(s stdio, args []string) int {
 		return code
 	}
 	log := maillog.Wrap(newLogger(cfg, s.err))
+	for _, w := range cfg.Warnings() {
+		// A misspelt RELAYQ_ key would otherwise silently keep its default.
+		log.Warn("configuration", "warning", w)
+	}
 
 	o, creds, err := daemonOptions(cfg, log)
 	if err != nil {

@@ -103,3 +103,28 @@ func TestQueueRunnerSet(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServeWarnsUnknownKeys: relayq serve logs the configuration warnings
+// (a misspelt RELAYQ_ variable) before anything else, so an operator sees
+// why a setting kept its default.
+func TestServeWarnsUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"relayq.env": 0o644, "authinfo": 0o644} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("RELAYQ_CONFIG", filepath.Join(dir, "relayq.env"))
+	t.Setenv("RELAYQ_RELAYHOST", "[127.0.0.1]:587")
+	t.Setenv("RELAYQ_TLS_CA_FLIE", "/etc/ssl/ca.pem")
+	t.Setenv("RELAYQ_SPOOL", filepath.Join(dir, "queue.db"))
+	t.Setenv("RELAYQ_AUTHINFO", filepath.Join(dir, "authinfo")) // world-readable: serve stops with 78
+	var out, errb bytes.Buffer
+	code := runServe(stdio{strings.NewReader(""), &out, &errb}, nil)
+	if code != exConfig {
+		t.Errorf("exit %d, want %d (world-readable credentials)", code, exConfig)
+	}
+	if !strings.Contains(errb.String(), "RELAYQ_TLS_CA_FLIE") || !strings.Contains(errb.String(), "RELAYQ_TLS_CA_FILE") {
+		t.Errorf("exit %d; stderr lacks the warning with its hint: %q", code, errb.String())
+	}
+}
