@@ -36,3 +36,34 @@ func TestLeaseDueStaleEntries(t *testing.T) {
 	}
 	checkInvariants(t, s) // the stale entries are gone
 }
+
+// LeaseDue with nothing due (the runner asks after every attempt) commits
+// nothing: a write transaction costs two fsyncs, and a submitter would
+// wait behind it.
+func TestLeaseDueNothingDueNoCommit(t *testing.T) {
+	s, c := openTest(t)
+	txid := func() int {
+		var id int
+		if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	before := txid()
+	if got, err := s.LeaseDue(c.Now(), 10, time.Minute); err != nil || len(got) != 0 {
+		t.Fatalf("empty spool: %v %v", got, err)
+	}
+	id := submit(t, s, "x")
+	if got, err := s.LeaseDue(c.Now(), 10, time.Minute); err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("lease: %v %v", got, err)
+	}
+	after := txid()
+	for i := 0; i < 3; i++ {
+		if got, err := s.LeaseDue(c.Now(), 10, time.Minute); err != nil || len(got) != 0 {
+			t.Fatalf("leased within the lease: %v %v", got, err)
+		}
+	}
+	if got := txid(); got != after || after != before+2 {
+		t.Errorf("transactions: %d before, %d after submit and lease, %d after empty LeaseDue calls; want +2 then no change", before, after, got)
+	}
+}
