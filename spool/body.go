@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"sync"
 	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,7 +22,10 @@ const chunkSize = 64 << 10
 // chunkSize*chunksPerTx bounds the body bytes Submit holds in memory.
 const chunksPerTx = 16
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is the CRC-32C table, made on first use: building it (with
+// its SSE4.2 tables) costs every process start, and the sendmail command
+// that hands its message to the daemon never needs it.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // chunkKey is the key of chunk n of the body with the given token.
 func chunkKey(token []byte, n uint32) []byte {
@@ -138,7 +142,7 @@ func (b *bodyReader) load() {
 	case found:
 		b.next++
 		b.total += int64(len(b.buf))
-		b.sum = crc32.Update(b.sum, castagnoli, b.buf)
+		b.sum = crc32.Update(b.sum, castagnoli(), b.buf)
 		if b.total > b.size {
 			b.buf = b.buf[:0]
 			b.err = fmt.Errorf("spool %s: message %s: %w: body longer than its recorded size %d", b.s.path, b.id, ErrCorrupt, b.size)

@@ -150,7 +150,7 @@ func addBulk(t testing.TB, s *Spool, n int, next time.Time) []ID {
 				}
 				rec.Body = token
 				rec.Size = 1
-				rec.CRC = crc32.Checksum([]byte("b"), castagnoli)
+				rec.CRC = crc32.Checksum([]byte("b"), castagnoli())
 				if err := putChunks(tx, rec.Body, 0, []byte("b")); err != nil {
 					return err
 				}

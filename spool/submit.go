@@ -46,7 +46,7 @@ func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, e
 	if eof {
 		data := (*bp)[:n]
 		rec.Size = int64(n)
-		rec.CRC = crc32.Checksum(data, castagnoli)
+		rec.CRC = crc32.Checksum(data, castagnoli())
 		return s.commitRecord(ctx, rec, func(tx *bolt.Tx) ([]byte, error) {
 			token, err := newToken(tx)
 			if err != nil {
@@ -110,7 +110,7 @@ func (s *Spool) submitLarge(ctx context.Context, rec *record, first []byte, body
 		}
 		n += m
 		data := group[:n]
-		crc = crc32.Update(crc, castagnoli, data)
+		crc = crc32.Update(crc, castagnoli(), data)
 		size += int64(n)
 		at := next
 		if eof {

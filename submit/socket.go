@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -23,8 +22,32 @@ import (
 // not their number; a daemon sending more is broken).
 const maxReplyLines = 100
 
-// queuedAs finds the queue ID in "250 2.0.0 Ok: queued as <ID>".
-var queuedAs = regexp.MustCompile(`(?i)queued as <?([A-Za-z0-9._-]+)>?`)
+// queuedID finds the queue ID in "250 2.0.0 Ok: queued as <ID>": the
+// first "queued as " (any case), an optional "<", then one or more of
+// A-Z a-z 0-9 . _ -; "" when there is none. (A hand-written scan, not a
+// regexp: compiling one at package init cost every sendmail start.)
+func queuedID(text string) string {
+	const marker = "queued as "
+	for i := 0; i+len(marker) <= len(text); i++ {
+		if !strings.EqualFold(text[i:i+len(marker)], marker) {
+			continue
+		}
+		rest := text[i+len(marker):]
+		rest = strings.TrimPrefix(rest, "<")
+		n := 0
+		for n < len(rest) && isIDByte(rest[n]) {
+			n++
+		}
+		if n > 0 {
+			return rest[:n]
+		}
+	}
+	return ""
+}
+
+func isIDByte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
 
 type smtpConn struct {
 	conn    net.Conn
@@ -97,10 +120,7 @@ func (c *smtpConn) transaction(env Envelope, body io.Reader) (ID, error) {
 	if err != nil {
 		return "", err
 	}
-	if m := queuedAs.FindStringSubmatch(text); m != nil {
-		return ID(m[1]), nil
-	}
-	return "", nil
+	return ID(queuedID(text)), nil
 }
 
 // copyWithDeadline copies body to w, renewing the write deadline per chunk

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -503,9 +504,37 @@ func TestSplitEnhanced(t *testing.T) {
 	}
 }
 
+// queuedIDRegexp is the reference for queuedID.
+var queuedAs = regexp.MustCompile(`(?i)queued as <?([A-Za-z0-9._-]+)>?`)
+
+func queuedIDRegexp(text string) string {
+	if m := queuedAs.FindStringSubmatch(text); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func TestQueuedID(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"Ok: queued as 01K1KTACY3WS", "01K1KTACY3WS"},
+		{"Ok: QUEUED AS <abc.def-1_2>", "abc.def-1_2"},
+		{"queued as <>", ""},
+		{"queued as ", ""},
+		{"Ok", ""},
+		{"queued as !; queued as X9", "X9"},
+		{"Ok: queued as A1 (more text)", "A1"},
+		{"queued  as A1", ""},
+		{"queued as <<A1", ""},
+	} {
+		if got := queuedID(tt.in); got != tt.want || got != queuedIDRegexp(tt.in) {
+			t.Errorf("queuedID(%q) = %q, want %q (regexp %q)", tt.in, got, tt.want, queuedIDRegexp(tt.in))
+		}
+	}
+}
+
 // FuzzReadReply feeds arbitrary daemon output to the reply parser: it must
 // never panic, and a reply it accepts has a code from 200 to 599 and at
-// most maxReplyLines lines; splitEnhanced and queuedAs must cope with any
+// most maxReplyLines lines; splitEnhanced and queuedID must cope with any
 // text it returns.
 func FuzzReadReply(f *testing.F) {
 	for _, s := range []string{
@@ -528,8 +557,8 @@ func FuzzReadReply(f *testing.F) {
 		if enh != "" && !isEnhanced(enh) {
 			t.Fatalf("enhanced %q", enh)
 		}
-		if m := queuedAs.FindStringSubmatch(text); m != nil && m[1] == "" {
-			t.Fatal("empty queue id matched")
+		if id := queuedID(text); id != queuedIDRegexp(text) {
+			t.Fatalf("queuedID(%q) = %q, the regexp finds %q", text, id, queuedIDRegexp(text))
 		}
 	})
 }
