@@ -2,6 +2,7 @@ package submit
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"io"
@@ -93,20 +94,25 @@ func (c *smtpConn) transaction(env Envelope, body io.Reader) (ID, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := c.cmd("MAIL", 250, "%s", mail); err != nil {
-		return "", err
-	}
+	steps := []pipelined{{"MAIL", mail, 250}}
 	for _, r := range env.Recipients {
 		rcpt, err := c.rcptCommand(r)
 		if err != nil {
 			return "", err
 		}
-		if err := c.cmd("RCPT TO:<"+r.Addr+">", 250, "%s", rcpt); err != nil {
+		steps = append(steps, pipelined{"RCPT TO:<" + r.Addr + ">", rcpt, 250})
+	}
+	steps = append(steps, pipelined{"DATA", "DATA", 354})
+	if c.has("PIPELINING") {
+		if err := c.pipeline(steps); err != nil {
 			return "", err
 		}
-	}
-	if err := c.cmd("DATA", 354, "DATA"); err != nil {
-		return "", err
+	} else {
+		for _, st := range steps {
+			if err := c.cmd(st.step, st.want, "%s", st.line); err != nil {
+				return "", err
+			}
+		}
 	}
 	w := c.text.DotWriter()
 	if _, err := copyWithDeadline(c, w, body); err != nil {
@@ -121,6 +127,45 @@ func (c *smtpConn) transaction(env Envelope, body io.Reader) (ID, error) {
 		return "", err
 	}
 	return ID(queuedID(text)), nil
+}
+
+// pipelined is one command of the envelope and the reply it needs.
+type pipelined struct {
+	step string // for errors: "MAIL", "RCPT TO:<addr>", "DATA"
+	line string
+	want int
+}
+
+// pipeline sends MAIL, every RCPT and DATA in one write and then reads
+// their replies in order (RFC 2920; DATA ends the group), so that a
+// submission costs one round trip instead of one per command. Every reply
+// is read; the first one that is not the one wanted is returned as the
+// error. If DATA was accepted all the same (a RCPT refused, DATA answered
+// 354), the caller closes the connection without the final dot, and the
+// daemon stores nothing.
+func (c *smtpConn) pipeline(steps []pipelined) error {
+	c.deadline()
+	for _, st := range steps {
+		if _, err := c.text.W.WriteString(st.line + "\r\n"); err != nil {
+			return c.lost(st.step, err)
+		}
+	}
+	if err := c.text.W.Flush(); err != nil {
+		return c.lost(steps[0].step, err)
+	}
+	var first error
+	for _, st := range steps {
+		if _, err := c.reply(st.step, st.want); err != nil {
+			var re *ReplyError
+			if !errors.As(err, &re) {
+				return err // the connection is gone: no more replies
+			}
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
 }
 
 // copyWithDeadline copies body to w, renewing the write deadline per chunk
@@ -350,11 +395,11 @@ func (c *smtpConn) missing(ext string) error {
 	return fmt.Errorf("the daemon does not announce %s, which this message needs: %w", ext, ErrTemporary)
 }
 
+// quit ends the session politely. The message is queued already, so the
+// 221 is not waited for: the caller need not pay one more round trip.
 func (c *smtpConn) quit() {
 	c.deadline()
-	if err := c.text.PrintfLine("QUIT"); err == nil {
-		_, _, _ = c.readReply()
-	}
+	_ = c.text.PrintfLine("QUIT")
 }
 
 // xtext encodes s as RFC 3461 §4 xtext: "!" to "~" except "+" and "=" as

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +44,9 @@ type testServer struct {
 	// behaviour
 	mailErr  error
 	rcptErr  error
-	dataErr  error // returned from Data; nil means "250 2.0.0 Ok: queued as <id>"
+	refuse   string      // a recipient refused with 550 5.1.1
+	noPipe   atomic.Bool // hide PIPELINING from the EHLO reply
+	dataErr  error       // returned from Data; nil means "250 2.0.0 Ok: queued as <id>"
 	id       string
 	dropData bool          // close the connection in the middle of DATA
 	hang     time.Duration // sleep before answering the final dot
@@ -72,7 +75,7 @@ func newTestServer(t *testing.T, configure func(*smtp.Server)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go ts.srv.Serve(ln)
+	go ts.srv.Serve(noPipeListener{ln, ts})
 	t.Cleanup(func() { ts.srv.Close() })
 	return ts
 }
@@ -106,6 +109,9 @@ func (s *testSession) Rcpt(to string, o *smtp.RcptOptions) error {
 	if s.ts.rcptErr != nil {
 		return s.ts.rcptErr
 	}
+	if to == s.ts.refuse {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
 	s.cur.rcpts = append(s.cur.rcpts, to)
 	s.cur.ropts = append(s.cur.ropts, *o)
 	return nil
@@ -134,6 +140,34 @@ func (s *testSession) Data(r io.Reader) error {
 	// How the listener answers with the queue ID: go-smtp writes an
 	// *SMTPError's code and text as they are.
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + s.ts.id}
+}
+
+// noPipeListener removes PIPELINING from the EHLO reply when the test
+// server's noPipe is set (go-smtp always announces it).
+type noPipeListener struct {
+	net.Listener
+	ts *testServer
+}
+
+func (l noPipeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return noPipeConn{c, l.ts}, nil
+}
+
+type noPipeConn struct {
+	net.Conn
+	ts *testServer
+}
+
+func (c noPipeConn) Write(b []byte) (int, error) {
+	if !c.ts.noPipe.Load() || !bytes.Contains(b, []byte("PIPELINING\r\n")) {
+		return c.Conn.Write(b)
+	}
+	_, err := c.Conn.Write(bytes.Replace(b, []byte("250-PIPELINING\r\n"), nil, 1))
+	return len(b), err
 }
 
 func envelope() Envelope {
@@ -272,6 +306,49 @@ func TestSubmitSocketReplies(t *testing.T) {
 				t.Errorf("ReplyError %+v, want code %d command %q enhanced %q", re, tt.code, tt.command, tt.enhanced)
 			}
 		})
+	}
+}
+
+// One recipient of three refused: the submission fails as a whole with
+// that reply, and nothing is stored even though DATA got its 354 (the
+// pipelined group had been sent) — with and without PIPELINING.
+func TestSubmitSocketRecipientRefused(t *testing.T) {
+	for _, noPipe := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noPipe=%v", noPipe), func(t *testing.T) {
+			ts := newTestServer(t, nil)
+			ts.refuse = "c@example.net"
+			ts.noPipe.Store(noPipe)
+			env := Envelope{From: "a@example.com", Recipients: []Recipient{{Addr: "b@example.net"}, {Addr: "c@example.net"}, {Addr: "d@example.net"}}}
+			_, err := Submit(context.Background(), Options{Socket: ts.path, SpoolPath: "/nonexistent/must-not-be-used"}, env, strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+			var re *ReplyError
+			if !errors.As(err, &re) || re.Code != 550 || re.Command != "RCPT TO:<c@example.net>" || TempFail(err) {
+				t.Fatalf("err = %v, want the 550 for c@example.net", err)
+			}
+			time.Sleep(50 * time.Millisecond) // let the server see the close
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			if len(ts.seen) != 0 {
+				t.Errorf("server stored %d messages", len(ts.seen))
+			}
+		})
+	}
+}
+
+// Without PIPELINING the client waits for each reply; with it, one write.
+// Both deliver the same envelope.
+func TestSubmitSocketPipelining(t *testing.T) {
+	for _, noPipe := range []bool{false, true} {
+		ts := newTestServer(t, nil)
+		ts.noPipe.Store(noPipe)
+		env := Envelope{From: "a@example.com", Recipients: []Recipient{{Addr: "b@example.net", Notify: "FAILURE"}, {Addr: "c@example.net"}}}
+		id, err := Submit(context.Background(), Options{Socket: ts.path}, env, strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+		if err != nil || id != "0123456789AB" {
+			t.Fatalf("noPipe=%v: Submit = %q, %v", noPipe, id, err)
+		}
+		g := ts.last(t)
+		if g.from != "a@example.com" || strings.Join(g.rcpts, ",") != "b@example.net,c@example.net" || string(g.body) != "Subject: x\r\n\r\nbody\r\n" {
+			t.Errorf("noPipe=%v: got %+v", noPipe, g)
+		}
 	}
 }
 
