@@ -67,3 +67,26 @@ func TestLeaseDueNothingDueNoCommit(t *testing.T) {
 		t.Errorf("transactions: %d before, %d after submit and lease, %d after empty LeaseDue calls; want +2 then no change", before, after, got)
 	}
 }
+
+// A leased message reports its lease (mailq shows it as active with '*');
+// Defer ends it.
+func TestLeaseUntilReported(t *testing.T) {
+	s, c := openTest(t)
+	id := submit(t, s, "x")
+	if m, err := s.Get(id); err != nil || !m.LeaseUntil.IsZero() {
+		t.Fatalf("new message: lease %v, %v", m.LeaseUntil, err)
+	}
+	now := c.Now()
+	if _, err := s.LeaseDue(now, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Get(id); err != nil || !m.LeaseUntil.Equal(now.Add(time.Minute)) {
+		t.Fatalf("leased: lease %v, %v; want %v", m.LeaseUntil, err, now.Add(time.Minute))
+	}
+	if err := s.Defer(id, now.Add(time.Hour), "later"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Get(id); err != nil || !m.LeaseUntil.IsZero() {
+		t.Fatalf("deferred: lease %v, %v", m.LeaseUntil, err)
+	}
+}

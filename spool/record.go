@@ -121,6 +121,7 @@ func (r *record) message(id ID) *Message {
 		Attempts:    r.Attempts,
 		LastAttempt: r.LastAttempt,
 		NextAttempt: r.NextAttempt,
+		LeaseUntil:  r.LeaseUntil,
 		Held:        r.Held,
 		Reason:      r.Reason,
 	}

@@ -126,6 +126,7 @@ type Message struct {
 	Attempts    int       // delivery attempts started (recorded before each attempt)
 	LastAttempt time.Time // start of the last attempt, zero if none
 	NextAttempt time.Time // when it is due next (the lease expiry while leased)
+	LeaseUntil  time.Time // while a delivery attempt holds it: the lease expiry; zero otherwise
 	Held        bool      // on hold: never due until released
 	Reason      string    // last message-level reason (why it is still queued)
 }

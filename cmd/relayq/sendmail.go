@@ -141,6 +141,7 @@ func mailqEntries(ctx context.Context, c *control.Client) ([]sendmail.QueueEntry
 			Size:    m.Size,
 			From:    m.From,
 			Held:    m.Held,
+			Active:  m.LeaseUntil.After(time.Now()),
 			Reason:  m.Reason,
 		}
 		for _, r := range m.Recipients {
