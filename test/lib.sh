@@ -153,7 +153,7 @@ expect_exit() {
 # build
 
 build_relayq() {
-	if [ -n "${TESTBED_BUILT:-}" ] && [ -x "$BIN/relayq" ] && [ -x "$BIN/smtprecorder" ]; then
+	if [ -n "${TESTBED_BUILT:-}" ] && [ -x "$BIN/relayq" ] && [ -x "$BIN/smtprecorder" ] && [ -x "$BIN/dsncheck" ]; then
 		return 0
 	fi
 	need_cmd go
@@ -162,6 +162,8 @@ build_relayq() {
 		fail "go build ./cmd/relayq failed"
 	(cd "$REPO" && go build -o "$BIN/smtprecorder" ./test/tools/smtprecorder) >&2 ||
 		fail "go build ./test/tools/smtprecorder failed"
+	(cd "$REPO" && go build -o "$BIN/dsncheck" ./test/tools/dsncheck) >&2 ||
+		fail "go build ./test/tools/dsncheck failed"
 	local n
 	for n in sendmail mailq newaliases; do
 		ln -sfn relayq "$BIN/$n"

@@ -11,6 +11,8 @@
 #   smtps       implicit TLS (smtpd_tls_wrappermode = yes)
 #
 # Relay only for authenticated clients (permit_sasl_authenticated, reject).
+# A recipient whose local part starts with "reject-" is refused at RCPT with
+# "550 5.1.1" (SMARTHOST_REJECT_PREFIX), for bounce tests.
 # Every accepted recipient is delivered by virtual(8) into one catch-all
 # Maildir, one file per recipient copy, with Delivered-To: naming the
 # recipient. Postfix's own header cleanups (message_drop_headers, local header
@@ -154,7 +156,7 @@ smtpd_sasl_path = private/auth
 smtpd_sasl_security_options = noanonymous
 smtpd_sasl_authenticated_header = no
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
-smtpd_recipient_restrictions =
+smtpd_recipient_restrictions = check_recipient_access regexp:$DIR/etc/rcpt_access
 smtpd_client_restrictions =
 smtpd_helo_required = yes
 # TLS (the ports in master.cf set the policy per service).
@@ -180,6 +182,7 @@ notify_classes =
 delay_warning_time = 0
 EOF
 echo '/./ OK' >"$DIR/etc/domains"
+echo '/^reject-/ 550 5.1.1 test bed: no such user' >"$DIR/etc/rcpt_access"
 
 # --- ports -------------------------------------------------------------------
 # Pick two free loopback ports and start Postfix under one host-wide lock so
@@ -385,6 +388,7 @@ SMARTHOST_MAILDIR=$DIR/mail/catchall
 SMARTHOST_LOG=$DIR/log/maillog
 SMARTHOST_DOVECOT_LOG=$DIR/log/dovecot.log
 SMARTHOST_POSTFIX_CONFIG=$DIR/etc
+SMARTHOST_REJECT_PREFIX=reject-
 EOF
 chmod 0600 "$DIR/env"
 echo "start.sh: smarthost up in $DIR (submission $SUB, smtps $SMTPS)"
