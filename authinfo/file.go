@@ -14,12 +14,14 @@ import (
 // owner or mode makes it unsafe to use (errors.Is(err, ErrPermission)).
 var ErrPermission = errors.New("unsafe credentials file")
 
-// PermError is a credentials file refused for its owner or mode.
+// PermError is a credentials file (or sender relay map) refused for its
+// owner or mode.
 type PermError struct {
 	Path string
 	Kind PermKind
 	Gid  int    // the file's group (for PermForeignGroup)
 	Msg  string // what is wrong and how to fix it
+	What string // the kind of file, e.g. "sender relay map"; "" is "credentials file"
 }
 
 // PermKind says why a file was refused.
@@ -29,12 +31,21 @@ type PermKind int
 const (
 	PermNotRegular   PermKind = iota + 1 // not a regular file
 	PermOwner                            // owned by someone else
-	PermOthers                           // any access for others
-	PermGroupWrite                       // group-writable or -executable
+	PermOthers                           // any access for others (a relay map: writable by others)
+	PermGroupWrite                       // group-writable or -executable (a relay map: group-writable)
 	PermForeignGroup                     // group-readable, and the group is not the process's
 )
 
-func (e *PermError) Error() string { return fmt.Sprintf("credentials file %s: %s", e.Path, e.Msg) }
+func (e *PermError) Error() string {
+	what := e.What
+	if what == "" {
+		what = credentialsWhat
+	}
+	return fmt.Sprintf("%s %s: %s", what, e.Path, e.Msg)
+}
+
+// credentialsWhat names a credentials file in errors and log lines.
+const credentialsWhat = "credentials file"
 
 // Unwrap makes errors.Is(err, ErrPermission) true.
 func (e *PermError) Unwrap() error { return ErrPermission }
@@ -72,20 +83,29 @@ func ParseFile(path string) (*Map, error) {
 }
 
 func parseFile(path string) (*Map, fileSig, error) {
+	return loadFile(path, credentialsWhat, func(fi fs.FileInfo) error {
+		return checkPerm(path, fi, os.Geteuid(), os.Getegid())
+	}, Parse)
+}
+
+// loadFile opens path, applies check to the opened file (not to the
+// name, which may change under it) and parses it. what names the kind of
+// file in errors.
+func loadFile[T any](path, what string, check func(fs.FileInfo) error, parse func(io.Reader, string) (*T, error)) (*T, fileSig, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fileSig{statFailed: true}, fmt.Errorf("credentials file: %w", err)
+		return nil, fileSig{statFailed: true}, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fileSig{statFailed: true}, fmt.Errorf("credentials file: %w", err)
+		return nil, fileSig{statFailed: true}, fmt.Errorf("%s: %w", what, err)
 	}
 	sig := sigOf(fi)
-	if err := checkPerm(path, fi, os.Geteuid(), os.Getegid()); err != nil {
+	if err := check(fi); err != nil {
 		return nil, sig, err
 	}
-	m, err := Parse(io.Reader(f), path)
+	m, err := parse(f, path)
 	return m, sig, err
 }
 
@@ -96,17 +116,11 @@ func CheckPerm(path string, fi fs.FileInfo, euid, egid int) error {
 }
 
 func checkPerm(path string, fi fs.FileInfo, euid, egid int) error {
-	if !fi.Mode().IsRegular() {
-		return &PermError{Path: path, Kind: PermNotRegular, Msg: fmt.Sprintf("not a regular file (%s)", fi.Mode().Type())}
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return &PermError{Path: path, Kind: PermOwner, Msg: "cannot read the file's owner"}
+	st, err := checkOwner(path, "", fi, euid)
+	if err != nil {
+		return err
 	}
 	perm := fi.Mode().Perm()
-	if int(st.Uid) != euid && st.Uid != 0 {
-		return &PermError{Path: path, Kind: PermOwner, Msg: fmt.Sprintf("owned by uid %d, not by the reading user (uid %d) or root; run: chown %d %s", st.Uid, euid, euid, path)}
-	}
 	if perm&0o007 != 0 {
 		return &PermError{Path: path, Kind: PermOthers, Msg: fmt.Sprintf("accessible by others (mode %04o); run: chmod 600 %s", perm, path)}
 	}
@@ -120,4 +134,20 @@ func checkPerm(path string, fi fs.FileInfo, euid, egid int) error {
 		return &PermError{Path: path, Kind: PermGroupWrite, Msg: fmt.Sprintf("writable or executable by its group (mode %04o); run: chmod 600 %s", perm, path)}
 	}
 	return &PermError{Path: path, Kind: PermForeignGroup, Gid: int(st.Gid), Msg: fmt.Sprintf("readable by group %d, which is not relayq's own group (gid %d), mode %04o; run: chmod 600 %s (or chgrp %d %s with mode 640)", st.Gid, egid, perm, path, egid, path)}
+}
+
+// checkOwner requires a regular file owned by euid or root and returns its
+// owner and group. what is PermError.What.
+func checkOwner(path, what string, fi fs.FileInfo, euid int) (*syscall.Stat_t, error) {
+	if !fi.Mode().IsRegular() {
+		return nil, &PermError{Path: path, What: what, Kind: PermNotRegular, Msg: fmt.Sprintf("not a regular file (%s)", fi.Mode().Type())}
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil, &PermError{Path: path, What: what, Kind: PermOwner, Msg: "cannot read the file's owner"}
+	}
+	if int(st.Uid) != euid && st.Uid != 0 {
+		return nil, &PermError{Path: path, What: what, Kind: PermOwner, Msg: fmt.Sprintf("owned by uid %d, not by the reading user (uid %d) or root; run: chown %d %s", st.Uid, euid, euid, path)}
+	}
+	return st, nil
 }

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// CheckInterval is how often Store.Lookup looks at the file for a change.
+// CheckInterval is how often Store.Lookup (and RelayStore.RelayHost) looks
+// at the file for a change.
 const CheckInterval = time.Second
 
 // Store holds the credentials map of one file and reloads it: on Reload
@@ -18,11 +19,43 @@ const CheckInterval = time.Second
 // returns the error, an automatic reload logs it (once per version of the
 // file) and Err reports it. Store is safe for concurrent use.
 type Store struct {
-	path string
-	log  *slog.Logger
-	now  func() time.Time
+	watch[Map]
+}
 
-	cur atomic.Pointer[Map]
+// NewStore loads path (ParseFile) and returns a Store holding it.
+func NewStore(path string) (*Store, error) {
+	s := &Store{}
+	if err := s.init(path, credentialsWhat, parseFile, (*Map).Len); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Map is the map in force.
+func (s *Store) Map() *Map { return s.cur.Load() }
+
+// Lookup reloads the file if it changed (checked at most once per
+// CheckInterval) and looks q up in the map in force.
+func (s *Store) Lookup(q Query) (Credential, bool) {
+	return s.current().Lookup(q)
+}
+
+// Explain is Map.Explain on the map in force (after the change check).
+func (s *Store) Explain(q Query) []string {
+	return s.current().Explain(q)
+}
+
+// watch holds the parsed form of one file and reloads it as Store
+// describes. The zero value is not usable; call init.
+type watch[T any] struct {
+	path  string
+	what  string // the kind of file, for log lines ("credentials file")
+	parse func(path string) (*T, fileSig, error)
+	size  func(*T) int // entries, for the reload log line
+	log   *slog.Logger
+	now   func() time.Time
+
+	cur atomic.Pointer[T]
 
 	mu        sync.Mutex // serialises loads; guards the fields below
 	sig       fileSig    // the loaded version
@@ -32,93 +65,85 @@ type Store struct {
 	lastCheck time.Time
 }
 
-// NewStore loads path (ParseFile) and returns a Store holding it.
-func NewStore(path string) (*Store, error) {
-	m, sig, err := parseFile(path)
+// init loads path for the first time.
+func (w *watch[T]) init(path, what string, parse func(string) (*T, fileSig, error), size func(*T) int) error {
+	v, sig, err := parse(path)
 	if err != nil {
-		return nil, err
-	}
-	s := &Store{path: path, log: slog.Default(), now: time.Now, sig: sig}
-	s.cur.Store(m)
-	s.lastCheck = s.now()
-	return s, nil
-}
-
-// SetLogger sets the logger for automatic reloads (default slog.Default()).
-func (s *Store) SetLogger(l *slog.Logger) {
-	s.mu.Lock()
-	s.log = l
-	s.mu.Unlock()
-}
-
-// Path is the credentials file.
-func (s *Store) Path() string { return s.path }
-
-// Map is the map in force.
-func (s *Store) Map() *Map { return s.cur.Load() }
-
-// Err is the error of the last failed load, nil once a load succeeds.
-func (s *Store) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// Reload loads the file again. On error the old map stays in force.
-func (s *Store) Reload() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.load()
-}
-
-// load must be called with mu held.
-func (s *Store) load() error {
-	s.lastCheck = s.now()
-	m, sig, err := parseFile(s.path)
-	if err != nil {
-		s.err, s.bad, s.badSig = err, true, sig
 		return err
 	}
-	s.cur.Store(m)
-	s.sig, s.err, s.bad = sig, nil, false
+	w.path, w.what, w.parse, w.size = path, what, parse, size
+	w.log, w.now, w.sig = slog.Default(), time.Now, sig
+	w.cur.Store(v)
+	w.lastCheck = w.now()
 	return nil
 }
 
-// Lookup reloads the file if it changed (checked at most once per
-// CheckInterval) and looks q up in the map in force.
-func (s *Store) Lookup(q Query) (Credential, bool) {
-	s.maybeReload()
-	return s.cur.Load().Lookup(q)
+// SetLogger sets the logger for automatic reloads (default slog.Default()).
+func (w *watch[T]) SetLogger(l *slog.Logger) {
+	w.mu.Lock()
+	w.log = l
+	w.mu.Unlock()
 }
 
-// Explain is Map.Explain on the map in force (after the change check).
-func (s *Store) Explain(q Query) []string {
-	s.maybeReload()
-	return s.cur.Load().Explain(q)
+// Path is the file's name.
+func (w *watch[T]) Path() string { return w.path }
+
+// Err is the error of the last failed load, nil once a load succeeds.
+func (w *watch[T]) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }
 
-func (s *Store) maybeReload() {
-	if !s.mu.TryLock() {
+// Reload loads the file again. On error the old contents stay in force.
+func (w *watch[T]) Reload() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.load()
+}
+
+// load must be called with mu held.
+func (w *watch[T]) load() error {
+	w.lastCheck = w.now()
+	v, sig, err := w.parse(w.path)
+	if err != nil {
+		w.err, w.bad, w.badSig = err, true, sig
+		return err
+	}
+	w.cur.Store(v)
+	w.sig, w.err, w.bad = sig, nil, false
+	return nil
+}
+
+// current reloads the file if it changed (checked at most once per
+// CheckInterval) and returns the contents in force.
+func (w *watch[T]) current() *T {
+	w.maybeReload()
+	return w.cur.Load()
+}
+
+func (w *watch[T]) maybeReload() {
+	if !w.mu.TryLock() {
 		return // another goroutine is checking or loading
 	}
-	defer s.mu.Unlock()
-	now := s.now()
-	if now.Sub(s.lastCheck) < CheckInterval && !now.Before(s.lastCheck) {
+	defer w.mu.Unlock()
+	now := w.now()
+	if now.Sub(w.lastCheck) < CheckInterval && !now.Before(w.lastCheck) {
 		return
 	}
-	s.lastCheck = now
+	w.lastCheck = now
 	var sig fileSig
-	if fi, err := os.Stat(s.path); err != nil {
+	if fi, err := os.Stat(w.path); err != nil {
 		sig = fileSig{statFailed: true}
 	} else {
 		sig = sigOf(fi)
 	}
-	if sig == s.sig || (s.bad && sig == s.badSig) {
+	if sig == w.sig || (w.bad && sig == w.badSig) {
 		return
 	}
-	if err := s.load(); err != nil {
-		s.log.Error("credentials file not reloaded; the previous entries stay in force", "file", s.path, "err", err)
+	if err := w.load(); err != nil {
+		w.log.Error(w.what+" not reloaded; the previous entries stay in force", "file", w.path, "err", err)
 		return
 	}
-	s.log.Info("credentials file reloaded", "file", s.path, "entries", s.cur.Load().Len())
+	w.log.Info(w.what+" reloaded", "file", w.path, "entries", w.size(w.cur.Load()))
 }
