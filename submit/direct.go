@@ -2,8 +2,10 @@ package submit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 
 	"github.com/relayq/relayq/spool"
 )
@@ -13,6 +15,11 @@ import (
 // the write, never across network I/O.
 func submitDirect(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, error) {
 	s, err := spool.Open(o.SpoolPath, spool.Options{LockTimeout: o.LockTimeout})
+	if errors.Is(err, fs.ErrPermission) && o.Socket != "" {
+		// The common case: a user other than root with no daemon
+		// running. Say what would make it work.
+		return "", fmt.Errorf("submit: %w (no daemon answers on %s; users who cannot write the spool submit through `relayq serve`)", err, o.Socket)
+	}
 	if err != nil {
 		return "", fmt.Errorf("submit: %w", err)
 	}

@@ -7,19 +7,31 @@
 # second one from the listener). Without -f there is no warning. A local
 # user speaking SMTP to the socket directly with a foreign MAIL FROM gets
 # the listener's warning; with RELAYQ_UNTRUSTED_SENDER=refuse, 553.
+# Before the daemon starts, nobody cannot write the spool: exit 75 with a
+# message that says to run relayq serve.
 . "$(dirname "$0")/../lib.sh"
 
 need_cmd setpriv swaks
 relayq_env "[$SMARTHOST_HOST]:$SMARTHOST_SUBMISSION_PORT"
 chmod 0755 "$T/run" # the socket directory: nobody must reach the socket
 export RELAYQ_TRUSTED_USERS=root
-start_serve
 nobody_name=$(getent passwd 65534 | cut -d: -f1)
 [ -n "$nobody_name" ] || fail "no user with uid 65534"
 
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 tok=t46-$$-$RANDOM
+check "without a daemon, $nobody_name cannot write the spool: exit 75 and a message that says to run relayq serve"
+save_config
+chmod 0755 "$T" # the env file (RELAYQ_CONFIG) must be readable; the spool directory stays 0700
+rc=0
+printf 'Subject: nodaemon-%s\n\nbody\n' "$tok" |
+	as_nobody "$BIN/sendmail" "rcpt-$tok@example.net" 2>"$T/nodaemon.err" || rc=$?
+assert_eq "$rc" 75 "sendmail exit status without a daemon"
+assert_contains "$T/nodaemon.err" "permission denied" "sendmail's error"
+assert_contains "$T/nodaemon.err" 'submit through `relayq serve`' "sendmail's error"
+
+start_serve
 check "sendmail -f as $nobody_name through the daemon's socket"
 printf 'Subject: foreign-%s\n\nbody\n' "$tok" |
 	as_nobody "$BIN/sendmail" -f "boss@relayq.test" "rcpt-$tok@example.net" ||
