@@ -384,18 +384,6 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		r.delete(m, results)
 		return
 	}
-	if err := r.st.Update(m.ID, results); err != nil {
-		if errors.Is(err, spool.ErrNotFound) {
-			log.Info("message deleted while it was being delivered", "queue_id", string(m.ID))
-			return
-		}
-		// The lease runs out and the message is tried again; delivered
-		// recipients may then be sent twice (at-least-once).
-		log.SpoolError(string(m.ID), "update", err)
-		r.c.Metrics.spoolError(err)
-		return
-	}
-
 	reason := replyString(results[deferred[0]].Reply.Code, results[deferred[0]].Reply.Enhanced, results[deferred[0]].Reply.Text)
 	if out.Relay != "" && results[deferred[0]].Reply.Code != 0 {
 		reason = out.Relay + " said: " + reason
@@ -411,8 +399,15 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 	if warned {
 		reason = delayMarker + reason
 	}
-	if err := r.st.Defer(m.ID, next, reason); err != nil && !errors.Is(err, spool.ErrNotFound) {
-		log.SpoolError(string(m.ID), "defer", err)
+	// The outcomes and the end of the lease in one commit.
+	if err := r.st.Reschedule(m.ID, results, next, reason); err != nil {
+		if errors.Is(err, spool.ErrNotFound) {
+			log.Info("message deleted while it was being delivered", "queue_id", string(m.ID))
+			return
+		}
+		// The lease runs out and the message is tried again; delivered
+		// recipients may then be sent twice (at-least-once).
+		log.SpoolError(string(m.ID), "reschedule", err)
 		r.c.Metrics.spoolError(err)
 	}
 }

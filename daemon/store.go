@@ -19,8 +19,8 @@ import (
 type store interface {
 	LeaseDue(now time.Time, max int, lease time.Duration) ([]*spool.Message, error)
 	NextDue() (time.Time, bool, error)
-	Update(id spool.ID, results []spool.Result) error
 	Defer(id spool.ID, next time.Time, reason string) error
+	Reschedule(id spool.ID, results []spool.Result, next time.Time, reason string) error
 	Delete(id spool.ID) error
 	Submit(ctx context.Context, env spool.Envelope, body io.Reader) (spool.ID, error)
 	Get(id spool.ID) (*spool.Message, error)
@@ -72,12 +72,12 @@ func (t *transient) NextDue() (at time.Time, ok bool, err error) {
 	return at, ok, err
 }
 
-func (t *transient) Update(id spool.ID, results []spool.Result) error {
-	return t.with(func(s *spool.Spool) error { return s.Update(id, results) })
-}
-
 func (t *transient) Defer(id spool.ID, next time.Time, reason string) error {
 	return t.with(func(s *spool.Spool) error { return s.Defer(id, next, reason) })
+}
+
+func (t *transient) Reschedule(id spool.ID, results []spool.Result, next time.Time, reason string) error {
+	return t.with(func(s *spool.Spool) error { return s.Reschedule(id, results, next, reason) })
 }
 
 func (t *transient) Delete(id spool.ID) error {

@@ -1,6 +1,8 @@
 package spool
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +91,53 @@ func TestLeaseUntilReported(t *testing.T) {
 	if m, err := s.Get(id); err != nil || !m.LeaseUntil.IsZero() {
 		t.Fatalf("deferred: lease %v, %v", m.LeaseUntil, err)
 	}
+}
+
+// Reschedule records the outcomes and ends the lease in one commit; an
+// invalid result writes nothing.
+func TestReschedule(t *testing.T) {
+	s, c := openTest(t)
+	id, err := s.Submit(context.Background(), env("a@example.org", "x@example.com", "y@example.com"), strings.NewReader("body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := c.Now()
+	if _, err := s.LeaseDue(now, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	txid := func() int {
+		var n int
+		_ = s.db.View(func(tx *bolt.Tx) error { n = tx.ID(); return nil })
+		return n
+	}
+	before := txid()
+	bad := []Result{{Index: 5, State: Delivered}}
+	if err := s.Reschedule(id, bad, now.Add(time.Hour), "x"); err == nil {
+		t.Fatal("out-of-range result accepted")
+	}
+	next := now.Add(10 * time.Minute)
+	res := []Result{
+		{Index: 0, State: Delivered, Reply: Reply{Code: 250, Text: "ok"}, Relay: "r[127.0.0.1]:25"},
+		{Index: 1, State: Pending, Reply: Reply{Code: 451, Enhanced: "4.3.0", Text: "later"}},
+	}
+	if err := s.Reschedule(id, res, next, "r said: 451 4.3.0 later"); err != nil {
+		t.Fatal(err)
+	}
+	if got := txid(); got != before+1 {
+		t.Errorf("%d commits, want 1", got-before)
+	}
+	m, err := s.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Recipients[0].State != Delivered || m.Recipients[0].Relay != "r[127.0.0.1]:25" || m.Recipients[1].State != Pending || m.Recipients[1].Reply.Code != 451 {
+		t.Errorf("recipients %+v", m.Recipients)
+	}
+	if !m.NextAttempt.Equal(next) || !m.LeaseUntil.IsZero() || m.Reason != "r said: 451 4.3.0 later" {
+		t.Errorf("schedule: next %v lease %v reason %q", m.NextAttempt, m.LeaseUntil, m.Reason)
+	}
+	if d, ok, err := s.NextDue(); err != nil || !ok || !d.Equal(next) {
+		t.Errorf("NextDue = %v %v %v, want %v", d, ok, err, next)
+	}
+	checkInvariants(t, s)
 }
