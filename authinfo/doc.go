@@ -2,7 +2,9 @@
 // smarthost, from a file in either of the two formats operators already
 // have: sendmail's authinfo map source or Postfix's sasl_passwd. It picks
 // the entry for a connection exactly as those programs do, and keeps the
-// secrets out of every printed form.
+// secrets out of every printed form. It also reads the sender relay map
+// (Postfix's sender_dependent_relayhost_maps), which sends a sender's mail
+// to a relay host of its own.
 //
 // # File format
 //
@@ -113,6 +115,33 @@
 // only an access token is. refresh_token needs token_url, client_id and
 // refresh_token; client_credentials needs token_url, client_id and
 // client_secret; static needs access_token.
+//
+// # Sender relay maps (Postfix sender_dependent_relayhost_maps)
+//
+// RELAYQ_SENDER_RELAYHOST_MAP names a text map in the same line format
+// (comments, blank lines, continuation lines, case-insensitive keys, a key
+// given twice is an error). The key is a sender, user@domain,
+// user+ext@domain or @domain; the value one or more relay hosts in
+// RELAYQ_RELAYHOST syntax, separated by commas or white space, tried in
+// order:
+//
+//	alice@example.com     [smtp.example.com]:587
+//	@example.org          [mail.example.org]:465, [backup.example.org]:465
+//	bob@example.org       DUNNO
+//
+// Lookup is Postfix's for this map (mail_addr_find), first hit wins: the
+// sender as user+ext@domain, then without the extension as user@domain
+// (recipient delimiter '+', as for sasl_passwd sender keys), then
+// @domain. The null sender and a sender without '@' are never looked up.
+// DUNNO (Postfix 2.6 and later) ends the lookup: that sender's mail goes
+// to RELAYQ_RELAYHOST, as it does when no entry matches. The credential is
+// then looked up for the relay the mail goes to.
+//
+// The map holds no secrets and may be world-readable, but it decides where
+// mail goes: ParseRelayMapFile refuses a file that is not a regular file,
+// not owned by the reading user or root, or writable by its group or
+// others. Parse errors name the file and the line and say what was
+// expected; they quote the bad relay host.
 //
 // # Secrets
 //

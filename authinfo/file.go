@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// ErrPermission is wrapped by the error ParseFile returns for a file whose
-// owner or mode makes it unsafe to use (errors.Is(err, ErrPermission)).
+// ErrPermission is wrapped by the error ParseFile (or ParseRelayMapFile)
+// returns for a file whose owner or mode makes it unsafe to use
+// (errors.Is(err, ErrPermission)).
 var ErrPermission = errors.New("unsafe credentials file")
 
 // PermError is a credentials file (or sender relay map) refused for its

@@ -75,7 +75,13 @@ func TestCheckPerm(t *testing.T) {
 
 func writeFile(t *testing.T, dir, text string, mode os.FileMode) string {
 	t.Helper()
-	p := filepath.Join(dir, "authinfo")
+	return writeAt(t, filepath.Join(dir, "authinfo"), text, mode)
+}
+
+// writeAt replaces the file p (by a rename, as editors and configuration
+// tools do) with text and mode.
+func writeAt(t *testing.T, p, text string, mode os.FileMode) string {
+	t.Helper()
 	if err := os.WriteFile(p+".tmp", []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

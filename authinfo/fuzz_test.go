@@ -88,3 +88,46 @@ func FuzzParsePostfix(f *testing.F) {
 		checkParse(t, before+marker+after)
 	})
 }
+
+// FuzzParseRelayMap: no input makes the relay map parser or its lookups
+// panic; errors name the file; what parses is consistent: every value
+// parses again to itself, and RelayHost agrees with Lookup.
+func FuzzParseRelayMap(f *testing.F) {
+	f.Add("alice@example.com", "[smtp.example.com]:587", "")
+	f.Add("@example.com", "smtp.example.com:submission, [backup.example]:465", "bob+x@example.com")
+	f.Add("user+ext@example.com", "[ipv6:2001:db8::1]:25", "user+ext@example.com")
+	f.Add("@example.org", "DUNNO", "a@example.org")
+	f.Add("@example.org", "[a.example]:587,\n  b.example", "<A@Example.ORG>")
+	f.Add("smtp.example.com", "x", "")
+	f.Add("@x", "[", "@x")
+	f.Add("", "", "")
+	f.Fuzz(func(t *testing.T, key, value, sender string) {
+		for _, text := range []string{key + " " + value + "\n", "# c\n" + key + "\n\t" + value, "@example.net a.example\n" + key + "\t" + value + "\r\n"} {
+			m, err := ParseRelayMap(strings.NewReader(text), "fuzz")
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), "fuzz") {
+					t.Fatalf("error does not name the file: %q", err)
+				}
+				continue
+			}
+			for _, e := range m.Entries() {
+				if e.Relays == "" {
+					continue
+				}
+				if again, msg := relayValue(e.Relays); msg != "" || again != e.Relays {
+					t.Fatalf("value %q of %s does not parse again to itself: %q %q", e.Relays, e.Source, again, msg)
+				}
+			}
+			for _, s := range []string{sender, key, "x" + key} {
+				e, found := m.Lookup(s)
+				relays, ok := m.RelayHost(s)
+				if ok != (found && e.Relays != "") || relays != e.Relays {
+					t.Fatalf("RelayHost(%q) = %q %v, Lookup = %+v %v", s, relays, ok, e, found)
+				}
+				if len(m.Explain(s)) < 2 {
+					t.Fatalf("Explain(%q) too short", s)
+				}
+			}
+		}
+	})
+}

@@ -101,14 +101,7 @@ type logical struct {
 // Parse reads a credentials file in either syntax (see the package doc).
 // name is used in error messages and Credential.Source.
 func Parse(r io.Reader, name string) (*Map, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, MaxFileSize)
-	}
-	lines, err := logicalLines(data, name)
+	lines, err := readLogical(r, name)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +144,19 @@ func Parse(r io.Reader, name string) (*Map, error) {
 		}
 	}
 	return m, nil
+}
+
+// readLogical reads a map file of at most MaxFileSize bytes and splits it
+// into logical lines.
+func readLogical(r io.Reader, name string) ([]logical, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, MaxFileSize)
+	}
+	return logicalLines(data, name)
 }
 
 // logicalLines splits data into logical lines as Postfix's readlline(3)

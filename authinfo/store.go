@@ -45,6 +45,51 @@ func (s *Store) Explain(q Query) []string {
 	return s.current().Explain(q)
 }
 
+// RelayStore holds the sender relay map of one file and reloads it as
+// Store does its credentials: on Reload (SIGHUP) and, at most once per
+// CheckInterval, at RelayHost time when the file changed. A file that
+// fails to load leaves the old map in force. RelayStore is safe for
+// concurrent use; a nil *RelayStore matches no sender.
+type RelayStore struct {
+	watch[RelayMap]
+}
+
+// NewRelayStore loads path (ParseRelayMapFile) and returns a RelayStore
+// holding it.
+func NewRelayStore(path string) (*RelayStore, error) {
+	s := &RelayStore{}
+	if err := s.init(path, relayMapWhat, parseRelayMapFile, (*RelayMap).Len); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Map is the map in force.
+func (s *RelayStore) Map() *RelayMap {
+	if s == nil {
+		return nil
+	}
+	return s.cur.Load()
+}
+
+// RelayHost reloads the file if it changed (checked at most once per
+// CheckInterval) and is RelayMap.RelayHost on the map in force
+// (smarthost.SenderRelays).
+func (s *RelayStore) RelayHost(sender string) (relays string, ok bool) {
+	if s == nil {
+		return "", false
+	}
+	return s.current().RelayHost(sender)
+}
+
+// Explain is RelayMap.Explain on the map in force (after the change check).
+func (s *RelayStore) Explain(sender string) []string {
+	if s == nil {
+		return (*RelayMap)(nil).Explain(sender)
+	}
+	return s.current().Explain(sender)
+}
+
 // watch holds the parsed form of one file and reloads it as Store
 // describes. The zero value is not usable; call init.
 type watch[T any] struct {

@@ -23,6 +23,17 @@ func (c *fakeClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// fakeTime gives w a fake clock, its last check now, and a logger that
+// writes to the buffer returned.
+func fakeTime[T any](w *watch[T]) (*fakeClock, *bytes.Buffer) {
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	w.now = clk.now
+	w.lastCheck = clk.now()
+	logBuf := &bytes.Buffer{}
+	w.SetLogger(slog.New(slog.NewTextHandler(logBuf, nil)))
+	return clk, logBuf
+}
+
 func user(t *testing.T, s *Store) string {
 	t.Helper()
 	c, ok := s.Lookup(Query{Host: "smtp.example.com"})
@@ -87,11 +98,7 @@ func TestStoreAutoReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{t: time.Unix(1e9, 0)}
-	s.now = clk.now
-	s.lastCheck = clk.now()
-	var logBuf bytes.Buffer
-	s.SetLogger(slog.New(slog.NewTextHandler(&logBuf, nil)))
+	clk, logBuf := fakeTime(&s.watch)
 
 	// A change is not looked at within CheckInterval of the last check.
 	writeFile(t, dir, "smtp.example.com v2:pw\n", 0o600)
