@@ -427,6 +427,32 @@ func TestConnectionReuse(t *testing.T) {
 	}
 }
 
+// CloseIdle (after a credentials reload) makes the next delivery open a
+// new connection; the client stays usable.
+func TestCloseIdle(t *testing.T) {
+	srv := startServer(t, serverConfig{})
+	c := newTestClient(t, fmt.Sprintf("[127.0.0.1]:%d", srv.port), nil, func(o *Options) { o.TLS = May })
+	deliver := func() {
+		t.Helper()
+		if out, err := c.Deliver(context.Background(), testMessage("b@example.com")); err != nil || out.Recipients[0].Status != Delivered {
+			t.Fatalf("Deliver: %v %+v", err, out)
+		}
+	}
+	deliver()
+	deliver()
+	if _, _, _, _, conns := srv.got.snapshot(); conns != 1 {
+		t.Fatalf("two messages used %d connections before CloseIdle, want 1", conns)
+	}
+	c.CloseIdle()
+	deliver()
+	if _, _, _, _, conns := srv.got.snapshot(); conns != 2 {
+		t.Errorf("%d connections after CloseIdle, want 2", conns)
+	}
+	if tr := srv.got.transcript(); !strings.Contains(tr, "QUIT") {
+		t.Errorf("the idle session was not ended with QUIT:\n%s", tr)
+	}
+}
+
 func TestIdleConnectionsClosed(t *testing.T) {
 	srv := startServer(t, serverConfig{})
 	c := newTestClient(t, fmt.Sprintf("[127.0.0.1]:%d", srv.port), nil, func(o *Options) { o.TLS = May; o.IdleTimeout = 50 * time.Millisecond })

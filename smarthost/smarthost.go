@@ -174,7 +174,9 @@ type Credentials interface {
 
 // SenderRelays is an optional interface of Options.Credentials: a
 // per-sender relay host (Postfix sender_dependent_relayhost_maps). When it
-// returns ok, its relays replace Options.Relays for that sender.
+// returns ok, its relays replace Options.Relays for that sender, and the
+// credential is looked up for them. authinfo.Routes pairs a credentials
+// map with a sender relay map.
 type SenderRelays interface {
 	RelayHost(sender string) (relays string, ok bool)
 }
@@ -371,6 +373,23 @@ func (c *Client) Close() error {
 		p.closeIdle()
 	}
 	return nil
+}
+
+// CloseIdle closes the pooled connections that are idle; the client stays
+// usable. The daemon calls it after reloading the credentials, so that the
+// next delivery logs in with the new ones instead of reusing a session
+// authenticated with the old (a revoked password keeps no session alive).
+// Sessions in use finish and are pooled as usual.
+func (c *Client) CloseIdle() {
+	c.mu.Lock()
+	pools := make([]*relayPool, 0, len(c.pools))
+	for _, p := range c.pools {
+		pools = append(pools, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pools {
+		p.closeIdle()
+	}
 }
 
 // errClosed is returned by Deliver after Close.
