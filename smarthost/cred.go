@@ -15,8 +15,14 @@ type (
 	Query = authinfo.Query
 )
 
-// The credentials maps of the authinfo package are Credentials.
+// The credentials maps of the authinfo package are Credentials; its
+// sender relay maps are SenderRelays, and authinfo.Routes, which pairs the
+// two, is both.
 var (
-	_ Credentials = (*authinfo.Map)(nil)
-	_ Credentials = (*authinfo.Store)(nil)
+	_ Credentials  = (*authinfo.Map)(nil)
+	_ Credentials  = (*authinfo.Store)(nil)
+	_ Credentials  = authinfo.Routes{}
+	_ SenderRelays = authinfo.Routes{}
+	_ SenderRelays = (*authinfo.RelayMap)(nil)
+	_ SenderRelays = (*authinfo.RelayStore)(nil)
 )

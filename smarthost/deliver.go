@@ -52,15 +52,9 @@ func (c *Client) Deliver(ctx context.Context, m *Message) (Outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
-	relays := c.relays
-	if sr, ok := c.o.Credentials.(SenderRelays); ok {
-		if s, ok := sr.RelayHost(m.From); ok {
-			rs, err := ParseRelays(s)
-			if err != nil {
-				return out, fmt.Errorf("smarthost: per-sender relay for %q: %w", m.From, err)
-			}
-			relays = rs
-		}
+	relays, _, err := c.relaysFor(m.From)
+	if err != nil {
+		return out, err
 	}
 
 	// Addresses that would break the command line (CR, LF, NUL, angle
@@ -174,6 +168,25 @@ relays:
 		lastErr = errors.New("no relay reached")
 	}
 	return out, fmt.Errorf("smarthost: message %s not delivered: %w", m.ID, lastErr)
+}
+
+// relaysFor returns the relays for mail from sender: its own when
+// Options.Credentials is a SenderRelays that names some (own is then
+// their spec as given), else Options.Relays.
+func (c *Client) relaysFor(sender string) (relays []Relay, own string, err error) {
+	sr, ok := c.o.Credentials.(SenderRelays)
+	if !ok {
+		return c.relays, "", nil
+	}
+	own, ok = sr.RelayHost(sender)
+	if !ok {
+		return c.relays, "", nil
+	}
+	rs, err := ParseRelays(own)
+	if err != nil {
+		return nil, "", fmt.Errorf("smarthost: per-sender relay for %q: %w", sender, err)
+	}
+	return rs, own, nil
 }
 
 // deliveryError carries the verdict of an error in a transaction.

@@ -129,16 +129,24 @@ func certNames(c *x509.Certificate) string {
 // capabilities before and after STARTTLS, the certificate chain with the
 // verification result, the AUTH mechanisms and the relay's answer to AUTH
 // with the credential for sender (no mail is sent; secrets are never
-// written). It stops at the first address that answers.
+// written). Without relay, the relays are sender's own when the
+// credentials name some (SenderRelays), as for delivery. It stops at the
+// first address that answers.
 func (c *Client) Probe(ctx context.Context, w io.Writer, relay, sender string) ProbeResult {
-	relays := c.relays
-	if relay != "" {
-		rs, err := ParseRelays(relay)
-		if err != nil {
-			fmt.Fprintf(w, "%v\n", err)
-			return ProbeConfig
+	var relays []Relay
+	var err error
+	if relay == "" {
+		var own string
+		relays, own, err = c.relaysFor(sender)
+		if err == nil && own != "" {
+			fmt.Fprintf(w, "sender %s: relay host %s (per-sender relay), not %s\n", sender, own, c.o.Relays)
 		}
-		relays = rs
+	} else {
+		relays, err = ParseRelays(relay)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "%v\n", err)
+		return ProbeConfig
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.o.Deadline)
 	defer cancel()
