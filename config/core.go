@@ -8,6 +8,9 @@ type Core struct {
 	RelayHost string `envconfig:"RELAYHOST" desc:"smarthost(s), Postfix syntax ([host]:port, host:port, host), comma-separated for failover"`
 	// AuthInfo is the credentials file.
 	AuthInfo string `envconfig:"AUTHINFO" default:"/etc/relayq/authinfo" desc:"credentials file (sendmail authinfo or Postfix sasl_passwd lines)"`
+	// SenderRelayHostMap is the sender relay map (Postfix
+	// sender_dependent_relayhost_maps); "" is off.
+	SenderRelayHostMap string `envconfig:"SENDER_RELAYHOST_MAP" desc:"per-sender relay hosts (Postfix sender_dependent_relayhost_maps lines: user@domain or @domain, then relay host(s)); empty: off"`
 	// TLS is the TLS policy towards the smarthost.
 	TLS string `envconfig:"TLS" default:"verify" desc:"TLS policy: verify, encrypt, may, none"`
 	// Spool is the bbolt spool file.

@@ -30,6 +30,7 @@ func (c *Config) validate() error {
 	add(absPath("RELAYQ_SPOOL", c.Spool, false))
 	add(absPath("RELAYQ_SOCKET", c.Socket, false))
 	add(absPath("RELAYQ_AUTHINFO", c.AuthInfo, true))
+	add(absPath("RELAYQ_SENDER_RELAYHOST_MAP", c.SenderRelayHostMap, true))
 	add(absPath("RELAYQ_ALIASES", c.Aliases, true))
 	add(absPath("RELAYQ_CONTROL_SOCKET", c.ControlSocket, false))
 	add(domain("RELAYQ_DOMAIN", c.Domain))
