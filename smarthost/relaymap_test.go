@@ -13,13 +13,10 @@ import (
 	"github.com/relayq/relayq/authinfo"
 )
 
-// writeMap writes a map file for authinfo with the given mode.
-func writeMap(t *testing.T, p, text string, mode os.FileMode) string {
+// writeMap writes a map file for authinfo (0600: fine for both kinds).
+func writeMap(t *testing.T, p, text string) string {
 	t.Helper()
-	if err := os.WriteFile(p, []byte(text), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, mode); err != nil {
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -42,12 +39,12 @@ func TestSenderRelayMap(t *testing.T) {
 
 	dir := t.TempDir()
 	creds, err := authinfo.NewStore(writeMap(t, filepath.Join(dir, "authinfo"),
-		defRelay+" default@example.org:pw-default\n"+otherRelay+" alice@example.com:pw-other\n", 0o600))
+		defRelay+" default@example.org:pw-default\n"+otherRelay+" alice@example.com:pw-other\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mapPath := filepath.Join(dir, "sender_relay")
-	relays, err := authinfo.NewRelayStore(writeMap(t, mapPath, "@example.com "+otherRelay+"\nbob@example.com DUNNO\n", 0o644))
+	relays, err := authinfo.NewRelayStore(writeMap(t, mapPath, "@example.com "+otherRelay+"\nbob@example.com DUNNO\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +88,7 @@ func TestSenderRelayMap(t *testing.T) {
 
 	// SIGHUP-style reload: example.com's mail goes to the default relay
 	// now, without a new client.
-	writeMap(t, mapPath, "@example.org "+otherRelay+"\n", 0o644)
+	writeMap(t, mapPath, "@example.org "+otherRelay+"\n")
 	if err := relays.Reload(); err != nil {
 		t.Fatal(err)
 	}
