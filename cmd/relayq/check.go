@@ -37,9 +37,10 @@ func runCheck(s stdio, args []string) int {
 	fl.SetOutput(s.err)
 	fl.Usage = func() {
 		fmt.Fprintf(s.err, "usage: relayq check\n\n"+
-			"Validates the configuration (relay hosts, TLS settings, credentials file syntax and\n"+
-			"permissions, spool, aliases) and prints what relayq will do for each relay host,\n"+
-			"secrets masked. Exit 0 when fine, 78 when not.\n")
+			"Validates the configuration (relay hosts, TLS settings, credentials file and sender\n"+
+			"relay map syntax and permissions, spool, aliases) and prints what relayq will do for\n"+
+			"each relay host and each sender relay map entry, secrets masked. Exit 0 when fine,\n"+
+			"78 when not.\n")
 	}
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -62,12 +63,14 @@ func runCheck(s stdio, args []string) int {
 	}
 	relays := c.relays(cfg)
 	m := c.credentials(cfg)
+	rm := c.senderRelays(cfg)
 	c.tls(cfg, relays)
 	c.spool(cfg)
 	c.aliases(cfg)
 	for _, r := range relays {
 		c.plan(cfg, r, m)
 	}
+	c.senderPlan(rm, m)
 	if len(c.problems) > 0 {
 		fmt.Fprintf(s.out, "\n")
 		for _, p := range c.problems {
@@ -182,6 +185,67 @@ func (c *checker) credentials(cfg *config.Config) *authinfo.Map {
 		}
 	}
 	return m
+}
+
+// senderRelays checks RELAYQ_SENDER_RELAYHOST_MAP (syntax and
+// permissions); each relay must also be one the delivery client accepts.
+// The map is nil when the key is empty or the map is bad.
+func (c *checker) senderRelays(cfg *config.Config) *authinfo.RelayMap {
+	if cfg.SenderRelayHostMap == "" {
+		return nil
+	}
+	rm, err := authinfo.ParseRelayMapFile(cfg.SenderRelayHostMap)
+	if err != nil {
+		c.fail("RELAYQ_SENDER_RELAYHOST_MAP: %v", err)
+		return nil
+	}
+	for _, e := range rm.Entries() {
+		if e.Relays == "" {
+			continue
+		}
+		if _, err := smarthost.ParseRelays(e.Relays); err != nil {
+			c.fail("RELAYQ_SENDER_RELAYHOST_MAP: %s: %v", e.Source, err)
+			return nil
+		}
+	}
+	c.ok("sender relay map: %s: %d entries", cfg.SenderRelayHostMap, rm.Len())
+	if rm.Len() == 0 {
+		c.warn("sender relay map: %s has no entries: every sender's mail goes to RELAYQ_RELAYHOST", cfg.SenderRelayHostMap)
+	}
+	return rm
+}
+
+// senderPlan prints, per entry of the sender relay map, where that
+// sender's mail goes and which credential it uses there.
+func (c *checker) senderPlan(rm *authinfo.RelayMap, m *authinfo.Map) {
+	if rm == nil || rm.Len() == 0 {
+		return
+	}
+	fmt.Fprintf(c.w, "\nsender relay map %s:\n", rm.Name())
+	for _, e := range rm.Entries() {
+		if e.Relays == "" {
+			fmt.Fprintf(c.w, "  sender %s: DUNNO, the default relay host RELAYQ_RELAYHOST (%s)\n", e.Key, e.Source)
+			continue
+		}
+		fmt.Fprintf(c.w, "  sender %s: relay host %s (%s)\n", e.Key, e.Relays, e.Source)
+		rs, _ := smarthost.ParseRelays(e.Relays) // checked by senderRelays
+		for _, r := range rs {
+			cred := "none: no AUTH"
+			if cr, ok := m.Lookup(authinfo.Query{Sender: exampleSender(e.Key), Host: r.Host, Port: r.Port, NextHop: r.Spec}); ok {
+				cred = cr.String()
+			}
+			fmt.Fprintf(c.w, "    credentials at %s: %s\n", r.Spec, cred)
+		}
+	}
+}
+
+// exampleSender turns a sender key into an address it matches: @domain
+// stands for anyone@domain.
+func exampleSender(key string) string {
+	if strings.HasPrefix(key, "@") {
+		return "anyone" + key
+	}
+	return key
 }
 
 // speaksMech reports whether the delivery client implements mech (it
@@ -396,10 +460,7 @@ func (c *checker) plan(cfg *config.Config, r smarthost.Relay, m *authinfo.Map) {
 		c.warn("credentials: no entry of %s matches relay %s: AUTH is not attempted there (keys: %s)", m.Name(), r.Spec, strings.Join(m.Keys(), ", "))
 	}
 	for _, k := range m.SenderKeys() {
-		q.Sender = k
-		if strings.HasPrefix(k, "@") {
-			q.Sender = "anyone" + k
-		}
+		q.Sender = exampleSender(k)
 		if cr, ok := m.Lookup(q); ok {
 			fmt.Fprintf(c.w, "  sender %s: %s\n", k, cr)
 		}
@@ -417,15 +478,17 @@ func resolveFirst(host string) string {
 	return addrs[0]
 }
 
-// runAuthinfo is `relayq authinfo lookup [-f FILE] [-server NAME] [-addr IP]
-// RELAY [SENDER]`: show which entry of the credentials file matches a
-// connection and why (authinfo Explain), secrets masked. RELAY is written
-// as in RELAYQ_RELAYHOST ([host]:port, host:port or host). Exit 0 when an
-// entry matches, 1 when none does (as postmap -q), 64 usage, 77/78 when
-// the file cannot be read or is unsafe or bad.
+// runAuthinfo is `relayq authinfo lookup [-f FILE] [-relay-map FILE]
+// [-server NAME] [-addr IP] RELAY [SENDER]`: show which entry of the
+// credentials file matches a connection and why (authinfo Explain),
+// secrets masked, and, with a sender relay map, whether SENDER's mail goes
+// to another relay host. RELAY is written as in RELAYQ_RELAYHOST
+// ([host]:port, host:port or host). Exit 0 when an entry matches, 1 when
+// none does (as postmap -q), 64 usage, 66/77/78 when a file is missing,
+// cannot be read, or is unsafe or bad.
 func runAuthinfo(s stdio, args []string) int {
 	if len(args) == 0 || args[0] != "lookup" {
-		fmt.Fprintf(s.err, "usage: relayq authinfo lookup [-f FILE] [-server NAME] [-addr IP] RELAY [SENDER]\n")
+		fmt.Fprintf(s.err, "%s\n", authinfoUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "help" || args[0] == "--help") {
 			return exOK
 		}
@@ -434,13 +497,15 @@ func runAuthinfo(s stdio, args []string) int {
 	fl := flag.NewFlagSet("authinfo lookup", flag.ContinueOnError)
 	fl.SetOutput(s.err)
 	file := fl.String("f", "", "credentials file (default RELAYQ_AUTHINFO)")
+	relayMap := fl.String("relay-map", "", "sender relay map (default RELAYQ_SENDER_RELAYHOST_MAP; -relay-map= for none)")
 	server := fl.String("server", "", "name of the server connected to, when it differs from RELAY's host (an MX host)")
 	addr := fl.String("addr", "", "IP address of the server (sendmail AuthInfo:address entries; default: resolved when the file has such entries)")
 	fl.Usage = func() {
-		fmt.Fprintf(s.err, "usage: relayq authinfo lookup [-f FILE] [-server NAME] [-addr IP] RELAY [SENDER]\n\n"+
+		fmt.Fprintf(s.err, "%s\n\n"+
 			"Shows which credentials entry delivery through RELAY (written as in RELAYQ_RELAYHOST,\n"+
-			"e.g. [smtp.example.com]:587) uses for SENDER (default: the null sender), and why.\n"+
-			"Secrets are masked. Exit 0 when an entry matches, 1 when none does.\n")
+			"e.g. [smtp.example.com]:587) uses for SENDER (default: the null sender), and why, and\n"+
+			"whether the sender relay map sends SENDER's mail to another relay host instead.\n"+
+			"Secrets are masked. Exit 0 when an entry matches, 1 when none does.\n", authinfoUsage)
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args[1:]); err != nil {
@@ -459,24 +524,33 @@ func runAuthinfo(s stdio, args []string) int {
 		return exUsage
 	}
 	r := rs[0]
-	path := *file
-	if path == "" {
+	path, mapPath := *file, *relayMap
+	mapSet := false
+	fl.Visit(func(f *flag.Flag) { mapSet = mapSet || f.Name == "relay-map" })
+	if path == "" || !mapSet {
+		// Files not named by a flag come from the configuration.
 		cfg, code := loadConfig(s)
 		if cfg == nil {
 			return code
 		}
-		path = cfg.AuthInfo
+		if path == "" {
+			path = cfg.AuthInfo
+		}
+		if !mapSet {
+			mapPath = cfg.SenderRelayHostMap
+		}
 	}
 	m, err := authinfo.ParseFile(path)
 	if err != nil {
 		fmt.Fprintf(s.err, "relayq authinfo lookup: %v\n", err)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return exNoInput
-		case errors.Is(err, fs.ErrPermission):
-			return exNoPerm
+		return fileExit(err)
+	}
+	var rm *authinfo.RelayMap
+	if mapPath != "" {
+		if rm, err = authinfo.ParseRelayMapFile(mapPath); err != nil {
+			fmt.Fprintf(s.err, "relayq authinfo lookup: %v\n", err)
+			return fileExit(err)
 		}
-		return exConfig
 	}
 	q := authinfo.Query{Host: r.Host, Port: r.Port, NextHop: r.Spec, Addr: *addr}
 	if fl.NArg() == 2 {
@@ -504,10 +578,47 @@ func runAuthinfo(s stdio, args []string) int {
 	for _, l := range m.Explain(q) {
 		fmt.Fprintln(s.out, l)
 	}
+	if rm != nil {
+		fmt.Fprintf(s.out, "sender relay map:\n")
+		for _, l := range rm.Explain(q.Sender) {
+			fmt.Fprintf(s.out, "  %s\n", l)
+		}
+		if own, ok := rm.RelayHost(q.Sender); ok && !relayListed(own, r) {
+			first := strings.SplitN(own, ",", 2)[0]
+			fmt.Fprintf(s.out, "note: mail from %s goes to a different relay host, %s, not to %s; for its credential there run: relayq authinfo lookup %s %s\n",
+				sender, own, r.Spec, first, q.Sender)
+		}
+	}
 	if _, ok := m.Lookup(q); !ok {
 		return 1
 	}
 	return exOK
+}
+
+const authinfoUsage = "usage: relayq authinfo lookup [-f FILE] [-relay-map FILE] [-server NAME] [-addr IP] RELAY [SENDER]"
+
+// fileExit is the exit code for a map file that cannot be used: 66
+// missing, 77 not readable, 78 unsafe or bad.
+func fileExit(err error) int {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return exNoInput
+	case errors.Is(err, fs.ErrPermission):
+		return exNoPerm
+	}
+	return exConfig
+}
+
+// relayListed reports whether r is one of the relays in list (RELAYQ_RELAYHOST
+// syntax): the same host, port and MX lookup.
+func relayListed(list string, r smarthost.Relay) bool {
+	rs, _ := smarthost.ParseRelays(list)
+	for _, x := range rs {
+		if x.Host == r.Host && x.Port == r.Port && x.MX == r.MX {
+			return true
+		}
+	}
+	return false
 }
 
 func orNone(s string) string {

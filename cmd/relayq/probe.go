@@ -57,6 +57,11 @@ func runProbe(s stdio, args []string) int {
 		return exConfig
 	}
 	log := newLogger(cfg, s.err)
+	creds, _, err = withSenderRelays(cfg, creds, log)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq probe: %v\n", err)
+		return exConfig
+	}
 	o, err := smarthostOptions(cfg, creds, log)
 	if err != nil {
 		fmt.Fprintf(s.err, "relayq probe: %v\n", err)
@@ -103,6 +108,28 @@ func probeCredentials(cfg *config.Config, s stdio) (smarthost.Credentials, error
 		return nil, err
 	}
 	return m, nil
+}
+
+// withSenderRelays adds the sender relay map (RELAYQ_SENDER_RELAYHOST_MAP)
+// to creds, which may be nil: the result is an authinfo.Routes, so that
+// the delivery client sends a mapped sender's mail to its own relay host
+// (smarthost.SenderRelays). The store is returned for SIGHUP; it is nil,
+// and creds returned as they are, when the key is empty. A map that is
+// missing, unsafe or bad is an error: mail would go to the wrong relay.
+func withSenderRelays(cfg *config.Config, creds smarthost.Credentials, log *slog.Logger) (smarthost.Credentials, *authinfo.RelayStore, error) {
+	if cfg.SenderRelayHostMap == "" {
+		return creds, nil, nil
+	}
+	rs, err := authinfo.NewRelayStore(cfg.SenderRelayHostMap)
+	if err != nil {
+		return nil, nil, fmt.Errorf("RELAYQ_SENDER_RELAYHOST_MAP: %w", err)
+	}
+	rs.SetLogger(log)
+	r := authinfo.Routes{Relays: rs}
+	if creds != nil {
+		r.Credentials = creds
+	}
+	return r, rs, nil
 }
 
 // smarthostOptions turns the configuration into the delivery client's

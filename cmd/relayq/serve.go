@@ -39,8 +39,8 @@ RELAYQ_METRICS_LISTEN when set. Logs go to standard error
 (RELAYQ_LOG_FORMAT text or json).
 
 Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT),
-SIGHUP reloads the credentials and the listener's users file (a broken file
-leaves the old one in force). With systemd Type=notify, READY=1 is sent once
+SIGHUP reloads the credentials, the sender relay map and the listener's
+users file (a broken file leaves the old one in force). With systemd Type=notify, READY=1 is sent once
 everything listens.
 
 Exit codes: 0 stopped by a signal, 64 usage, 75 spool locked by another
@@ -73,15 +73,13 @@ func runServe(s stdio, args []string) int {
 		log.Warn("configuration", "warning", w)
 	}
 
-	o, creds, err := daemonOptions(cfg, log)
+	o, reload, err := daemonOptions(cfg, log)
 	if err != nil {
 		log.Error("relayq serve: configuration", "error", err)
 		fmt.Fprintf(s.err, "relayq serve: %v\n", err)
 		return exConfig
 	}
-	if creds != nil {
-		o.Reload = append(o.Reload, creds)
-	}
+	o.Reload = append(o.Reload, reload...)
 	if c, ok := o.Deliverer.(interface{ Close() error }); ok {
 		defer c.Close()
 	}
@@ -125,10 +123,10 @@ func runServe(s stdio, args []string) int {
 }
 
 // daemonOptions maps the configuration to daemon.Options for Serve and
-// RunOnce (without the Serve-only listeners). The credentials store is
-// returned so that Serve can reload it on SIGHUP; it is nil when there is
-// no credentials file.
-func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, *authinfo.Store, error) {
+// RunOnce (without the Serve-only listeners). The credentials store and
+// the sender relay map store, those configured, are returned so that Serve
+// can reload them on SIGHUP.
+func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []daemon.Reloader, error) {
 	o := daemon.Options{
 		SpoolPath:   cfg.Spool,
 		LockTimeout: cfg.LockTimeout,
@@ -153,7 +151,7 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, *au
 		return o, nil, nil
 	}
 	var creds smarthost.Credentials
-	var store *authinfo.Store
+	var reload []daemon.Reloader
 	if cfg.AuthInfo != "" {
 		st, err := authinfo.NewStore(cfg.AuthInfo)
 		switch {
@@ -163,8 +161,16 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, *au
 			return o, nil, fmt.Errorf("RELAYQ_AUTHINFO: %w", err)
 		default:
 			st.SetLogger(log.Logger)
-			store, creds = st, st
+			creds = st
+			reload = append(reload, st)
 		}
+	}
+	creds, relays, err := withSenderRelays(cfg, creds, log.Logger)
+	if err != nil {
+		return o, nil, err
+	}
+	if relays != nil {
+		reload = append(reload, relays)
 	}
 	so, err := smarthostOptions(cfg, creds, log.Logger)
 	if err != nil {
@@ -175,7 +181,7 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, *au
 		return o, nil, fmt.Errorf("RELAYQ_RELAYHOST: %w", err)
 	}
 	o.Deliverer = c
-	return o, store, nil
+	return o, reload, nil
 }
 
 // runQueueOnce is `relayq queue run` without a daemon (daemon.RunOnce).
