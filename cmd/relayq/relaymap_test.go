@@ -46,7 +46,7 @@ func TestDaemonOptionsSenderRelays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := o.Deliverer.(*smarthost.Client); !ok || len(reload) != 2 {
+	if _, ok := o.Deliverer.(*smarthost.Client); !ok || len(reload) != 3 {
 		t.Fatalf("deliverer %T, reloaders %v", o.Deliverer, reload)
 	}
 	if _, ok := reload[0].(*authinfo.Store); !ok {
@@ -54,6 +54,9 @@ func TestDaemonOptionsSenderRelays(t *testing.T) {
 	}
 	if _, ok := reload[1].(*authinfo.RelayStore); !ok {
 		t.Errorf("reloader 1 is %T, want the sender relay map store", reload[1])
+	}
+	if _, ok := reload[2].(idleSessions); !ok {
+		t.Errorf("reloader 2 is %T, want idleSessions (closes relay sessions after the maps)", reload[2])
 	}
 
 	for name, setup := range map[string]func(){

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -181,7 +182,30 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []d
 		return o, nil, fmt.Errorf("RELAYQ_RELAYHOST: %w", err)
 	}
 	o.Deliverer = c
+	if len(reload) > 0 {
+		reload = append(reload, idleSessions{c: c, after: slices.Clone(reload)})
+	}
 	return o, reload, nil
+}
+
+// idleSessions is the last SIGHUP reloader: once the credentials (and the
+// sender relay map) have reloaded cleanly, the relay sessions idle in the
+// pool are closed, so that the next delivery logs in with the new
+// password rather than reusing a session opened with the old one. When a
+// reload failed, the old credentials stay in force and so do the sessions.
+type idleSessions struct {
+	c     *smarthost.Client
+	after []daemon.Reloader
+}
+
+func (i idleSessions) Reload() error {
+	for _, r := range i.after {
+		if e, ok := r.(interface{ Err() error }); ok && e.Err() != nil {
+			return nil
+		}
+	}
+	i.c.CloseIdle()
+	return nil
 }
 
 // runQueueOnce is `relayq queue run` without a daemon (daemon.RunOnce).

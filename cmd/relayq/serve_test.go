@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +18,8 @@ import (
 	"github.com/relayq/relayq/daemon"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
+
+	smtp "github.com/emersion/go-smtp"
 )
 
 func queueConfig() *config.Config {
@@ -128,3 +135,65 @@ func TestServeWarnsUnknownKeys(t *testing.T) {
 		t.Errorf("exit %d; stderr lacks the warning with its hint: %q", code, errb.String())
 	}
 }
+
+// errReloader is a reloader whose last load failed.
+type errReloader struct{ err error }
+
+func (e errReloader) Reload() error { return e.err }
+func (e errReloader) Err() error    { return e.err }
+
+// idleSessions closes the relay's idle sessions after a clean reload and
+// keeps them when a reload failed (the old credentials stay in force).
+func TestIdleSessionsReloader(t *testing.T) {
+	var conns atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		conns.Add(1)
+		return nopSession{}, nil
+	}))
+	srv.Domain = "relay.test"
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c, err := smarthost.New(smarthost.Options{Relays: "[127.0.0.1]:" + fmt.Sprint(ln.Addr().(*net.TCPAddr).Port), TLS: smarthost.None, HeloName: "client.test", IdleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	deliver := func() {
+		t.Helper()
+		m := &smarthost.Message{ID: "X", From: "a@example.org", Recipients: []smarthost.Recipient{{Addr: "b@example.net"}}, Size: 4,
+			Body: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("x\r\n")), nil }}
+		if _, err := c.Deliver(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver()
+	if err := (idleSessions{c: c, after: []daemon.Reloader{errReloader{errors.New("broken")}}}).Reload(); err != nil {
+		t.Fatal(err)
+	}
+	deliver()
+	if n := conns.Load(); n != 1 {
+		t.Errorf("after a failed reload: %d connections, want 1 (the session kept)", n)
+	}
+	if err := (idleSessions{c: c, after: []daemon.Reloader{errReloader{}}}).Reload(); err != nil {
+		t.Fatal(err)
+	}
+	deliver()
+	if n := conns.Load(); n != 2 {
+		t.Errorf("after a clean reload: %d connections, want 2 (a new login)", n)
+	}
+}
+
+type nopSession struct{}
+
+func (nopSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (nopSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (nopSession) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+func (nopSession) Reset()        {}
+func (nopSession) Logout() error { return nil }

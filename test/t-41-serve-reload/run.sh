@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t-41: relayq serve against the real smarthost (Postfix + Dovecot SASL):
 # mail from sendmail is relayed at once; SIGHUP reloads the credentials
-# file; a broken file leaves the old credentials in force (logged); a wrong
+# file and closes the idle relay sessions (so the new password applies to
+# the next message); a broken file leaves the old credentials in force
+# (logged) and the sessions open; a wrong
 # password defers (535, no bounce) until a corrected file is reloaded and
 # the queue flushed; SIGTERM stops the daemon with exit status 0.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -9,10 +11,9 @@
 
 relayq_env "[$SMARTHOST_HOST]:$SMARTHOST_SUBMISSION_PORT"
 export RELAYQ_SASL_MECHANISMS=PLAIN
-# A pooled connection stays authenticated with the credential it logged in
-# with until it has been idle this long (smarthost pools by credential
-# entry, not by password); keep it short so a reloaded password applies.
-export RELAYQ_RELAY_IDLE_TIMEOUT=1s
+# A long idle timeout: the reloaded password must apply at once because
+# SIGHUP closes the idle relay sessions, not because they timed out.
+export RELAYQ_RELAY_IDLE_TIMEOUT=60s
 save_config
 
 message() {
@@ -42,7 +43,8 @@ WRONG=wrong-$(openssl rand -hex 8)
 write_authinfo "$RELAYQ_RELAYHOST" "$SMARTHOST_USER" "$WRONG"
 kill -HUP "$SERVE_PID"
 wait_for_log "$T/serve.log" 'msg=reloaded what=*authinfo.Store' 10
-sleep 2 # the pooled connection (old login) is closed after RELAYQ_RELAY_IDLE_TIMEOUT
+# ... and then the idle relay session (logged in with the old password) is closed.
+wait_for_log "$T/serve.log" 'msg=reloaded what=main.idleSessions' 10
 tok=t41c-$$-$RANDOM
 message "$tok" | sendmail -t || fail "sendmail exited $?"
 wait_for_log "$T/serve.log" "535 5.7.8" 30
