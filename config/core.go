@@ -27,4 +27,6 @@ type Core struct {
 	LogFormat string `envconfig:"LOG_FORMAT" default:"text" desc:"log format: text or json"`
 	// LogLevel selects the minimum log level.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn, error"`
+	// LogFile is where the daemon and delivery runs append their logs.
+	LogFile string `envconfig:"LOG_FILE" desc:"file that relayq serve and the delivery runs (also the one sendmail starts without a daemon) append their logs to, reopened on SIGHUP; empty: standard error (serve) or syslog (the detached run)"`
 }

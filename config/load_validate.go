@@ -32,6 +32,7 @@ func (c *Config) validate() error {
 	add(absPath("RELAYQ_AUTHINFO", c.AuthInfo, true))
 	add(absPath("RELAYQ_SENDER_RELAYHOST_MAP", c.SenderRelayHostMap, true))
 	add(absPath("RELAYQ_ALIASES", c.Aliases, true))
+	add(absPath("RELAYQ_LOG_FILE", c.LogFile, true))
 	add(absPath("RELAYQ_CONTROL_SOCKET", c.ControlSocket, false))
 	add(domain("RELAYQ_DOMAIN", c.Domain))
 	if c.LockTimeout <= 0 || c.LockTimeout > 10*time.Minute {

@@ -68,7 +68,15 @@ func runServe(s stdio, args []string) int {
 	if code != exOK {
 		return code
 	}
-	log := maillog.Wrap(newLogger(cfg, s.err))
+	out, logf, err := logOutput(cfg.LogFile, s.err)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq serve: %v\n", err)
+		return exCantCrt
+	}
+	if logf != nil {
+		defer logf.Close()
+	}
+	log := maillog.Wrap(newLogger(cfg, out))
 	for _, w := range cfg.Warnings() {
 		// A misspelt RELAYQ_ key would otherwise silently keep its default.
 		log.Warn("configuration", "warning", w)
@@ -81,6 +89,9 @@ func runServe(s stdio, args []string) int {
 		return exConfig
 	}
 	o.Reload = append(o.Reload, reload...)
+	if logf != nil {
+		o.Reload = append(o.Reload, logf) // reopened after logrotate
+	}
 	if c, ok := o.Deliverer.(interface{ Close() error }); ok {
 		defer c.Close()
 	}

@@ -53,11 +53,22 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
-// backgroundLogger is newLogger for a process whose stderr goes nowhere
-// (the detached `queue run` that startQueueRun starts): when stderr is
-// /dev/null and syslog listens on /dev/log, records go to syslog (facility
-// mail, tag relayq, as Postfix logs); otherwise to w as newLogger does.
+// backgroundLogger is the logger of a delivery run (`relayq queue run`,
+// also the detached one that startQueueRun starts): RELAYQ_LOG_FILE when
+// set; else, when stderr is /dev/null and syslog listens on /dev/log,
+// syslog (facility mail, tag relayq, as Postfix logs); otherwise w as
+// newLogger does. A log file that cannot be opened is reported on w and
+// the run goes on.
 func backgroundLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	if cfg.LogFile != "" {
+		out, _, err := logOutput(cfg.LogFile, w)
+		if err == nil {
+			return newLogger(cfg, out)
+		}
+		l := backgroundLogger(withoutLogFile(cfg), w)
+		l.Error("cannot open the log file; logging here instead", "error", err)
+		return l
+	}
 	if !stderrIsDevNull() {
 		return newLogger(cfg, w)
 	}
@@ -66,6 +77,13 @@ func backgroundLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 		return newLogger(cfg, w)
 	}
 	return newLogger(cfg, sw)
+}
+
+// withoutLogFile is cfg with RELAYQ_LOG_FILE unset.
+func withoutLogFile(cfg *config.Config) *config.Config {
+	c := *cfg
+	c.LogFile = ""
+	return &c
 }
 
 // stderrIsDevNull reports whether fd 2 is /dev/null.

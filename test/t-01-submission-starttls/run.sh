@@ -22,7 +22,10 @@ wait_detached
 check "the spool is empty after delivery"
 wait_queue_count 0
 
-# 2. the same through the sendmail symlink (-t -i: a lone "." is data).
+# 2. the same through the sendmail symlink (-t -i: a lone "." is data),
+# with RELAYQ_LOG_FILE: the detached delivery run logs there.
+export RELAYQ_LOG_FILE="$T/relayq.log"
+save_config
 tok=t01b-$$-$RANDOM
 write_bcc_message "$T/b.eml" "$tok" yes
 check "sendmail -t -i (symlink) exits 0 (daemonless)"
@@ -32,6 +35,12 @@ check_bcc_delivery "$T/b.eml" "$tok" submission
 wait_detached
 check "the spool is empty after delivery"
 wait_queue_count 0
+check "the detached run logged its deliveries to RELAYQ_LOG_FILE"
+wait_for_log "$RELAYQ_LOG_FILE" "msg=delivered" 10
+assert_contains "$RELAYQ_LOG_FILE" "rcpt=bcc-$tok@example.org" "RELAYQ_LOG_FILE"
+assert_not_contains "$RELAYQ_LOG_FILE" "$SMARTHOST_PASS" "RELAYQ_LOG_FILE"
+unset RELAYQ_LOG_FILE
+save_config
 
 # 3. with the daemon: sendmail hands the message over the unix socket.
 start_serve
