@@ -30,7 +30,7 @@ type Listener struct {
 	// SMTPDMessageSizeLimit is the largest message accepted (SIZE).
 	SMTPDMessageSizeLimit int64 `envconfig:"SMTPD_MESSAGE_SIZE_LIMIT" default:"10240000" desc:"largest message in octets the listener and socket accept and announce as SIZE (Postfix message_size_limit); larger: 552 5.3.4"`
 	// SMTPDRecipientLimit is the most recipients per message.
-	SMTPDRecipientLimit int `envconfig:"SMTPD_RECIPIENT_LIMIT" default:"1000" desc:"most recipients per message (Postfix smtpd_recipient_limit); more: 452 4.5.3"`
+	SMTPDRecipientLimit int `envconfig:"SMTPD_RECIPIENT_LIMIT" default:"1000" desc:"most recipients per message from RELAYQ_LISTEN clients (Postfix smtpd_recipient_limit); more: 452 4.5.3. The unix submission socket (sendmail) has no limit"`
 	// SMTPDHeaderSizeLimit caps the message header.
 	SMTPDHeaderSizeLimit int `envconfig:"SMTPD_HEADER_SIZE_LIMIT" default:"102400" desc:"largest message header in octets (Postfix header_size_limit); larger: 552 5.3.4"`
 	// SMTPDLineLengthLimit caps command and message lines.
