@@ -72,9 +72,11 @@ var (
 var ErrTemporary = errors.New("temporary submission failure")
 
 // ErrInvalid is wrapped when the envelope cannot be submitted as given (an
-// address with CR, LF or NUL, no recipients, an unknown RET value). It is
-// permanent.
-var ErrInvalid = errors.New("invalid envelope")
+// address with CR, LF or NUL, no recipients, an unknown RET value, text
+// that is not UTF-8). It is permanent. It is spool.ErrInvalid, so that the
+// spool's own refusals (the daemon's listener submits to the spool
+// directly) are permanent too: 554, exit 65, never "try again later".
+var ErrInvalid = spool.ErrInvalid
 
 // Func is the signature of a submit function as the daemon hands it to the
 // listener (a closure over its open spool).

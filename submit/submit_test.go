@@ -644,3 +644,15 @@ type nopRWC struct{ io.Reader }
 
 func (nopRWC) Write(b []byte) (int, error) { return len(b), nil }
 func (nopRWC) Close() error                { return nil }
+
+// The spool's refusals are submit.ErrInvalid, hence permanent: a
+// listener answers 554 and sendmail exits 65 rather than asking the
+// sender to retry a message that can never be queued.
+func TestSpoolInvalidIsPermanent(t *testing.T) {
+	dir := t.TempDir()
+	env := Envelope{From: "a\xffb@example.org", Recipients: []Recipient{{Addr: "b@example.net"}}}
+	_, err := Submit(context.Background(), Options{SpoolPath: filepath.Join(dir, "queue.db")}, env, strings.NewReader("x\r\n"))
+	if !errors.Is(err, ErrInvalid) || TempFail(err) {
+		t.Fatalf("invalid UTF-8 sender: %v (ErrInvalid %v, TempFail %v)", err, errors.Is(err, ErrInvalid), TempFail(err))
+	}
+}
