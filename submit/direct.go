@@ -26,7 +26,7 @@ func submitDirect(ctx context.Context, o Options, env Envelope, body io.Reader) 
 	id, err := s.Submit(ctx, env, body)
 	cerr := s.Close()
 	if err != nil {
-		return "", fmt.Errorf("submit: %w", err)
+		return "", err // spool.Submit's errors start with "submit: "
 	}
 	// The message is committed; a failing Close cannot undo that, and
 	// reporting failure now would make the caller send it twice.
