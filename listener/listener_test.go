@@ -268,8 +268,10 @@ func TestAddressChecks(t *testing.T) {
 	r := dialRaw(t, "tcp", addr)
 	r.cmd("EHLO c.test", "250")
 	r.cmd("MAIL FROM:<"+strings.Repeat("s", 250)+"@example.com>", "553 5.1.7")
+	r.cmd("MAIL FROM:<a\xffb@example.com> SMTPUTF8", "553 5.1.7") // not UTF-8: the spool could not store it
 	r.cmd("MAIL FROM:<a@example.com>", "250")
 	r.cmd("RCPT TO:<"+strings.Repeat("r", 250)+"@example.org>", "553 5.1.3")
+	r.cmd("RCPT TO:<r\xc3@example.org>", "553 5.1.3")
 	r.cmd("RCPT TO:<B@example.org>", "250")
 	r.cmd("RCPT TO:<b@EXAMPLE.org>", "250") // duplicate: kept once
 	r.cmd("DATA", "354")

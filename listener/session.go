@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -190,7 +191,7 @@ func (ss *session) mail(from string, opts *smtp.MailOptions) error {
 		ss.s.log.With("stage", "MAIL").Rejected(ss.origin, from, "", replyText(err))
 		return err
 	}
-	if len(from) > maxPathLen || strings.ContainsAny(from, "\x00\r\n") {
+	if len(from) > maxPathLen || strings.ContainsAny(from, "\x00\r\n") || !utf8.ValidString(from) {
 		return errBadSender
 	}
 	env := submit.Envelope{From: from, Origin: ss.origin}
@@ -230,7 +231,7 @@ func (ss *session) rcpt(to string, opts *smtp.RcptOptions) error {
 	if !ss.mayRelay() { // MAIL refused already; belt and braces
 		return errRelayDenied
 	}
-	if to == "" || len(to) > maxPathLen || strings.ContainsAny(to, "\x00\r\n") {
+	if to == "" || len(to) > maxPathLen || strings.ContainsAny(to, "\x00\r\n") || !utf8.ValidString(to) {
 		return errBadRecipient
 	}
 	key := strings.ToLower(to)
