@@ -24,7 +24,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -167,40 +166,63 @@ func (l *recordingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := l.rec.conns.Add(1)
-	pr, pw := io.Pipe()
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 0, 4096), 1<<20)
-		for sc.Scan() {
-			l.rec.line(n, sc.Bytes())
-		}
-		// Drain on an overlong line so the connection never blocks.
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	return &recordingConn{Conn: c, w: pw}, nil
+	return &recordingConn{Conn: c, rec: l.rec, n: l.rec.conns.Add(1)}, nil
 }
 
-// recordingConn tees everything read from the client into w.
+// maxRecordLine bounds one recorded line; a longer one is recorded in
+// pieces of this size.
+const maxRecordLine = 1 << 20
+
+// recordingConn records every complete line read from the client before
+// Read returns it, so that the record is in the order the server saw the
+// lines, across connections too (a line is on file before its reply is
+// sent). A last line without its end is recorded when the connection ends.
 type recordingConn struct {
 	net.Conn
-	w    *io.PipeWriter
-	once sync.Once
+	rec  *recorder
+	n    int64
+	mu   sync.Mutex
+	part []byte
+	done bool
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
-		_, _ = c.w.Write(p[:n])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n > 0 && !c.done {
+		c.part = append(c.part, p[:n]...)
+		for {
+			i := bytes.IndexByte(c.part, '\n')
+			if i < 0 {
+				if len(c.part) >= maxRecordLine {
+					c.rec.line(c.n, c.part)
+					c.part = c.part[:0]
+				}
+				break
+			}
+			c.rec.line(c.n, c.part[:i+1])
+			c.part = c.part[i+1:]
+		}
 	}
 	if err != nil {
-		c.once.Do(func() { _ = c.w.Close() })
+		c.flush()
 	}
 	return n, err
 }
 
+// flush records a last partial line once; c.mu must be held.
+func (c *recordingConn) flush() {
+	if !c.done && len(c.part) > 0 {
+		c.rec.line(c.n, c.part)
+	}
+	c.part, c.done = nil, true
+}
+
 func (c *recordingConn) Close() error {
-	c.once.Do(func() { _ = c.w.Close() })
+	c.mu.Lock()
+	c.flush()
+	c.mu.Unlock()
 	return c.Conn.Close()
 }
 
