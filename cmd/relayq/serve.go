@@ -36,16 +36,19 @@ Runs the delivery daemon: owns the spool (RELAYQ_SPOOL), delivers to
 RELAYQ_RELAYHOST with retries and bounces, accepts mail on the unix
 submission socket (RELAYQ_SOCKET) and, when set, on RELAYQ_LISTEN; answers
 queue commands on RELAYQ_CONTROL_SOCKET; serves /healthz and /metrics on
-RELAYQ_METRICS_LISTEN when set. Logs go to standard error
-(RELAYQ_LOG_FORMAT text or json).
+RELAYQ_METRICS_LISTEN when set. Logs go to standard error, or to
+RELAYQ_LOG_FILE when set (RELAYQ_LOG_FORMAT text or json).
 
-Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT),
+Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT).
 SIGHUP reloads the credentials, the sender relay map and the listener's
-users file (a broken file leaves the old one in force). With systemd Type=notify, READY=1 is sent once
-everything listens.
+users file (a broken file leaves the old one in force), then closes the
+idle relay sessions so a new password applies at once, and reopens
+RELAYQ_LOG_FILE. With systemd Type=notify, READY=1 is sent once everything
+listens.
 
 Exit codes: 0 stopped by a signal, 64 usage, 75 spool locked by another
-process, 74 damaged spool, 78 configuration error, 71 other setup errors.
+process, 74 damaged spool, 73 RELAYQ_LOG_FILE cannot be opened, 78
+configuration error, 71 other setup errors.
 `
 
 func runServe(s stdio, args []string) int {
