@@ -83,6 +83,29 @@ func (c *Client) Deliver(ctx context.Context, m *Message) (Outcome, error) {
 			out.Recipients[i] = v.rcpt(m.Recipients[i].Addr)
 		}
 	}
+	// failed records a session that could not be set up on t.
+	failed := func(t target, p phase, err error) verdict {
+		lastErr = err
+		v := classify(p, err)
+		setAll(v)
+		if p != phConnect {
+			// It answered (a greeting, an EHLO, a TLS or AUTH
+			// refusal): the replies are this relay's.
+			out.Relay = t.String()
+		}
+		out.AuthFailed = out.AuthFailed || v.AuthFailed
+		return v
+	}
+	// send runs the transaction on s and returns s to the pool.
+	send := func(s *session) error {
+		out.Relay = s.tgt.String()
+		out.DSN = s.c.has("DSN")
+		s.stop = context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
+		var err error
+		pending, err = c.transact(ctx, s, m, pending, &out)
+		c.done(s, err)
+		return err
+	}
 relays:
 	for _, r := range relays {
 		tgts, err := resolve(ctx, c.o.Resolver, r)
@@ -97,16 +120,8 @@ relays:
 			}
 			s, p, err := c.session(ctx, t, m.From)
 			if err != nil {
-				lastErr = err
-				v := classify(p, err)
-				setAll(v)
-				if p != phConnect {
-					// It answered (a greeting, an EHLO, a TLS or AUTH
-					// refusal): the replies are this relay's.
-					out.Relay = t.String()
-				}
+				v := failed(t, p, err)
 				if v.AuthFailed {
-					out.AuthFailed = true
 					// The alarm (RELIABILITY R3): mail waits, a person must act.
 					c.log.Error("relay refused authentication; mail deferred", "queue_id", m.ID, "relay", t.String(),
 						"reply", fmt.Sprintf("%d %s %s", v.Code, v.Enhanced, v.Text))
@@ -116,32 +131,17 @@ relays:
 				}
 				continue
 			}
-			out.Relay = s.tgt.String()
-			out.DSN = s.c.has("DSN")
-			s.stop = context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
-			pending, err = c.transact(ctx, s, m, pending, &out)
-			c.done(s, err)
+			err = send(s)
 			if errors.Is(err, errStale) {
 				// The pooled connection was dead: once more on a new one.
 				s, p, err2 := c.fresh(ctx, t, m.From)
 				if err2 != nil {
-					lastErr = err2
-					v := classify(p, err2)
-					setAll(v)
-					if p != phConnect {
-						out.Relay = t.String()
-					}
-					out.AuthFailed = out.AuthFailed || v.AuthFailed
-					if v.Status == Bounced || !v.NextRelay {
+					if v := failed(t, p, err2); v.Status == Bounced || !v.NextRelay {
 						break relays
 					}
 					continue
 				}
-				out.Relay = s.tgt.String()
-				out.DSN = s.c.has("DSN")
-				s.stop = context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
-				pending, err = c.transact(ctx, s, m, pending, &out)
-				c.done(s, err)
+				err = send(s)
 			}
 			if err == nil {
 				return out, nil
