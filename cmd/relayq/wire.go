@@ -61,9 +61,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // the run goes on.
 func backgroundLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	if cfg.LogFile != "" {
-		out, _, err := logOutput(cfg.LogFile, w)
+		f, err := openLogFile(cfg.LogFile)
 		if err == nil {
-			return newLogger(cfg, out)
+			return newLogger(cfg, f)
 		}
 		l := backgroundLogger(withoutLogFile(cfg), w)
 		l.Error("cannot open the log file; logging here instead", "error", err)
