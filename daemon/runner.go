@@ -49,7 +49,7 @@ type runnerConfig struct {
 }
 
 // runner is the queue runner: one scheduler loop leasing due messages and
-// bounded workers delivering them (STYLE 5).
+// bounded workers delivering them.
 type runner struct {
 	st   store
 	d    Deliverer

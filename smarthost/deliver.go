@@ -439,7 +439,7 @@ func (c *Client) prepare(ctx context.Context, s *session, cred Credential, hasCr
 	return phAuth, nil
 }
 
-// authAllowed is the credential guard (RELIABILITY S3, S5; STYLE 7): it
+// authAllowed is the credential guard (RELIABILITY S3, S5): it
 // checks the connection itself, whatever the relay advertises.
 func (c *Client) authAllowed(s *session) error {
 	cn := s.c

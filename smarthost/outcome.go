@@ -89,7 +89,7 @@ func throttling(re *ReplyError) bool {
 }
 
 // classify turns an error in a phase into a verdict. It is the only place
-// where relayq decides between delivered, deferred and bounced (STYLE 6);
+// where relayq decides between delivered, deferred and bounced;
 // anything it does not recognise is temporary.
 func classify(p phase, err error) verdict {
 	if err == nil {

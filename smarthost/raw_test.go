@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// rawConn is one connection of a scripted raw relay (STYLE 14): the test
+// rawConn is one connection of a scripted raw relay: the test
 // writes exact octets, for cases a real server would never produce.
 type rawConn struct {
 	t   testing.TB

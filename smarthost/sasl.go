@@ -15,7 +15,7 @@ import (
 	"github.com/xdg-go/scram"
 )
 
-// Mechanism preference, strongest first (STYLE 8). Passwords: SCRAM keeps
+// Mechanism preference, strongest first (RELIABILITY S6). Passwords: SCRAM keeps
 // the password from the server; CRAM-MD5 at least does not send it;
 // PLAIN is preferred to LOGIN as RFC 4616 defines it. OAuth credentials:
 // the standard OAUTHBEARER (RFC 7628) before Google's XOAUTH2.

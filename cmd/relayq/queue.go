@@ -24,9 +24,8 @@ import (
 )
 
 // queueRunner runs the queue once without a daemon (daemon.RunOnce with
-// options from cfg). The daemon workstream sets it from its own file (an
-// init function in serve.go) so that this file does not depend on the
-// daemon's Options; nil means `queue run` is not available in this build.
+// options from cfg), set by serve.go's init function; nil means `queue run`
+// is not available in this build.
 var queueRunner func(ctx context.Context, cfg *config.Config, log *slog.Logger) error
 
 const queueUsage = `usage: relayq queue <command> [arguments]

@@ -1,8 +1,6 @@
 package main
 
-// Shared wiring for the subcommands: configuration → options structs. Owned
-// by the submit/config workstream; other workstreams may append small,
-// clearly named helpers at the end.
+// Shared wiring for the subcommands: configuration → options structs.
 
 import (
 	"crypto/tls"
@@ -148,9 +146,8 @@ func startQueueRun() {
 
 // listenerOptions maps the listener keys (config/listen.go) to
 // listener.Options for the daemon; submitFn is the daemon's spool submit.
-// Errors name the key. The result's Log is log. Added by the listener
-// workstream. Bind RELAYQ_LISTEN with listener.ListenTCP and RELAYQ_SOCKET
-// with listenerSocket.
+// Errors name the key. The result's Log is log. Bind RELAYQ_LISTEN with
+// listener.ListenTCP and RELAYQ_SOCKET with listenerSocket.
 func listenerOptions(cfg *config.Config, submitFn submit.Func, log *slog.Logger) (listener.Options, error) {
 	nets, err := config.ParseNetworks(cfg.MyNetworks)
 	if err != nil {
@@ -189,8 +186,7 @@ func listenerOptions(cfg *config.Config, submitFn submit.Func, log *slog.Logger)
 
 // trustedUIDs maps RELAYQ_TRUSTED_USERS (login names; unknown names are
 // skipped) to a uid test for the listener's unix socket; root is always
-// trusted, as on the sendmail command's own path. Added by the listener
-// workstream.
+// trusted, as on the sendmail command's own path.
 func trustedUIDs(names []string) func(uid int) bool {
 	uids := map[int]bool{0: true}
 	for _, n := range names {
@@ -204,7 +200,7 @@ func trustedUIDs(names []string) func(uid int) bool {
 }
 
 // listenerSocket binds RELAYQ_SOCKET with RELAYQ_SOCKET_MODE and
-// RELAYQ_SOCKET_GROUP (a name or a gid). Added by the listener workstream.
+// RELAYQ_SOCKET_GROUP (a name or a gid).
 func listenerSocket(cfg *config.Config) (*net.UnixListener, error) {
 	perm, err := cfg.SocketPerm()
 	if err != nil {

@@ -3,7 +3,7 @@
 # the message queued with that reply as the reason (mailq and
 # `relayq queue list` show it), logs the 535 reply, bounces nothing (no
 # second message in the queue) and delivers nothing. As Postfix's
-# smtp_sasl_auth_soft_bounce = yes (RELIABILITY.md R3). Once with a
+# smtp_sasl_auth_soft_bounce = yes (RELIABILITY R3, docs/architecture.md). Once with a
 # daemonless queue run, once with `relayq serve`. The wrong password never
 # appears in relayq's logs.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t-04: a relay that offers AUTH but no STARTTLS (test/tools/smtprecorder,
 # which records every line a client sends). relayq requires TLS before it
-# sends credentials (RFC 3207 §6, RFC 4954, RELIABILITY.md S1/S5): the relay
+# sends credentials (RFC 3207 §6, RFC 4954, RELIABILITY S1, S5 in docs/architecture.md): the relay
 # sees EHLO but never AUTH, MAIL, RCPT or DATA, and the message stays queued
 # with a reason. With RELAYQ_TLS=verify (the default) through a daemonless
 # queue run, and with RELAYQ_TLS=encrypt through `relayq serve`.
