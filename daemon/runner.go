@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/wire"
 )
 
 // Deliverer makes one delivery attempt of a message to the relay.
@@ -286,7 +286,7 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 	if out.AuthFailed {
 		reply := ""
 		if len(out.Recipients) > 0 {
-			reply = replyString(out.Recipients[0].Code, out.Recipients[0].Enhanced, out.Recipients[0].Text)
+			reply = out.Recipients[0].Reply().String()
 		}
 		// As Postfix smtp_sasl_auth_soft_bounce: defer, never bounce, and
 		// tell the operator loudly.
@@ -306,17 +306,17 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		if derr != nil && ro.Status == smarthost.Delivered {
 			ro.Status = smarthost.Deferred // no DATA completed: nothing was delivered
 		}
-		reply := spool.Reply{Code: ro.Code, Enhanced: ro.Enhanced, Text: oneLine(ro.Text)}
+		reply := spool.Reply{Code: ro.Code, Enhanced: ro.Enhanced, Text: wire.Sanitize(ro.Text)}
 		if reply.Code == 0 && reply.Text == "" {
 			if derr != nil {
-				reply.Text = oneLine(derr.Error())
+				reply.Text = wire.Sanitize(derr.Error())
 			} else {
 				reply.Text = "no reply for this recipient"
 			}
 		}
 		res := spool.Result{Index: idx, Reply: reply, Relay: out.Relay}
 		rc := m.Recipients[idx]
-		rs := replyString(reply.Code, reply.Enhanced, reply.Text)
+		rs := reply.String()
 		switch ro.Status {
 		case smarthost.Delivered:
 			res.State = spool.Delivered
@@ -343,7 +343,7 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		for _, k := range deferred {
 			results[k].State = spool.Bounced
 			rc := m.Recipients[results[k].Index]
-			log.Expired(string(m.ID), rc.Addr, replyString(results[k].Reply.Code, results[k].Reply.Enhanced, results[k].Reply.Text), m.Attempts, delay)
+			log.Expired(string(m.ID), rc.Addr, results[k].Reply.String(), m.Attempts, delay)
 			r.c.Metrics.count(&r.c.Metrics.expired)
 			expired[k] = true
 			failed = append(failed, k)
@@ -364,7 +364,7 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		}
 		for _, k := range deferred {
 			rc := m.Recipients[results[k].Index]
-			log.Deferred(string(m.ID), out.Relay, rc.Addr, replyString(results[k].Reply.Code, results[k].Reply.Enhanced, results[k].Reply.Text), m.Attempts, delay, next)
+			log.Deferred(string(m.ID), out.Relay, rc.Addr, results[k].Reply.String(), m.Attempts, delay, next)
 			r.c.Metrics.count(&r.c.Metrics.deferred)
 		}
 	}
@@ -384,7 +384,7 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		r.delete(m, results)
 		return
 	}
-	reason := replyString(results[deferred[0]].Reply.Code, results[deferred[0]].Reply.Enhanced, results[deferred[0]].Reply.Text)
+	reason := results[deferred[0]].Reply.String()
 	if out.Relay != "" && results[deferred[0]].Reply.Code != 0 {
 		reason = out.Relay + " said: " + reason
 	}
@@ -476,30 +476,4 @@ func (r *runner) delete(m *spool.Message, results []spool.Result) {
 		return
 	}
 	r.c.Log.Removed(string(m.ID), delivered, bounced)
-}
-
-// replyString formats a reply as the relay said it.
-func replyString(code int, enhanced, text string) string {
-	s := ""
-	if code != 0 {
-		s = fmt.Sprint(code)
-	}
-	if enhanced != "" {
-		s = strings.TrimSpace(s + " " + enhanced)
-	}
-	if text != "" {
-		s = strings.TrimSpace(s + " " + text)
-	}
-	return s
-}
-
-// oneLine makes a reply text safe to store and quote: CR, LF and other
-// control characters become spaces.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

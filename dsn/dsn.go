@@ -45,6 +45,8 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // Action is the RFC 3464 §2.3.3 Action value of a recipient.
@@ -388,19 +390,13 @@ func (rc *Recipient) status() string {
 	return "2.0.0"
 }
 
-// reply is the relay's reply as it said it ("550 5.1.1 text").
+// reply is the relay's reply as it said it ("550 5.1.1 text"), or the
+// local reason when no relay replied.
 func (rc *Recipient) reply() string {
 	if rc.Code == 0 {
 		return rc.Text
 	}
-	s := strconv.Itoa(rc.Code)
-	if rc.Enhanced != "" {
-		s += " " + rc.Enhanced
-	}
-	if rc.Text != "" {
-		s += " " + rc.Text
-	}
-	return s
+	return wire.Reply{Code: rc.Code, Enhanced: rc.Enhanced, Text: rc.Text}.String()
 }
 
 // remoteName is the relay's host name from "host[addr]:port".
@@ -489,7 +485,7 @@ func (r *Report) statusText(utf bool) string {
 		field("X-Relayq-Queue-ID", r.QueueID)
 	}
 	if r.EnvID != "" {
-		field("Original-Envelope-Id", xtext(r.EnvID))
+		field("Original-Envelope-Id", wire.Xtext(r.EnvID))
 	}
 	if !r.Arrival.IsZero() {
 		field("Arrival-Date", r.Arrival.Format(time.RFC1123Z))
@@ -545,28 +541,13 @@ func origRcpt(orcpt string, utf bool) string {
 	return t + "; " + xtextNonASCII(strings.TrimSpace(a))
 }
 
-// xtext encodes s as RFC 3461 §4 xtext ("+" and characters outside
-// 33-126 and "=" as +HH).
-func xtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 33 || c > 126 || c == '+' || c == '=' {
-			fmt.Fprintf(&b, "+%02X", c)
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
 // xtextNonASCII encodes only octets outside printable ASCII, so that a
 // plain address stays readable.
 func xtextNonASCII(s string) string {
 	if isASCII(s) {
 		return s
 	}
-	return xtext(s)
+	return wire.Xtext(s)
 }
 
 func isASCII(s string) bool {

@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relayq/relayq/submit"
+	"github.com/relayq/relayq/wire"
 )
 
 // RFC 5321 §4.5.3.1.3: a path is at most 256 octets.
@@ -338,8 +339,10 @@ func dataReply(err error) *smtp.SMTPError {
 	}
 }
 
+// replyText is a go-smtp reply in its one-line form (package wire).
 func replyText(e *smtp.SMTPError) string {
-	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	c := e.EnhancedCode
+	return wire.Reply{Code: e.Code, Enhanced: fmt.Sprintf("%d.%d.%d", c[0], c[1], c[2]), Text: e.Message}.String()
 }
 
 // received is the Received: header for a TCP message (RFC 5321 §4.4,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/submit"
+	"github.com/relayq/relayq/wire"
 )
 
 // droppedHeaders are removed before the message is queued (Postfix
@@ -564,12 +565,7 @@ func (in *intake) fromValue(req *request, sender string) string {
 // encodeDisplayName renders a display name as an atom phrase, a quoted
 // string, or an RFC 2047 encoded word when it is not ASCII.
 func encodeDisplayName(name string) string {
-	name = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' ' // no control character reaches a header
-		}
-		return r
-	}, name)
+	name = wire.Sanitize(name) // no control character reaches a header
 	name = strings.Join(strings.Fields(name), " ")
 	if nonASCII(name) {
 		if !utf8.ValidString(name) {

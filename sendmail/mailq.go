@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // QueueEntry is one queued message as mailq shows it.
@@ -61,8 +63,10 @@ func Mailq(ctx context.Context, o Options) int {
 // zone as asctime(3) prints it; the sender "MAILER-DAEMON" stands for the
 // null sender. Each recipient still to be delivered follows, indented,
 // after its last reason in parentheses (not repeated for consecutive
-// recipients with the same reason). An empty queue prints "Mail queue is
-// empty".
+// recipients with the same reason). Text goes through wire.Sanitize, so
+// that a hostile address or reply cannot forge lines of the listing. The
+// total is rounded down to Kbytes, as Postfix's. An empty queue prints
+// "Mail queue is empty".
 func WriteMailq(w io.Writer, entries []QueueEntry) error {
 	if len(entries) == 0 {
 		_, err := io.WriteString(w, "Mail queue is empty\n")
@@ -95,7 +99,7 @@ func WriteMailq(w io.Writer, entries []QueueEntry) error {
 		if from == "" {
 			from = "MAILER-DAEMON"
 		}
-		fmt.Fprintf(&b, "%-*s %7d %20.20s %s\n", width, sanitize(e.ID)+status, e.Size, e.Arrival.Local().Format("Mon Jan _2 15:04:05 "), sanitize(from))
+		fmt.Fprintf(&b, "%-*s %7d %20.20s %s\n", width, wire.Sanitize(e.ID)+status, e.Size, e.Arrival.Local().Format("Mon Jan _2 15:04:05 "), wire.Sanitize(from))
 		last := ""
 		for _, r := range e.Recipients {
 			reason := r.Reason
@@ -103,7 +107,7 @@ func WriteMailq(w io.Writer, entries []QueueEntry) error {
 				reason = e.Reason
 			}
 			if reason != "" && reason != last {
-				reason = sanitize(reason)
+				reason = wire.Sanitize(reason)
 				pad := 76 - len(reason)
 				if pad < 0 {
 					pad = 0
@@ -114,7 +118,7 @@ func WriteMailq(w io.Writer, entries []QueueEntry) error {
 					last = e.Reason
 				}
 			}
-			fmt.Fprintf(&b, "%*s %s\n", indent, "", sanitize(r.Addr))
+			fmt.Fprintf(&b, "%*s %s\n", indent, "", wire.Sanitize(r.Addr))
 		}
 		total += e.Size
 	}
@@ -125,15 +129,4 @@ func WriteMailq(w io.Writer, entries []QueueEntry) error {
 	fmt.Fprintf(&b, "\n-- %d Kbytes in %d Request%s.\n", total/1024, len(entries), plural)
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// sanitize replaces control characters so that a hostile address or reply
-// cannot forge lines of the listing.
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
 }

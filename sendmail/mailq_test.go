@@ -34,7 +34,7 @@ func TestWriteMailq(t *testing.T) {
 		"                                           a@example.net\n" +
 		"                                           b@example.net\n" +
 		strings.Repeat(" ", 76-len("connect to relay: refused")) + "(connect to relay: refused)\n" +
-		"                                           c@example.net??X: forged\n" +
+		"                                           c@example.net  X: forged\n" +
 		"\n" +
 		"-- 2 Kbytes in 2 Requests.\n"
 	if b.String() != want {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	smtp "github.com/emersion/go-smtp"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // serveSMTP is -bs: one SMTP session (RFC 5321) on standard input and
@@ -77,7 +79,7 @@ func (s *bsSession) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	in := newIntake(s.o)
 	if !in.trusted && from != "" && !in.ownAddress(from) && s.o.RefuseUntrusted {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: fmt.Sprintf("user %s may not send as <%s>", in.who(), sanitize(from))}
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: fmt.Sprintf("user %s may not send as <%s>", in.who(), wire.Sanitize(from))}
 	}
 	s.req = req
 	return nil
@@ -144,14 +146,14 @@ func smtpAddrCheck(a string, sender bool) error {
 		if sender {
 			code = smtp.EnhancedCode{5, 1, 7}
 		}
-		return &smtp.SMTPError{Code: 501, EnhancedCode: code, Message: sanitize(err.Error())}
+		return &smtp.SMTPError{Code: 501, EnhancedCode: code, Message: wire.Sanitize(err.Error())}
 	}
 	return nil
 }
 
 // smtpError maps an intake error to an SMTP reply.
 func smtpError(err error) error {
-	msg := sanitize(err.Error())
+	msg := wire.Sanitize(err.Error())
 	switch exitCode(err) {
 	case ExitDataErr, ExitUsage:
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: msg}

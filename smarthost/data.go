@@ -115,7 +115,7 @@ func (c *conn) sendBody(body io.Reader) (reply, error) {
 		return r, err
 	}
 	if r.Code/100 != 2 {
-		return r, r.err("DATA")
+		return r, r.Err("DATA")
 	}
 	return r, nil
 }

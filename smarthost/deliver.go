@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // session is one established connection: greeted, TLS as the policy asks,
@@ -124,7 +126,7 @@ relays:
 				if v.AuthFailed {
 					// The alarm (RELIABILITY R3): mail waits, a person must act.
 					c.log.Error("relay refused authentication; mail deferred", "queue_id", m.ID, "relay", t.String(),
-						"reply", fmt.Sprintf("%d %s %s", v.Code, v.Enhanced, v.Text))
+						"reply", wire.Reply{Code: v.Code, Enhanced: v.Enhanced, Text: v.Text}.String())
 				}
 				if v.Status == Bounced || !v.NextRelay {
 					break relays
@@ -593,7 +595,7 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 				return r, err
 			}
 			if r.Code/100 != want {
-				return r, r.err(verb)
+				return r, r.Err(verb)
 			}
 			return r, nil
 		}
@@ -687,7 +689,7 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 		res, e := fail(ph, accepted, err)
 		return append(res, rest...), e
 	}
-	set(accepted, verdict{Status: Delivered, Code: r.Code, Enhanced: r.enhanced(), Text: r.text()})
+	set(accepted, verdict{Status: Delivered, Code: r.Code, Enhanced: r.Enhanced(), Text: r.Text()})
 	return rest, nil
 }
 
@@ -710,7 +712,7 @@ func (c *Client) mailCommand(cn *conn, m *Message) string {
 			sb.WriteString(" RET=" + r)
 		}
 		if m.EnvID != "" {
-			sb.WriteString(" ENVID=" + xtext(m.EnvID))
+			sb.WriteString(" ENVID=" + wire.Xtext(m.EnvID))
 		}
 	}
 	return sb.String()

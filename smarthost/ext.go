@@ -4,22 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"strings"
-)
 
-// xtext encodes s as RFC 3461 §4 xtext: '+', '=' and octets outside
-// '!'..'~' become "+HH".
-func xtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '+' || c == '=' {
-			fmt.Fprintf(&b, "+%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
+	"github.com/relayq/relayq/wire"
+)
 
 // dsnRcptParams renders NOTIFY and ORCPT (RFC 3461 §4.1, §4.2) for a
 // relay that announced DSN. Values that are not valid are left out rather
@@ -32,7 +19,7 @@ func dsnRcptParams(r Recipient) string {
 	if r.ORcpt != "" {
 		typ, addr, ok := strings.Cut(r.ORcpt, ";")
 		if ok && typ != "" && addr != "" && isASCII(typ) {
-			s += " ORCPT=" + typ + ";" + xtext(addr)
+			s += " ORCPT=" + typ + ";" + wire.Xtext(addr)
 		}
 	}
 	return s

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // phase is the protocol step an error happened in.
@@ -179,7 +181,7 @@ func isNetErr(err error) bool {
 	var t timeout
 	return errors.As(err, &t) || strings.Contains(err.Error(), "EOF") ||
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe") ||
-		errors.Is(err, errReplyTooLong)
+		errors.Is(err, wire.ErrTooLong)
 }
 
 // rcptOutcome fills a recipient's outcome from a verdict.

@@ -136,67 +136,6 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func TestReadReply(t *testing.T) {
-	cases := []struct {
-		in   string
-		code int
-		txt  []string
-		err  string
-	}{
-		{"250 ok\r\n", 250, []string{"ok"}, ""},
-		{"250-relay\r\n250-SIZE 10\r\n250 AUTH PLAIN\r\n", 250, []string{"relay", "SIZE 10", "AUTH PLAIN"}, ""},
-		{"220\r\n", 220, []string{""}, ""},
-		{"250 ok\n", 250, []string{"ok"}, ""},
-		{"250-a\r\n251 b\r\n", 0, nil, "code changed"},
-		{"25\r\n", 0, nil, "malformed"},
-		{"abc def\r\n", 0, nil, "malformed"},
-		{"600 x\r\n", 0, nil, "malformed"},
-		{"250x\r\n", 0, nil, "malformed"},
-		{"250-a\r\n", 0, nil, "EOF"},
-		{"250 " + strings.Repeat("x", maxReplyLine) + "\r\n", 0, nil, "size limits"},
-		{strings.Repeat("250-x\r\n", maxReplyLines+1), 0, nil, "size limits"},
-	}
-	for _, tc := range cases {
-		r, err := readReply(bufio.NewReaderSize(strings.NewReader(tc.in), 64))
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: %v, want error %q", tc.in, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || r.Code != tc.code || !reflect.DeepEqual(r.Lines, tc.txt) {
-			t.Errorf("%q: %+v %v", tc.in, r, err)
-		}
-	}
-	r := reply{Code: 550, Lines: []string{"5.1.1 <x@y>: no such user", "second"}}
-	if r.enhanced() != "5.1.1" || r.text() != "<x@y>: no such user; second" || r.String() != "550 5.1.1 <x@y>: no such user; second" {
-		t.Errorf("reply accessors: %q %q %q", r.enhanced(), r.text(), r.String())
-	}
-	if e, rest := splitEnhanced("4.7.0x hi"); e != "" || rest != "4.7.0x hi" {
-		t.Errorf("splitEnhanced accepted a bad code: %q", e)
-	}
-}
-
-func FuzzReadReply(f *testing.F) {
-	for _, s := range []string{"250 ok\r\n", "250-a\r\n250 b\r\n", "220\r\n", "5"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		r, err := readReply(bufio.NewReaderSize(strings.NewReader(s), 16))
-		if err != nil {
-			return
-		}
-		if r.Code < 200 || r.Code > 599 || len(r.Lines) == 0 || len(r.Lines) > maxReplyLines {
-			t.Fatalf("%q: %+v", s, r)
-		}
-		for _, l := range r.Lines {
-			if len(l) > maxReplyLine || strings.ContainsAny(l, "\n") {
-				t.Fatalf("%q: line %q", s, l)
-			}
-		}
-	})
-}
-
 // unstuff reverses dot-stuffing of a DATA stream and checks it ends with
 // the terminator; it returns the body.
 func unstuff(t *testing.T, wire string) string {
@@ -306,9 +245,6 @@ func FuzzDotWriter(f *testing.F) {
 }
 
 func TestXtextAndDSNParams(t *testing.T) {
-	if got := xtext("a+b=c d\x01é"); got != "a+2Bb+3Dc+20d+01+C3+A9" {
-		t.Errorf("xtext = %q", got)
-	}
 	cases := []struct {
 		r    Recipient
 		want string

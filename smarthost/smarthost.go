@@ -98,6 +98,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // Status is the result for one recipient.
@@ -153,6 +155,11 @@ type RcptOutcome struct {
 	Code     int
 	Enhanced string // RFC 3463 status code, e.g. "5.1.1"
 	Text     string
+}
+
+// Reply returns the relay's reply (or the local reason) for o.
+func (o RcptOutcome) Reply() wire.Reply {
+	return wire.Reply{Code: o.Code, Enhanced: o.Enhanced, Text: o.Text}
 }
 
 // Outcome is the result of one Deliver call.

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -14,173 +13,20 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/relayq/relayq/wire"
 )
 
-// Reply bounds (RELIABILITY I2). RFC 5321 §4.5.3.1.5 limits a reply line to
-// 512 octets; servers in the wild send longer ones, so relayq accepts up to
-// maxReplyLine and refuses anything beyond, and caps the number of lines of
-// one reply (a hostile relay must not make relayq buffer without bound).
-const (
-	maxReplyLine  = 2048
-	maxReplyLines = 128
-	maxAuthRounds = 16
-)
+// maxAuthRounds bounds the challenges of one AUTH exchange.
+const maxAuthRounds = 16
 
-// errReplyTooLong is returned when a reply breaks the I2 bounds.
-var errReplyTooLong = errors.New("reply from relay exceeds size limits (RFC 5321 §4.5.3.1)")
+// reply is one SMTP reply as read (code and text lines); the reader and
+// the one-line forms are package wire's, within the I2 bounds.
+type reply = wire.RawReply
 
-// reply is one SMTP reply: the code and its text lines (without the code).
-type reply struct {
-	Code  int
-	Lines []string
-}
-
-// enhanced returns the RFC 3463 enhanced status code at the start of the
-// first line, or "".
-func (r reply) enhanced() string {
-	if len(r.Lines) == 0 {
-		return ""
-	}
-	e, _ := splitEnhanced(r.Lines[0])
-	return e
-}
-
-// text is the reply text, lines joined by "; ", enhanced code removed from
-// the first line.
-func (r reply) text() string {
-	ls := make([]string, len(r.Lines))
-	copy(ls, r.Lines)
-	if len(ls) > 0 {
-		_, ls[0] = splitEnhanced(ls[0])
-	}
-	return strings.Join(ls, "; ")
-}
-
-// String formats the reply as one line, e.g. "550 5.1.1 no such user".
-func (r reply) String() string {
-	s := strconv.Itoa(r.Code)
-	if e := r.enhanced(); e != "" {
-		s += " " + e
-	}
-	if t := r.text(); t != "" {
-		s += " " + t
-	}
-	return s
-}
-
-// ReplyError is an SMTP reply that was not the one expected: the relay's
-// answer to a command, kept whole for the outcome and the DSN.
-type ReplyError struct {
-	Command  string // the command verb that got the reply, e.g. "RCPT"
-	Code     int
-	Enhanced string // RFC 3463 code from the reply, "" when none
-	Text     string
-}
-
-// Error formats the reply as the relay sent it.
-func (e *ReplyError) Error() string {
-	s := fmt.Sprintf("%s: %d", e.Command, e.Code)
-	if e.Enhanced != "" {
-		s += " " + e.Enhanced
-	}
-	if e.Text != "" {
-		s += " " + e.Text
-	}
-	return s
-}
-
-func (r reply) err(command string) *ReplyError {
-	return &ReplyError{Command: command, Code: r.Code, Enhanced: r.enhanced(), Text: r.text()}
-}
-
-// splitEnhanced splits "5.1.1 text" into ("5.1.1", "text").
-func splitEnhanced(s string) (string, string) {
-	f, rest, _ := strings.Cut(s, " ")
-	parts := strings.Split(f, ".")
-	if len(parts) != 3 {
-		return "", s
-	}
-	if parts[0] != "2" && parts[0] != "4" && parts[0] != "5" {
-		return "", s
-	}
-	for _, p := range parts[1:] {
-		if len(p) == 0 || len(p) > 3 {
-			return "", s
-		}
-		for _, c := range p {
-			if c < '0' || c > '9' {
-				return "", s
-			}
-		}
-	}
-	return f, rest
-}
-
-// readReply reads one SMTP reply within the I2 bounds.
-func readReply(br *bufio.Reader) (reply, error) {
-	var r reply
-	for n := 0; ; n++ {
-		if n >= maxReplyLines {
-			return r, errReplyTooLong
-		}
-		line, err := readLine(br)
-		if err != nil {
-			return r, err
-		}
-		if len(line) < 3 {
-			return r, fmt.Errorf("malformed reply line %q", line)
-		}
-		code, err := strconv.Atoi(line[:3])
-		if err != nil || code < 200 || code > 599 {
-			return r, fmt.Errorf("malformed reply code in %q", line)
-		}
-		if n > 0 && code != r.Code {
-			return r, fmt.Errorf("reply code changed within a multi-line reply: %d then %d", r.Code, code)
-		}
-		r.Code = code
-		cont := false
-		text := ""
-		if len(line) > 3 {
-			switch line[3] {
-			case '-':
-				cont = true
-			case ' ':
-			default:
-				return r, fmt.Errorf("malformed reply line %q", line)
-			}
-			text = line[4:]
-		}
-		r.Lines = append(r.Lines, text)
-		if !cont {
-			return r, nil
-		}
-	}
-}
-
-// readLine reads one CRLF (or LF) terminated line of at most maxReplyLine
-// octets.
-func readLine(br *bufio.Reader) (string, error) {
-	var b []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		b = append(b, frag...)
-		if len(b) > maxReplyLine {
-			return "", errReplyTooLong
-		}
-		if err == nil {
-			break
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return "", err
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	return s, nil
-}
+// ReplyError is a reply of the relay that was not the one expected, kept
+// whole for the outcome and the DSN.
+type ReplyError = wire.ReplyError
 
 // guardConn applies deadlines: each operation runs with its own timeout
 // (RFC 5321 §4.5.3.2), never past the whole-delivery deadline (hard).
@@ -249,7 +95,7 @@ func (c *conn) close() error {
 // read reads one reply within timeout d.
 func (c *conn) read(d time.Duration) (reply, error) {
 	c.raw.deadline(d)
-	r, err := readReply(c.br)
+	r, err := wire.ReadReply(c.br)
 	if err != nil {
 		c.broken = true
 		return r, err
@@ -320,7 +166,7 @@ func (c *conn) cmdRedacted(d time.Duration, want int, verb, line, shown string) 
 		return r, err
 	}
 	if r.Code/100 != want {
-		return r, r.err(verb)
+		return r, r.Err(verb)
 	}
 	return r, nil
 }
@@ -333,7 +179,7 @@ func (c *conn) greet() error {
 	}
 	c.banner = r
 	if r.Code != 220 {
-		return r.err("greeting")
+		return r.Err("greeting")
 	}
 	return nil
 }
@@ -482,7 +328,7 @@ func (c *conn) auth(a sasl.Client) error {
 				return err
 			}
 		default:
-			return r.err("AUTH")
+			return r.Err("AUTH")
 		}
 	}
 }

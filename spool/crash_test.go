@@ -275,7 +275,7 @@ func crashWorker(s *Spool, seed, w int, logLine func(string, ...any), wg *sync.W
 					panic(err)
 				}
 			case p < 19:
-				if err := s.Update(m.ID, []Result{{Index: 0, State: Delivered}, {Index: 1, State: Pending, Reply: Reply{451, "4.3.0", "later"}}}); err != nil {
+				if err := s.Update(m.ID, []Result{{Index: 0, State: Delivered}, {Index: 1, State: Pending, Reply: Reply{Code: 451, Enhanced: "4.3.0", Text: "later"}}}); err != nil {
 					panic(err)
 				}
 				if err := s.Defer(m.ID, time.Now().Add(time.Duration(rng.IntN(100))*time.Millisecond), "451 later"); err != nil {

@@ -317,10 +317,10 @@ func TestUpdate(t *testing.T) {
 		{"index out of range", []Result{{Index: 0, State: Delivered}, {Index: 3, State: Delivered}}, true, [3]State{}},
 		{"negative index", []Result{{Index: -1, State: Delivered}}, true, [3]State{}},
 		{"invalid state", []Result{{Index: 0, State: 7}}, true, [3]State{}},
-		{"deferred keeps pending", []Result{{Index: 0, State: Pending, Reply: Reply{451, "4.3.0", "later"}}}, false, [3]State{}},
+		{"deferred keeps pending", []Result{{Index: 0, State: Pending, Reply: Reply{Code: 451, Enhanced: "4.3.0", Text: "later"}}}, false, [3]State{}},
 		{"deliver one, bounce one", []Result{
-			{Index: 0, State: Delivered, Reply: Reply{250, "2.0.0", "ok"}, Relay: "relay.example:587"},
-			{Index: 2, State: Bounced, Reply: Reply{550, "5.1.1", "no such user"}, Relay: "relay.example:587"},
+			{Index: 0, State: Delivered, Reply: Reply{Code: 250, Enhanced: "2.0.0", Text: "ok"}, Relay: "relay.example:587"},
+			{Index: 2, State: Bounced, Reply: Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}, Relay: "relay.example:587"},
 		}, false, [3]State{Delivered, Pending, Bounced}},
 		{"final states stick", []Result{{Index: 0, State: Pending}, {Index: 2, State: Delivered}}, false, [3]State{Delivered, Pending, Bounced}},
 		{"empty", nil, false, [3]State{Delivered, Pending, Bounced}},
@@ -339,7 +339,7 @@ func TestUpdate(t *testing.T) {
 		}
 	}
 	m, _ := s.Get(id)
-	if r := m.Recipients[2]; r.Reply != (Reply{550, "5.1.1", "no such user"}) || r.Relay != "relay.example:587" || r.Updated.IsZero() {
+	if r := m.Recipients[2]; r.Reply != (Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}) || r.Relay != "relay.example:587" || r.Updated.IsZero() {
 		t.Errorf("bounced recipient %+v", r)
 	}
 	if r := m.Recipients[1]; r.Reply.Code != 0 {

@@ -47,7 +47,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, r)
 	}
 	m := got.message("01K0WGA2FA46")
-	if m.Recipients[1].Reply != (Reply{550, "5.1.1", "user unknown"}) || m.Attempts != 3 || !m.Held {
+	if m.Recipients[1].Reply != (Reply{Code: 550, Enhanced: "5.1.1", Text: "user unknown"}) || m.Attempts != 3 || !m.Held {
 		t.Errorf("message %+v", m)
 	}
 }

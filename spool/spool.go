@@ -68,6 +68,8 @@ package spool
 import (
 	"errors"
 	"time"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // ID is a queue ID. IDs sort by arrival time (byte-wise string order).
@@ -88,12 +90,10 @@ const (
 	Bounced
 )
 
-// Reply is an SMTP reply (or a local reason when Code is 0).
-type Reply struct {
-	Code     int    // SMTP reply code, 0 when there was no reply (connect error, timeout)
-	Enhanced string // RFC 3463 enhanced status code, e.g. "5.1.1"; may be empty
-	Text     string // reply text (or the local error), single line
-}
+// Reply is an SMTP reply (or a local reason when Code is 0): Code 0 when
+// there was no reply (connect error, timeout), Enhanced the RFC 3463 code
+// ("" when none), Text the reply text or the local error on one line.
+type Reply = wire.Reply
 
 // Recipient is one envelope recipient with its own state.
 type Recipient struct {

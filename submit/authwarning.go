@@ -3,6 +3,8 @@ package submit
 import (
 	"fmt"
 	"strings"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // AuthWarning returns the X-Authentication-Warning header line (without
@@ -35,14 +37,5 @@ func AuthWarning(uid int, user, host, from string, trusted bool) string {
 	if host == "" {
 		host = "localhost"
 	}
-	return "X-Authentication-Warning: " + clean(host) + ": " + clean(who) + " set sender to " + clean(addr) + " using -f"
-}
-
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
+	return "X-Authentication-Warning: " + wire.Sanitize(host) + ": " + wire.Sanitize(who) + " set sender to " + wire.Sanitize(addr) + " using -f"
 }

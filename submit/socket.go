@@ -10,6 +10,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // A hand-written client rather than go-smtp's: go-smtp's Client.Mail sends
@@ -18,10 +20,6 @@ import (
 // 8-bit (and later convert or refuse 7-bit mail for relays without
 // 8BITMIME). The conversation is five commands; textproto does the framing
 // and the dot-stuffing.
-
-// maxReplyLines bounds a multi-line reply (RFC 5321 §4.5.3.1 bounds lines,
-// not their number; a daemon sending more is broken).
-const maxReplyLines = 100
 
 // queuedID finds the queue ID in "250 2.0.0 Ok: queued as <ID>": the
 // first "queued as " (any case), an optional "<", then one or more of
@@ -227,86 +225,18 @@ func (c *smtpConn) cmd(step string, want int, format string, args ...any) error 
 	return err
 }
 
-// reply reads one reply and checks its code; the text (enhanced code
-// removed, lines joined) is returned.
+// reply reads one reply (package wire: bounded, RELIABILITY I2) and checks
+// its code; the text (enhanced code removed, lines joined) is returned.
 func (c *smtpConn) reply(step string, want int) (string, error) {
 	c.deadline()
-	code, lines, err := c.readReply()
+	r, err := wire.ReadReply(c.text.R)
 	if err != nil {
 		return "", c.lost(step, err)
 	}
-	enh, text := splitEnhanced(lines)
-	if code != want {
-		return "", &ReplyError{Command: step, Code: code, Enhanced: enh, Text: text}
+	if r.Code != want {
+		return "", refused(r.Err(step))
 	}
-	return text, nil
-}
-
-// readReply reads a possibly multi-line reply (RFC 5321 §4.2.1).
-func (c *smtpConn) readReply() (int, []string, error) {
-	var lines []string
-	code := 0
-	for {
-		line, err := c.text.ReadLine()
-		if err != nil {
-			return 0, nil, err
-		}
-		if len(line) < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' || line[2] < '0' || line[2] > '9' ||
-			(len(line) > 3 && line[3] != ' ' && line[3] != '-') {
-			return 0, nil, fmt.Errorf("malformed reply line %q", line)
-		}
-		n := int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
-		if code != 0 && n != code {
-			return 0, nil, fmt.Errorf("reply code changed within a reply: %q", line)
-		}
-		code = n
-		text := ""
-		if len(line) > 4 {
-			text = line[4:]
-		}
-		lines = append(lines, text)
-		if len(line) == 3 || line[3] == ' ' {
-			return code, lines, nil
-		}
-		if len(lines) >= maxReplyLines {
-			return 0, nil, fmt.Errorf("reply longer than %d lines", maxReplyLines)
-		}
-	}
-}
-
-// splitEnhanced removes the RFC 3463 enhanced code from each line and
-// joins the lines.
-func splitEnhanced(lines []string) (enh, text string) {
-	out := make([]string, 0, len(lines))
-	for i, l := range lines {
-		first, rest, _ := strings.Cut(l, " ")
-		if isEnhanced(first) {
-			if i == 0 {
-				enh = first
-			}
-			l = rest
-		}
-		out = append(out, l)
-	}
-	return enh, strings.Join(out, "; ")
-}
-
-func isEnhanced(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || (parts[0][0] != '2' && parts[0][0] != '4' && parts[0][0] != '5') {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if len(p) == 0 || len(p) > 3 {
-			return false
-		}
-		for i := 0; i < len(p); i++ {
-			if p[i] < '0' || p[i] > '9' {
-				return false
-			}
-		}
-	}
-	return true
+	return r.Text(), nil
 }
 
 func (c *smtpConn) ehlo() error {
@@ -314,16 +244,15 @@ func (c *smtpConn) ehlo() error {
 	if err := c.text.PrintfLine("EHLO localhost"); err != nil {
 		return c.lost("EHLO", err)
 	}
-	code, lines, err := c.readReply()
+	r, err := wire.ReadReply(c.text.R)
 	if err != nil {
 		return c.lost("EHLO", err)
 	}
-	if code != 250 {
-		enh, text := splitEnhanced(lines)
-		return &ReplyError{Command: "EHLO", Code: code, Enhanced: enh, Text: text}
+	if r.Code != 250 {
+		return refused(r.Err("EHLO"))
 	}
 	c.ext = map[string]string{}
-	for _, l := range lines[1:] {
+	for _, l := range r.Lines[1:] {
 		k, v, _ := strings.Cut(l, " ")
 		c.ext[strings.ToUpper(k)] = v
 	}
@@ -364,7 +293,7 @@ func (c *smtpConn) mailCommand(env Envelope) (string, error) {
 			b.WriteString(" RET=" + env.Ret)
 		}
 		if env.EnvID != "" {
-			b.WriteString(" ENVID=" + xtext(env.EnvID))
+			b.WriteString(" ENVID=" + wire.Xtext(env.EnvID))
 		}
 	}
 	return b.String(), nil
@@ -402,21 +331,6 @@ func (c *smtpConn) quit() {
 	_ = c.text.PrintfLine("QUIT")
 }
 
-// xtext encodes s as RFC 3461 §4 xtext: "!" to "~" except "+" and "=" as
-// they are, every other octet as "+" and two upper-case hex digits.
-func xtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= '!' && c <= '~' && c != '+' && c != '=' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "+%02X", c)
-		}
-	}
-	return b.String()
-}
-
 // utf8AddrXtext encodes s as RFC 6533 §3 utf-8-addr-xtext (utf8 false:
 // every non-ASCII character as \x{HEX}) or utf-8-addr-unitext (utf8 true:
 // non-ASCII as is); specials and controls become \x{HEX} either way.
@@ -446,6 +360,6 @@ func encodeORcpt(orcpt string, utf8 bool) (string, error) {
 	case "utf-8":
 		return typ + ";" + utf8AddrXtext(addr, utf8), nil
 	default:
-		return typ + ";" + xtext(addr), nil
+		return typ + ";" + wire.Xtext(addr), nil
 	}
 }

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/wire"
 )
 
 // Type aliases so that intake packages (listener) can use the spool's
@@ -98,24 +99,14 @@ type Options struct {
 // DefaultTimeout is the per-step timeout of the socket conversation.
 const DefaultTimeout = 5 * time.Minute
 
-// ReplyError is a reply of the daemon that refused the message.
-type ReplyError struct {
-	Command  string // the command refused: "greeting", "EHLO", "MAIL", "RCPT TO:<addr>", "DATA", "end of data"
-	Code     int    // SMTP reply code
-	Enhanced string // RFC 3463 code, e.g. "4.3.0", may be empty
-	Text     string // reply text without the codes (lines joined by "; ")
-}
+// ReplyError is a reply of the daemon that refused the message. Command is
+// the step refused: "greeting", "EHLO", "MAIL", "RCPT TO:<addr>", "DATA",
+// "end of data". Submit returns it wrapped as "daemon refused <Command>:
+// <reply>"; use errors.As.
+type ReplyError = wire.ReplyError
 
-func (e *ReplyError) Error() string {
-	code := fmt.Sprint(e.Code)
-	if e.Enhanced != "" {
-		code += " " + e.Enhanced
-	}
-	return fmt.Sprintf("daemon refused %s: %s %s", e.Command, code, e.Text)
-}
-
-// Temporary reports whether the reply is a 4xx reply.
-func (e *ReplyError) Temporary() bool { return e.Code >= 400 && e.Code < 500 }
+// refused wraps a refusal of the daemon.
+func refused(e *ReplyError) error { return fmt.Errorf("daemon refused %w", e) }
 
 // Submit queues one message; see the package doc for the two routes. It
 // returns the queue ID only once the message is on disk. body is read once,

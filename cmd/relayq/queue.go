@@ -20,7 +20,9 @@ import (
 
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/wire"
 )
 
 // queueRunner runs the queue once without a daemon (daemon.RunOnce with
@@ -219,97 +221,18 @@ func queueExit(err error) int {
 	return exUnavail
 }
 
-// queueList prints the queue in Postfix mailq format (or JSON lines).
+// queueList prints the queue in Postfix mailq format (sendmail.WriteMailq,
+// the same listing as mailq) or as JSON lines.
 func queueList(ctx context.Context, c *control.Client, w io.Writer, jsonOut bool) error {
 	if jsonOut {
 		enc := json.NewEncoder(w)
 		return c.List(ctx, func(m *spool.Message) error { return enc.Encode(m) })
 	}
-	n, size := 0, int64(0)
-	err := c.List(ctx, func(m *spool.Message) error {
-		if n == 0 {
-			fmt.Fprintln(w, "-Queue ID-    --Size-- ----Arrival Time---- -Sender/Recipient-------")
-		}
-		n++
-		size += m.Size
-		return writeMailqEntry(w, m)
-	})
+	entries, err := mailqEntries(ctx, c)
 	if err != nil {
 		return err
 	}
-	if n == 0 {
-		fmt.Fprintln(w, "Mail queue is empty")
-		return nil
-	}
-	req := "Requests"
-	if n == 1 {
-		req = "Request"
-	}
-	fmt.Fprintf(w, "-- %d Kbytes in %d %s.\n", (size+1023)/1024, n, req)
-	return nil
-}
-
-// writeMailqEntry writes one message as Postfix's mailq does: ID (with '!'
-// when held), size, arrival, sender; then each recipient not yet delivered,
-// preceded by its last reply in parentheses; then an empty line.
-func writeMailqEntry(w io.Writer, m *spool.Message) error {
-	mark := " "
-	if m.Held {
-		mark = "!"
-	}
-	from := m.From
-	if from == "" {
-		from = "MAILER-DAEMON"
-	}
-	if _, err := fmt.Fprintf(w, "%-12s%s %8d %s  %s\n", m.ID, mark, m.Size, m.Arrival.Local().Format("Mon Jan _2 15:04:05"), from); err != nil {
-		return err
-	}
-	// Recipients line up under the sender: 12 ID + mark + space, 8 size,
-	// space, 20 arrival, 2 spaces.
-	indent := strings.Repeat(" ", 12+1+1+8+1+20+2)
-	shown := false
-	for _, r := range m.Recipients {
-		if r.State == spool.Delivered {
-			continue
-		}
-		reason := replyText(r.Reply)
-		if r.State == spool.Bounced {
-			reason = "bounced: " + reason
-		}
-		if reason == "" && !shown && m.Reason != "" {
-			reason = m.Reason
-		}
-		if reason != "" {
-			shown = true
-			fmt.Fprintf(w, "%s(%s)\n", indent, oneLine(reason))
-		}
-		fmt.Fprintf(w, "%s%s\n", indent, r.Addr)
-	}
-	_, err := fmt.Fprintln(w)
-	return err
-}
-
-func replyText(r spool.Reply) string {
-	var parts []string
-	if r.Code != 0 {
-		parts = append(parts, fmt.Sprint(r.Code))
-	}
-	if r.Enhanced != "" {
-		parts = append(parts, r.Enhanced)
-	}
-	if r.Text != "" {
-		parts = append(parts, r.Text)
-	}
-	return strings.Join(parts, " ")
-}
-
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
+	return sendmail.WriteMailq(w, entries)
 }
 
 func age(now, t time.Time) string {
@@ -350,12 +273,12 @@ func queueShow(w io.Writer, d *control.Detail, now time.Time) {
 		fmt.Fprintf(w, "Next attempt:  %s\n", ts(m.NextAttempt))
 	}
 	if m.Reason != "" {
-		fmt.Fprintf(w, "Reason:        %s\n", oneLine(m.Reason))
+		fmt.Fprintf(w, "Reason:        %s\n", wire.Sanitize(m.Reason))
 	}
 	fmt.Fprintf(w, "Recipients:\n")
 	for _, r := range m.Recipients {
 		state := map[spool.State]string{spool.Pending: "pending", spool.Delivered: "delivered", spool.Bounced: "bounced"}[r.State]
-		fmt.Fprintf(w, "  <%s> %s", r.Addr, state)
+		fmt.Fprintf(w, "  <%s> %s", wire.Sanitize(r.Addr), state)
 		if r.Notify != "" {
 			fmt.Fprintf(w, " NOTIFY=%s", r.Notify)
 		}
@@ -363,12 +286,12 @@ func queueShow(w io.Writer, d *control.Detail, now time.Time) {
 			fmt.Fprintf(w, " ORCPT=%s", r.ORcpt)
 		}
 		fmt.Fprintln(w)
-		if t := replyText(r.Reply); t != "" {
+		if t := r.Reply.String(); t != "" {
 			via := ""
 			if r.Relay != "" {
 				via = " from " + r.Relay
 			}
-			fmt.Fprintf(w, "    last reply%s at %s: %s\n", via, ts(r.Updated), oneLine(t))
+			fmt.Fprintf(w, "    last reply%s at %s: %s\n", via, ts(r.Updated), wire.Sanitize(t))
 		}
 	}
 	fmt.Fprintf(w, "Headers:\n")

@@ -148,7 +148,7 @@ func mailqEntries(ctx context.Context, c *control.Client) ([]sendmail.QueueEntry
 			if r.State != spool.Pending {
 				continue
 			}
-			e.Recipients = append(e.Recipients, sendmail.QueueRecipient{Addr: r.Addr, Reason: replyText(r.Reply)})
+			e.Recipients = append(e.Recipients, sendmail.QueueRecipient{Addr: r.Addr, Reason: r.Reply.String()})
 		}
 		out = append(out, e)
 		return nil
@@ -322,7 +322,7 @@ func results(m *spool.Message) []sendmail.RecipientResult {
 		case spool.Bounced:
 			st = sendmail.StatusBounced
 		}
-		reply := replyText(r.Reply)
+		reply := r.Reply.String()
 		if reply == "" && st == sendmail.StatusDeferred {
 			reply = m.Reason
 		}

