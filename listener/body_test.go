@@ -15,21 +15,11 @@ func TestNormalizer(t *testing.T) {
 		maxHeader      int
 		err            error
 	}{
-		{"crlf kept", "A: b\r\n\r\nbody\r\n", "A: b\r\n\r\nbody\r\n", 0, nil},
-		{"bare lf", "A: b\n\nbody\nmore\n", "A: b\r\n\r\nbody\r\nmore\r\n", 0, nil},
-		{"bare lf dot lf stays data", "A: b\r\n\r\nx\n.\nMAIL FROM:<e@x>\n", "A: b\r\n\r\nx\r\n.\r\nMAIL FROM:<e@x>\r\n", 0, nil},
-		{"stray cr", "A: b\r\n\r\nx\ry\r\n", "A: b\r\n\r\nx y\r\n", 0, nil},
-		{"cr cr lf", "x\r\r\n", "x \r\n", 0, nil},
-		{"cr at end", "x\r", "x ", 0, nil},
-		{"cr dot cr", "A: b\r\n\r\n\r.\r", "A: b\r\n\r\n . ", 0, nil},
-		{"lf cr", "x\n\ry\r\n", "x\r\n y\r\n", 0, nil},
-		{"empty", "", "", 0, nil},
-		{"nul", "A: b\r\n\r\nx\x00y\r\n", "", 0, errNUL},
+		{"line rules (submit.Normalizer)", "A: b\n\nx\ry\x00z\r\n", "A: b\r\n\r\nx yz\r\n", 0, nil},
 		{"header at limit", "A: bc\r\n\r\nbody body body\r\n", "A: bc\r\n\r\nbody body body\r\n", 7, nil},
 		{"header over limit", "A: bcd\r\n\r\nbody\r\n", "", 7, errHeaderTooBig},
 		{"header over limit bare lf", "A: bc\nB: c\n\n", "", 10, errHeaderTooBig},
 		{"no header body only", "\r\n" + strings.Repeat("x", 100) + "\r\n", "\r\n" + strings.Repeat("x", 100) + "\r\n", 10, nil},
-		{"8bit kept", "A: \xc3\xa9\r\n\r\n\xff\r\n", "A: \xc3\xa9\r\n\r\n\xff\r\n", 0, nil},
 	}
 	for _, tt := range tests {
 		for _, oneByte := range []bool{false, true} {
@@ -75,45 +65,23 @@ func TestNormalizerSourceError(t *testing.T) {
 	}
 }
 
-// FuzzNormalizer checks the output invariants: only CRLF line ends, no
-// NUL, no bare CR or LF, and content octets other than CR/LF unchanged.
+// FuzzNormalizer: the header bound holds and is the only error.
 func FuzzNormalizer(f *testing.F) {
-	for _, s := range []string{"", "a\r\nb", "\n.\n", "\r.\r", "x\r\r\n", "\x00", "A: b\n\nbody", "\r\n.\r\n"} {
+	for _, s := range []string{"", "a\r\nb", "A: b\n\nbody", "\r\n.\r\n", strings.Repeat("A: b\n", 20)} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		z := newNormalizer(bytes.NewReader(in), 64)
 		out, err := io.ReadAll(z)
 		if err != nil {
-			if !errors.Is(err, errNUL) && !errors.Is(err, errHeaderTooBig) {
+			if !errors.Is(err, errHeaderTooBig) {
 				t.Fatalf("unexpected error %v", err)
-			}
-			if errors.Is(err, errNUL) && !bytes.Contains(in, []byte{0}) {
-				t.Fatalf("errNUL without NUL")
 			}
 			return
 		}
-		if bytes.IndexByte(out, 0) >= 0 {
-			t.Fatal("NUL in output")
-		}
-		for i, c := range out {
-			if c == '\r' && (i+1 >= len(out) || out[i+1] != '\n') {
-				t.Fatalf("bare CR at %d in %q", i, out)
-			}
-			if c == '\n' && (i == 0 || out[i-1] != '\r') {
-				t.Fatalf("bare LF at %d in %q", i, out)
-			}
-		}
-		strip := func(b []byte) []byte {
-			return bytes.Map(func(r rune) rune {
-				if r == '\r' || r == '\n' || r == ' ' {
-					return -1
-				}
-				return r
-			}, b)
-		}
-		if !bytes.Equal(strip(in), strip(out)) {
-			t.Fatalf("content changed: %q -> %q", in, out)
+		hdr, _, _ := bytes.Cut(out, []byte("\r\n\r\n"))
+		if len(hdr) > 64 {
+			t.Fatalf("header of %d octets passed a bound of 64", len(hdr))
 		}
 	})
 }

@@ -83,8 +83,8 @@ func TestHygiene(t *testing.T) {
 		{"bare lf before end", "Subject: x\r\n\r\nline1\n\r\n.\r\n", "250", "Subject: x\r\n\r\nline1\r\n\r\n"},
 		{"stray cr", "Subject: x\r\n\r\na\rb\r\n.\r\n", "250", "Subject: x\r\n\r\na b\r\n"},
 		{"dot stuffing removed", "Subject: x\r\n\r\n..leading dot\r\n.\r\n", "250", "Subject: x\r\n\r\n.leading dot\r\n"},
-		{"nul refused", "Subject: x\r\n\r\na\x00b\r\n.\r\n", "554 5.6.0", ""},
-		{"nul in header refused", "Subj\x00ect: x\r\n\r\nb\r\n.\r\n", "554 5.6.0", ""},
+		{"nul removed", "Subject: x\r\n\r\na\x00b\r\n.\r\n", "250", "Subject: x\r\n\r\nab\r\n"},
+		{"nul in header removed", "Subj\x00ect: x\r\n\r\nb\r\n.\r\n", "250", "Subject: x\r\n\r\nb\r\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -569,14 +569,14 @@ func TestBDAT(t *testing.T) {
 	big := strings.Repeat("x", 300)
 	r.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(big), big))
 	r.expect("552 5.3.4")
-	// NUL: refused.
+	// NUL: removed, as on every door (submit.Normalizer).
 	r.cmd("MAIL FROM:<a@example.com>", "250")
 	r.cmd("RCPT TO:<b@example.org>", "250")
 	r.send("BDAT 5 LAST\r\na\x00b\r\n")
-	r.expect("554 5.6.0")
+	r.expect("250 2.0.0")
 	r.cmd("NOOP", "250")
-	if len(k.all()) != 1 {
-		t.Fatalf("%d messages", len(k.all()))
+	if msgs := k.all(); len(msgs) != 2 || !strings.HasSuffix(msgs[1].body, "\r\nab\r\n") {
+		t.Fatalf("messages %+v", msgs)
 	}
 }
 

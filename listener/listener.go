@@ -68,10 +68,10 @@
 // DATA ends only at <CRLF>.<CRLF> (go-smtp's data reader): a bare
 // <LF>.<LF> or <CR>.<CR> is message content, so SMTP smuggling
 // (CVE-2023-51764/5/6) cannot start a second message. Before Submit the
-// content is normalised as Postfix smtpd_forbid_bare_newline=normalize and
-// cleanup_replace_stray_cr_lf do: a bare LF becomes CRLF, a CR not followed
-// by LF becomes a space. A message containing a NUL octet is refused with
-// "554 5.6.0" (rather than silently altered). A message larger than
+// content is normalised by submit.Normalizer, the rules every door shares
+// (Postfix smtpd_forbid_bare_newline=normalize, cleanup_replace_stray_cr_lf
+// and message_strip_characters=\0): a bare LF becomes CRLF, a CR not
+// followed by LF becomes a space, a NUL octet is removed. A message larger than
 // MaxMessageSize is refused with "552 5.3.4" (also early, from MAIL
 // SIZE=), a header larger than MaxHeaderSize likewise, recipients beyond
 // MaxRecipients get "452 4.5.3", a line longer than MaxLineLength ends the

@@ -36,7 +36,6 @@ var (
 	errAuthTooMany   = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
 	errBadSender     = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
 	errBadRecipient  = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
-	errNUL           = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL characters"}
 	errHeaderTooBig  = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message header size exceeds limit"}
 	errLineTooLong   = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0}, Message: "Line too long"}
 	errQueueWrite    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: queue file write error"}
@@ -327,7 +326,7 @@ func dataReply(err error) *smtp.SMTPError {
 	var se *smtp.SMTPError
 	switch {
 	case errors.As(err, &se):
-		return se // ErrDataTooLarge (552 5.3.4), errNUL, errHeaderTooBig
+		return se // ErrDataTooLarge (552 5.3.4), errHeaderTooBig
 	case errors.Is(err, smtp.ErrTooLongLine):
 		return errLineTooLong
 	default:

@@ -51,6 +51,7 @@
 //     them, RFC 5322 §2.3, and they carry no text; removing them keeps cron
 //     output that contains one deliverable, where refusing would lose it).
 //     Nothing raw is passed on: no bare CR, LF or NUL reaches the spool.
+//     These are submit.Normalizer's rules, the same on the SMTP listener.
 //   - Line length: no line longer than 998 octets is queued (RFC 5322
 //     §2.1.1). A header line is folded at the last blank before the limit,
 //     else broken with CRLF SP; a body line is broken with CRLF (Postfix

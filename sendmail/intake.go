@@ -440,7 +440,7 @@ func (in *intake) submitSpilled(ctx context.Context, env *submit.Envelope, hb *b
 	if err := copyBody(sp, lr, req.ignoreDots); err != nil {
 		return "", in.readErr(err)
 	}
-	if lr.eightBit {
+	if lr.eightBit() {
 		env.Body8Bit = true
 	}
 	body, err := sp.Reader()

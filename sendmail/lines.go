@@ -5,37 +5,37 @@ import (
 	"errors"
 	"io"
 	"unicode/utf8"
+
+	"github.com/relayq/relayq/submit"
 )
 
 // MaxLine is the longest line relayq queues, without its CRLF (RFC 5321
 // §4.5.3.1.6, RFC 5322 §2.1.1; Postfix smtp_line_length_limit).
 const MaxLine = 998
 
-// lineReader reads the message a caller hands over and applies the line
-// rules of the package doc: LF or CRLF ends a line; any other CR becomes a
-// space (as Postfix cleanup_replace_stray_cr_lf); NUL octets are removed.
-// It returns lines without their terminator, at most max octets at a time,
-// split at a UTF-8 character boundary when longer (the rest follows as
-// further pieces).
+// lineReader reads the message a caller hands over, normalised by
+// submit.Normalizer (the intake rules every door shares: LF or CRLF ends a
+// line, any other CR becomes a space, NUL octets are removed), and returns
+// lines without their terminator, at most max octets at a time, split at a
+// UTF-8 character boundary when longer (the rest follows as further
+// pieces).
 type lineReader struct {
-	r        *bufio.Reader
-	pend     []byte // normalized octets of the current line not yet returned
-	out      []byte // the slice handed out last (reused)
-	lineEnd  bool   // pend holds the whole rest of the current line
-	eof      bool
-	err      error
-	eightBit bool // an octet >= 0x80 was seen
-	nulls    int  // NUL octets removed
-	strayCR  int  // stray CRs replaced
+	z       *submit.Normalizer
+	r       *bufio.Reader
+	pend    []byte // octets of the current line not yet returned
+	out     []byte // the slice handed out last (reused)
+	lineEnd bool   // pend holds the whole rest of the current line
+	eof     bool
+	err     error
 }
 
 func newLineReader(r io.Reader) *lineReader {
-	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < 4096 {
-		br = bufio.NewReaderSize(r, 64<<10)
-	}
-	return &lineReader{r: br}
+	z := submit.NewNormalizer(r)
+	return &lineReader{z: z, r: bufio.NewReaderSize(z, 64<<10)}
 }
+
+// eightBit reports whether an octet >= 0x80 was read.
+func (l *lineReader) eightBit() bool { return l.z.EightBit }
 
 // next returns the next piece of a line. complete is true when the piece
 // ends its line (a CRLF follows it); false when the line was cut at max and
@@ -69,61 +69,29 @@ func (l *lineReader) next(max int) (piece []byte, complete bool, err error) {
 	}
 }
 
-// fill reads one chunk into pend, up to and including a line end.
+// fill reads one chunk into pend, up to and including a line end. The
+// input is normalised, so every CR is followed by LF.
 func (l *lineReader) fill() {
 	chunk, err := l.r.ReadSlice('\n')
-	nl := len(chunk) > 0 && chunk[len(chunk)-1] == '\n'
-	if nl {
-		chunk = chunk[:len(chunk)-1]
-		if n := len(chunk); n > 0 && chunk[n-1] == '\r' {
-			chunk = chunk[:n-1]
-		}
-	} else if n := len(chunk); n > 0 && chunk[n-1] == '\r' && errors.Is(err, bufio.ErrBufferFull) {
-		// A CR at the end of a full buffer: it ends the line if LF follows.
-		// chunk is only valid until the next read: copy it first.
-		l.append(chunk[:n-1])
-		if b, perr := l.r.Peek(1); perr == nil && b[0] == '\n' {
-			_, _ = l.r.Discard(1)
-			l.lineEnd = true
-			return
-		}
-		l.append([]byte{' '})
-		l.strayCR++
+	switch n := len(chunk); {
+	case n > 0 && chunk[n-1] == '\n':
+		l.pend = append(l.pend, chunk[:n-2]...) // without CRLF
+		l.lineEnd = true
+		return
+	case n > 0 && chunk[n-1] == '\r':
+		// A CR at the end of a full buffer: its LF is next.
+		l.pend = append(l.pend, chunk[:n-1]...)
+		_, _ = l.r.Discard(1)
+		l.lineEnd = true
 		return
 	}
-	l.append(chunk)
+	l.pend = append(l.pend, chunk...)
 	switch {
-	case nl:
-		l.lineEnd = true
 	case err == nil, errors.Is(err, bufio.ErrBufferFull):
 	case errors.Is(err, io.EOF):
 		l.eof = true
 	default:
 		l.eof, l.err = true, err
-	}
-}
-
-// append adds normalized octets to pend.
-func (l *lineReader) append(b []byte) {
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != '\r' && b[i] != 0 {
-			if b[i] >= 0x80 {
-				l.eightBit = true
-			}
-			i++
-		}
-		l.pend = append(l.pend, b[:i]...)
-		if i == len(b) {
-			return
-		}
-		if b[i] == '\r' {
-			l.pend = append(l.pend, ' ')
-			l.strayCR++
-		} else {
-			l.nulls++
-		}
-		b = b[i+1:]
 	}
 }
 
