@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/relayq/relayq/dsn"
+	"github.com/relayq/relayq/internal/spill"
 	"github.com/relayq/relayq/spool"
 )
 
@@ -85,13 +86,13 @@ func (r *runner) submitReport(m *spool.Message, rep *dsn.Report, body func() (io
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(dsn.Write(pw, rep)) }()
-	buf, err := spill(pr)
+	buf, err := spill.Copy(pr)
 	pr.Close()
 	if err != nil {
 		r.c.Log.SpoolError(id, "compose notice", err)
 		return
 	}
-	defer buf.release()
+	defer buf.Release()
 	env := spool.Envelope{
 		From:       "",
 		Recipients: []spool.Recipient{{Addr: rep.Sender}},
@@ -99,7 +100,7 @@ func (r *runner) submitReport(m *spool.Message, rep *dsn.Report, body func() (io
 		SMTPUTF8:   rep.UTF8(),
 		Origin:     origin,
 	}
-	rd, _ := buf.open()
+	rd, _ := buf.Open()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	nid, err := r.st.Submit(ctx, env, rd)

@@ -174,41 +174,6 @@ func TestRunOnceLockedSpool(t *testing.T) {
 	}
 }
 
-func TestSpillLargeBody(t *testing.T) {
-	big := strings.Repeat("0123456789abcdef", (spillLimit/16)+100)
-	s, err := spill(strings.NewReader(big))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.release()
-	if s.file == nil {
-		t.Fatal("large body kept in memory")
-	}
-	for i := 0; i < 2; i++ { // readable more than once (relay failover)
-		r, _ := s.open()
-		var b strings.Builder
-		if _, err := fmt.Fprint(&b, readAll(t, r)); err != nil {
-			t.Fatal(err)
-		}
-		if b.String() != big {
-			t.Fatalf("read %d: %d bytes, want %d", i, b.Len(), len(big))
-		}
-	}
-}
-
-func readAll(t *testing.T, r interface{ Read([]byte) (int, error) }) string {
-	t.Helper()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return b.String()
-		}
-	}
-}
-
 // TestRunOnceBounce: a daemonless run bounces a 5xx recipient; the notice
 // re-enters the spool (its own short transaction) and goes out in the same
 // run; the queue ends empty.

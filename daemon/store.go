@@ -1,15 +1,13 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
+	"github.com/relayq/relayq/internal/spill"
 	"github.com/relayq/relayq/spool"
 )
 
@@ -91,13 +89,13 @@ func (t *transient) Get(id spool.ID) (m *spool.Message, err error) {
 
 func (t *transient) Submit(ctx context.Context, env spool.Envelope, body io.Reader) (id spool.ID, err error) {
 	// Read the body before taking the lock: it may come from a pipe.
-	buf, err := spill(body)
+	buf, err := spill.Copy(body)
 	if err != nil {
 		return "", err
 	}
-	defer buf.release()
+	defer buf.Release()
 	err = t.with(func(s *spool.Spool) error {
-		r, err := buf.open()
+		r, err := buf.Open()
 		if err != nil {
 			return err
 		}
@@ -109,66 +107,18 @@ func (t *transient) Submit(ctx context.Context, env spool.Envelope, body io.Read
 }
 
 func (t *transient) body(id spool.ID) (func() (io.ReadCloser, error), func(), error) {
-	var buf *spilled
+	var buf *spill.Buffer
 	err := t.with(func(s *spool.Spool) error {
 		r, err := s.OpenBody(id)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		buf, err = spill(r)
+		buf, err = spill.Copy(r)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return buf.open, buf.release, nil
-}
-
-// spillLimit is the size up to which a copied body stays in memory; a
-// larger one goes to an unlinked temporary file.
-const spillLimit = 1 << 20
-
-// spilled is a body copy that can be read any number of times.
-type spilled struct {
-	mem  []byte
-	file *os.File
-	size int64
-}
-
-// spill copies r into memory, or into an unlinked temporary file once it
-// passes spillLimit.
-func spill(r io.Reader) (*spilled, error) {
-	var b bytes.Buffer
-	n, err := io.CopyN(&b, r, spillLimit+1)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("copy body: %w", err)
-	}
-	if n <= spillLimit {
-		return &spilled{mem: b.Bytes(), size: n}, nil
-	}
-	f, err := os.CreateTemp("", "relayq-body-*")
-	if err != nil {
-		return nil, fmt.Errorf("copy body: %w", err)
-	}
-	os.Remove(f.Name()) // unlinked: gone when closed, even after a crash
-	m, err := io.Copy(f, io.MultiReader(&b, r))
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("copy body to %s: %w", os.TempDir(), err)
-	}
-	return &spilled{file: f, size: m}, nil
-}
-
-func (s *spilled) open() (io.ReadCloser, error) {
-	if s.file == nil {
-		return io.NopCloser(bytes.NewReader(s.mem)), nil
-	}
-	return io.NopCloser(io.NewSectionReader(s.file, 0, s.size)), nil
-}
-
-func (s *spilled) release() {
-	if s.file != nil {
-		s.file.Close()
-	}
+	return buf.Open, buf.Release, nil
 }

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/relayq/relayq/aliases"
+	"github.com/relayq/relayq/internal/spill"
 	"github.com/relayq/relayq/submit"
 	"github.com/relayq/relayq/wire"
 )
@@ -435,15 +436,15 @@ func (in *intake) submitStreaming(ctx context.Context, env submit.Envelope, hb *
 // then in an unlinked temporary file) so that BODY=8BITMIME is declared
 // only when the body has 8-bit octets.
 func (in *intake) submitSpilled(ctx context.Context, env *submit.Envelope, hb *bytes.Buffer, lr *lineReader, req *request) (submit.ID, error) {
-	sp := &spill{limit: in.o.MemBody, dir: in.o.TempDir}
-	defer sp.Close()
+	sp := &spill.Buffer{Limit: in.o.MemBody, Dir: in.o.TempDir}
+	defer sp.Release()
 	if err := copyBody(sp, lr, req.ignoreDots); err != nil {
 		return "", in.readErr(err)
 	}
 	if lr.eightBit() {
 		env.Body8Bit = true
 	}
-	body, err := sp.Reader()
+	body, err := sp.Open()
 	if err != nil {
 		return "", &tempError{err}
 	}
