@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/relayq/relayq/internal/unixsock"
 	"github.com/relayq/relayq/spool"
 )
 
@@ -69,33 +69,11 @@ func NewServer(o ServerOptions) *Server {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Listen creates the control socket at path with mode 0666 (access is
-// checked per request), and its directory (mode 0755) when missing. A stale socket file left by a dead daemon is
-// replaced; a socket that still answers is an error.
+// checked per request), and its directory (mode 0755) when missing. A stale
+// socket file left by a dead daemon is replaced; a socket that still
+// answers, or one that cannot be checked, is an error (unixsock.Listen).
 func Listen(path string) (net.Listener, error) {
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode().Type() != os.ModeSocket {
-			return nil, fmt.Errorf("control socket %s: exists and is not a socket", path)
-		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("control socket %s: another process is listening on it", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
-	}
-	return ln, nil
+	return unixsock.Listen("control socket", path, 0o666, -1)
 }
 
 // Serve answers requests on ln until ctx ends, then waits up to 5 s for
@@ -167,27 +145,13 @@ func (c *limitedConn) Close() error {
 
 type credKey struct{}
 
-// peerCred reads SO_PEERCRED of a unix connection.
+// peerCred reads SO_PEERCRED of a control connection.
 func peerCred(c net.Conn) (*unix.Ucred, bool) {
 	if lc, ok := c.(*limitedConn); ok {
 		c = lc.Conn
 	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return nil, false
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return nil, false
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
-		return nil, false
-	}
-	return cred, true
+	cred, err := unixsock.PeerCred(c)
+	return cred, err == nil
 }
 
 // uidOf returns the peer uid of r, or -1 when unknown.

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"golang.org/x/sys/unix"
+
+	"github.com/relayq/relayq/internal/unixsock"
 )
 
 // connListener sits between a real listener and go-smtp's Serve: it
@@ -52,7 +53,7 @@ func (l *connListener) Accept() (net.Conn, error) {
 		}
 		c := &conn{Conn: raw, l: l}
 		if l.unix {
-			cred, err := peerCred(raw)
+			cred, err := unixsock.PeerCred(raw)
 			if err != nil {
 				l.s.log.Error("connection refused: no peer credentials", "client", "unix", "error", err)
 				go refuse(raw, "421 4.3.0 Cannot identify the local user")
@@ -177,29 +178,6 @@ func (c *conn) Close() error {
 		c.l.done.Done()
 	})
 	return err
-}
-
-// peerCred reads SO_PEERCRED of a unix socket connection.
-func peerCred(c net.Conn) (*unix.Ucred, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a unix socket connection", c)
-	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("peer credentials: %w", err)
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return nil, fmt.Errorf("peer credentials: %w", err)
-	}
-	if cerr != nil {
-		return nil, fmt.Errorf("peer credentials (SO_PEERCRED): %w", cerr)
-	}
-	return cred, nil
 }
 
 func describePeer(c net.Conn) string {

@@ -692,41 +692,6 @@ func TestCloseMidData(t *testing.T) {
 	}
 }
 
-func TestListenUnixReplacesOnlyStaleSockets(t *testing.T) {
-	dir := t.TempDir()
-	path := dir + "/sub/submit.sock"
-	ln, err := ListenUnix(path, 0o660, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o660 {
-		t.Fatalf("mode %v, %v", fi.Mode(), err)
-	}
-	// A live socket is not taken over.
-	if _, err := ListenUnix(path, 0o666, -1); err == nil || !strings.Contains(err.Error(), "another process is listening") {
-		t.Fatalf("second listener: %v", err)
-	}
-	// A stale one (its listener gone, the file left) is replaced.
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("stale socket file not left behind for the test: %v", err)
-	}
-	ln2, err := ListenUnix(path, 0o666, -1)
-	if err != nil {
-		t.Fatalf("stale socket not replaced: %v", err)
-	}
-	ln2.Close()
-	// Anything else is never removed.
-	os.WriteFile(path, []byte("not a socket"), 0o644)
-	if _, err := ListenUnix(path, 0o666, -1); err == nil || !strings.Contains(err.Error(), "not a socket") {
-		t.Fatalf("regular file: %v", err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "not a socket" {
-		t.Fatal("regular file touched")
-	}
-}
-
 func TestTooManyRejects(t *testing.T) {
 	_, addr := startTCP(t, Options{Submit: (&sink{}).Submit, MyNetworks: []netipPrefix{mustPrefix("10.0.0.0/8")}})
 	r := dialRaw(t, "tcp", addr)
