@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/spool"
 )
 
@@ -67,11 +68,11 @@ type Detail struct {
 
 // ErrBadRequest is wrapped when the daemon refuses a malformed request (an
 // invalid queue ID, for example).
-var ErrBadRequest = errors.New("bad request")
+var ErrBadRequest = sysexits.Kind("bad request", sysexits.Usage)
 
 // ErrNoDaemon is wrapped when the spool is locked but no daemon answers on
 // the control socket.
-var ErrNoDaemon = errors.New("daemon holds the spool but its control socket does not answer")
+var ErrNoDaemon = sysexits.Kind("daemon holds the spool but its control socket does not answer", sysexits.TempFail)
 
 // Error kinds on the wire.
 const (

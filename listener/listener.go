@@ -97,6 +97,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/submit"
 )
@@ -104,7 +105,7 @@ import (
 // ErrConfig is wrapped by errors that come from the configuration (an
 // open-relay bind, an unreadable users file, bad options): the daemon
 // should exit 78 (EX_CONFIG).
-var ErrConfig = errors.New("listener configuration")
+var ErrConfig = sysexits.Kind("listener configuration", sysexits.Config)
 
 // Defaults used for zero Options fields (Postfix's values where it has one).
 const (

@@ -3,6 +3,8 @@ package sendmail
 import (
 	"fmt"
 	"strings"
+
+	"github.com/relayq/relayq/internal/sysexits"
 )
 
 // Mode is what one invocation does.
@@ -54,6 +56,9 @@ type Flags struct {
 type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
+
+// ExitCode is 64 (EX_USAGE).
+func (e *UsageError) ExitCode() int { return sysexits.Usage }
 
 func usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
 

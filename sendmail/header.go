@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/relayq/relayq/internal/sysexits"
 )
 
 // field is one header field as read: its physical lines, normalized,
@@ -38,6 +40,9 @@ func newField(name, value string) field {
 type DataError struct{ Msg string }
 
 func (e *DataError) Error() string { return e.Msg }
+
+// ExitCode is 65 (EX_DATAERR).
+func (e *DataError) ExitCode() int { return sysexits.DataErr }
 
 func dataErrorf(format string, a ...any) error { return &DataError{fmt.Sprintf(format, a...)} }
 

@@ -6,27 +6,28 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/relayq/relayq/aliases"
+	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/submit"
 )
 
-// Exit codes (sysexits.h) that Main returns.
+// Exit codes that Main returns: the values of package sysexits, under the
+// names this package's callers and tests use.
 const (
-	ExitOK       = 0
-	ExitUsage    = 64 // EX_USAGE: bad command line
-	ExitDataErr  = 65 // EX_DATAERR: bad message or header
-	ExitNoUser   = 67 // EX_NOUSER
-	ExitUnavail  = 69 // EX_UNAVAILABLE: refused for good (5xx), or -odi delivery bounced
-	ExitSoftware = 70 // EX_SOFTWARE
-	ExitOSErr    = 71 // EX_OSERR
-	ExitIOErr    = 74 // EX_IOERR: reading standard input failed
-	ExitTempFail = 75 // EX_TEMPFAIL: not queued now, try again later
-	ExitNoPerm   = 77 // EX_NOPERM: -f refused for an untrusted user
-	ExitConfig   = 78 // EX_CONFIG: bad aliases file or settings
+	ExitOK       = sysexits.OK
+	ExitUsage    = sysexits.Usage       // bad command line
+	ExitDataErr  = sysexits.DataErr     // bad message or header
+	ExitNoUser   = sysexits.NoUser      //
+	ExitUnavail  = sysexits.Unavailable // refused for good (5xx), or -odi delivery bounced
+	ExitSoftware = sysexits.Software    //
+	ExitOSErr    = sysexits.OSErr       //
+	ExitIOErr    = sysexits.IOErr       // reading standard input failed
+	ExitTempFail = sysexits.TempFail    // not queued now, try again later
+	ExitNoPerm   = sysexits.NoPerm      // -f refused for an untrusted user
+	ExitConfig   = sysexits.Config      // bad aliases file or settings
 )
 
 // Identity is the calling user (from getuid and the passwd entry).
@@ -194,48 +195,17 @@ type (
 
 func (e *configError) Error() string { return e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
+func (e *configError) ExitCode() int { return sysexits.Config }
 func (e *permError) Error() string   { return e.msg }
+func (e *permError) ExitCode() int   { return sysexits.NoPerm }
 func (e *tempError) Error() string   { return e.err.Error() }
 func (e *tempError) Unwrap() error   { return e.err }
+func (e *tempError) ExitCode() int   { return sysexits.TempFail }
 func (e *ioError) Error() string     { return e.err.Error() }
 func (e *ioError) Unwrap() error     { return e.err }
+func (e *ioError) ExitCode() int     { return sysexits.IOErr }
 
-// exitCode maps an error to a sysexits code. Unknown errors are temporary
-// (75): the caller keeps the message and tries again, so nothing is lost.
-func exitCode(err error) int {
-	var (
-		ue *UsageError
-		de *DataError
-		ce *configError
-		pe *permError
-		ie *ioError
-		re *submit.ReplyError
-	)
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &ue):
-		return ExitUsage
-	case errors.As(err, &de):
-		return ExitDataErr
-	case errors.As(err, &ce):
-		return ExitConfig
-	case errors.As(err, &pe):
-		return ExitNoPerm
-	case errors.As(err, &ie):
-		return ExitIOErr
-	case submit.TempFail(err):
-		return ExitTempFail
-	case errors.As(err, &re) && re.Code >= 500:
-		switch {
-		case strings.HasPrefix(re.Enhanced, "5.7."):
-			return ExitNoPerm
-		case re.Code == 552 || strings.HasPrefix(re.Enhanced, "5.3.4") || strings.HasPrefix(re.Enhanced, "5.6."):
-			return ExitDataErr
-		}
-		return ExitUnavail
-	case errors.Is(err, submit.ErrInvalid):
-		return ExitDataErr
-	}
-	return ExitTempFail
-}
+// exitCode maps an error to a sysexits code (sysexits.Code). Unknown
+// errors are temporary (75): the caller keeps the message and tries again,
+// so nothing is lost.
+func exitCode(err error) int { return sysexits.Code(err, sysexits.TempFail) }

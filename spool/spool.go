@@ -66,9 +66,9 @@
 package spool
 
 import (
-	"errors"
 	"time"
 
+	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/wire"
 )
 
@@ -131,18 +131,19 @@ type Message struct {
 	Reason      string    // last message-level reason (why it is still queued)
 }
 
-// Errors callers test with errors.Is.
+// Errors callers test with errors.Is; each carries its exit code
+// (sysexits.Code).
 var (
 	// ErrLocked: another process holds the spool file (lock wait ran out).
-	ErrLocked = errors.New("spool is locked by another process")
+	ErrLocked = sysexits.Kind("spool is locked by another process", sysexits.TempFail)
 	// ErrNotFound: no message with that ID.
-	ErrNotFound = errors.New("no such message")
+	ErrNotFound = sysexits.Kind("no such message", sysexits.Unavailable)
 	// ErrCorrupt: the file or a record is damaged, foreign, or of a newer schema.
-	ErrCorrupt = errors.New("spool is corrupt or not a relayq spool")
+	ErrCorrupt = sysexits.Kind("spool is corrupt or not a relayq spool", sysexits.IOErr)
 	// ErrFull: the spool could not be written (disk full, I/O error).
-	ErrFull = errors.New("spool write failed")
+	ErrFull = sysexits.Kind("spool write failed", sysexits.TempFail)
 	// ErrInvalid: Submit refused the envelope (no recipients, text that is
 	// not UTF-8); a permanent error for the caller (sendmail exit 65, SMTP
 	// 5xx), not a reason to retry.
-	ErrInvalid = errors.New("invalid envelope")
+	ErrInvalid = sysexits.Kind("invalid envelope", sysexits.DataErr)
 )

@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/wire"
 )
@@ -70,7 +71,7 @@ var (
 // ErrTemporary is wrapped by failures that are worth retrying later and
 // have no more specific cause: the daemon's connection broke before it
 // confirmed the message, or a 4xx reply.
-var ErrTemporary = errors.New("temporary submission failure")
+var ErrTemporary = sysexits.Kind("temporary submission failure", sysexits.TempFail)
 
 // ErrInvalid is wrapped when the envelope cannot be submitted as given (an
 // address with CR, LF or NUL, no recipients, an unknown RET value, text

@@ -24,6 +24,7 @@ import (
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/authinfo"
 	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
 )
@@ -599,15 +600,7 @@ const authinfoUsage = "usage: relayq authinfo lookup [-f FILE] [-relay-map FILE]
 
 // fileExit is the exit code for a map file that cannot be used: 66
 // missing, 77 not readable, 78 unsafe or bad.
-func fileExit(err error) int {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return exNoInput
-	case errors.Is(err, fs.ErrPermission):
-		return exNoPerm
-	}
-	return exConfig
-}
+func fileExit(err error) int { return sysexits.Code(err, exConfig) }
 
 // relayListed reports whether r is one of the relays in list (RELAYQ_RELAYHOST
 // syntax): the same host, port and MX lookup.

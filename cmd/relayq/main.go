@@ -13,22 +13,24 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/relayq/relayq/internal/sysexits"
 )
 
-// Exit codes (sysexits.h).
+// Exit codes: package sysexits's values, under short local names.
 const (
-	exOK       = 0
-	exUsage    = 64
-	exDataErr  = 65
-	exNoInput  = 66
-	exUnavail  = 69
-	exSoftware = 70
-	exOSErr    = 71
-	exCantCrt  = 73
-	exIOErr    = 74
-	exTempFail = 75
-	exNoPerm   = 77
-	exConfig   = 78
+	exOK       = sysexits.OK
+	exUsage    = sysexits.Usage
+	exDataErr  = sysexits.DataErr
+	exNoInput  = sysexits.NoInput
+	exUnavail  = sysexits.Unavailable
+	exSoftware = sysexits.Software
+	exOSErr    = sysexits.OSErr
+	exCantCrt  = sysexits.CantCreate
+	exIOErr    = sysexits.IOErr
+	exTempFail = sysexits.TempFail
+	exNoPerm   = sysexits.NoPerm
+	exConfig   = sysexits.Config
 )
 
 // stdio is what a subcommand reads and writes.

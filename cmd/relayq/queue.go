@@ -20,6 +20,7 @@ import (
 
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/wire"
@@ -201,25 +202,9 @@ func queueReport(s stdio, what string, err error) int {
 	return queueExit(err)
 }
 
-// queueExit maps a queue-operation error to a sysexits code.
-func queueExit(err error) int {
-	switch {
-	case err == nil:
-		return exOK
-	case errors.Is(err, spool.ErrNotFound):
-		return exUnavail
-	case errors.Is(err, os.ErrPermission):
-		return exNoPerm
-	case errors.Is(err, spool.ErrLocked), errors.Is(err, spool.ErrFull), errors.Is(err, control.ErrNoDaemon),
-		errors.Is(err, context.DeadlineExceeded):
-		return exTempFail
-	case errors.Is(err, spool.ErrCorrupt):
-		return exIOErr
-	case errors.Is(err, control.ErrBadRequest):
-		return exUsage
-	}
-	return exUnavail
-}
+// queueExit maps a queue-operation error to a sysexits code; an unknown
+// error is 69 (the operation is unavailable).
+func queueExit(err error) int { return sysexits.Code(err, exUnavail) }
 
 // queueList prints the queue in Postfix mailq format (sendmail.WriteMailq,
 // the same listing as mailq) or as JSON lines.

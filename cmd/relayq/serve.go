@@ -20,10 +20,9 @@ import (
 	"github.com/relayq/relayq/authinfo"
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/daemon"
-	"github.com/relayq/relayq/listener"
+	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
-	"github.com/relayq/relayq/spool"
 )
 
 func init() {
@@ -48,7 +47,8 @@ listens.
 
 Exit codes: 0 stopped by a signal, 64 usage, 75 spool locked by another
 process, 74 damaged spool, 73 RELAYQ_LOG_FILE cannot be opened, 78
-configuration error, 71 other setup errors.
+configuration error, 77 permission denied, 66 a file it needs is missing,
+71 other setup errors.
 `
 
 func runServe(s stdio, args []string) int {
@@ -124,15 +124,9 @@ func runServe(s stdio, args []string) int {
 	if err := daemon.Serve(ctx, o); err != nil {
 		log.Error("relayq serve failed", "error", err)
 		fmt.Fprintf(s.err, "relayq: %v\n", err) // err starts with "serve:"
-		switch {
-		case errors.Is(err, spool.ErrLocked):
-			return exTempFail
-		case errors.Is(err, spool.ErrCorrupt):
-			return exIOErr
-		case errors.Is(err, listener.ErrConfig):
-			return exConfig
-		}
-		return exOSErr
+		// 75 spool locked, 74 spool damaged, 78 listener configuration,
+		// 77 permission denied, 66 a file missing.
+		return sysexits.Code(err, exOSErr)
 	}
 	return exOK
 }
