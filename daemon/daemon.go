@@ -85,6 +85,12 @@ type Options struct {
 	Clock Clock           // nil: the system clock
 	Rand  func() float64  // jitter source in [0,1); nil: math/rand/v2
 
+	// Attempted, when set, is called after each delivery attempt with the
+	// message as leased and the per-recipient results the attempt records
+	// (delivered, bounced or still pending, with the last reply), before
+	// they are committed. sendmail -odi reports from it. It must not block.
+	Attempted func(m *spool.Message, results []spool.Result)
+
 	// Serve only.
 
 	// Listener configures the SMTP intake; its Submit is set by Serve to
@@ -137,6 +143,7 @@ func (o *Options) runnerConfig(m *Metrics) runnerConfig {
 	return runnerConfig{
 		Policy: o.Policy, Workers: workers, Lease: o.Lease, ReportingMTA: mta,
 		Postmaster: o.Postmaster, Log: o.Log, Clock: o.Clock, Rand: o.Rand, Metrics: m,
+		Attempted: o.Attempted,
 	}
 }
 

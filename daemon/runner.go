@@ -46,6 +46,7 @@ type runnerConfig struct {
 	Clock        Clock
 	Rand         func() float64
 	Metrics      *Metrics
+	Attempted    func(m *spool.Message, results []spool.Result) // Options.Attempted
 }
 
 // runner is the queue runner: one scheduler loop leasing due messages and
@@ -369,6 +370,9 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		}
 	}
 
+	if r.c.Attempted != nil {
+		r.c.Attempted(m, results)
+	}
 	// Notices first, then the record: a crash in between sends a notice
 	// twice rather than never (at-least-once, like the mail itself).
 	if len(failed) > 0 {

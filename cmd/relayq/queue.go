@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,11 +24,6 @@ import (
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/wire"
 )
-
-// queueRunner runs the queue once without a daemon (daemon.RunOnce with
-// options from cfg), set by serve.go's init function; nil means `queue run`
-// is not available in this build.
-var queueRunner func(ctx context.Context, cfg *config.Config, log *slog.Logger) error
 
 const queueUsage = `usage: relayq queue <command> [arguments]
 
@@ -183,11 +177,7 @@ func queueRun(ctx context.Context, s stdio, cfg *config.Config, c *control.Clien
 		fmt.Fprintf(s.out, "the daemon is running and delivers; %d message(s) due now\n", n)
 		return exOK
 	}
-	if queueRunner == nil {
-		fmt.Fprintln(s.err, "relayq queue run: daemonless delivery is not part of this build")
-		return exUnavail
-	}
-	if err := queueRunner(ctx, cfg, backgroundLogger(cfg, s.err)); err != nil {
+	if err := runQueueOnce(ctx, cfg, backgroundLogger(cfg, s.err), nil); err != nil {
 		return queueReport(s, "run", err)
 	}
 	return exOK

@@ -281,7 +281,7 @@ func TestQueueRunSenderRelay(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := runQueueOnce(ctx, cfg, maillog.New(nil).Logger); err != nil {
+	if err := runQueueOnce(ctx, cfg, maillog.New(nil).Logger, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := mapped.senders(); strings.Join(got, ",") != "alice+x@example.org" {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"os/user"
@@ -21,7 +20,6 @@ import (
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
-	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/submit"
@@ -158,7 +156,7 @@ func mailqEntries(ctx context.Context, c *control.Client) ([]sendmail.QueueEntry
 
 // deliverNow is -odi: run the queue now and wait, then report the
 // message's recipients. Without a daemon it is one daemonless run in this
-// process (queueRunner); with a daemon, a flush and a wait until the
+// process (runQueueOnce), whose runner reports the attempt's results; with a daemon, a flush and a wait until the
 // message has been tried (at most 2 minutes).
 func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id submit.ID, errw io.Writer) ([]sendmail.RecipientResult, error) {
 	before, err := c.Show(ctx, id)
@@ -189,21 +187,55 @@ func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id s
 		}
 		return nil, fmt.Errorf("no delivery attempt within 2 minutes; the daemon will keep trying")
 	}
-	if queueRunner == nil {
-		return nil, fmt.Errorf("daemonless delivery is not part of this build; start `relayq serve`")
+	// Daemonless: one run in this process; the runner reports each
+	// attempt's per-recipient results for this message.
+	var mu sync.Mutex
+	var last []sendmail.RecipientResult
+	attempted := func(m *spool.Message, rs []spool.Result) {
+		if m.ID != spool.ID(id) {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		last = attemptResults(m, rs)
 	}
-	rec := &outcomeRecorder{inner: newLogger(cfg, errw).Handler(), id: string(id), mu: &sync.Mutex{}, got: map[string]sendmail.RecipientResult{}}
-	if err := queueRunner(ctx, cfg, slog.New(rec)); err != nil {
+	if err := runQueueOnce(ctx, cfg, newLogger(cfg, errw), attempted); err != nil {
 		return nil, err
 	}
 	d, err := c.Show(ctx, id)
 	if errors.Is(err, spool.ErrNotFound) {
-		return rec.results(before), nil
+		mu.Lock()
+		defer mu.Unlock()
+		return merge(finished(before), last), nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	return results(d.Message), nil
+}
+
+// attemptResults turns one attempt's results into -odi's form.
+func attemptResults(m *spool.Message, rs []spool.Result) []sendmail.RecipientResult {
+	out := make([]sendmail.RecipientResult, 0, len(rs))
+	for _, r := range rs {
+		if r.Index < 0 || r.Index >= len(m.Recipients) {
+			continue
+		}
+		out = append(out, sendmail.RecipientResult{Addr: m.Recipients[r.Index].Addr, Status: status(r.State), Reply: r.Reply.String(), Relay: r.Relay})
+	}
+	return out
+}
+
+// merge puts the results of got over those of the same recipients in all.
+func merge(all, got []sendmail.RecipientResult) []sendmail.RecipientResult {
+	for i, a := range all {
+		for _, g := range got {
+			if strings.EqualFold(g.Addr, a.Addr) {
+				all[i] = g
+			}
+		}
+	}
+	return all
 }
 
 // attemptDone reports whether a delivery attempt was made and its outcome
@@ -225,83 +257,6 @@ func attemptDone(before, now *spool.Message) bool {
 	return false
 }
 
-// outcomeRecorder passes log records on to the configured handler and
-// notes the mail events (package maillog: delivered, relayed, bounced,
-// expired) of one queue ID, so that -odi can say what happened to a
-// message the run removed from the queue.
-type outcomeRecorder struct {
-	inner slog.Handler
-	id    string
-	attrs []slog.Attr // from WithAttrs
-	mu    *sync.Mutex
-	got   map[string]sendmail.RecipientResult
-}
-
-func (r *outcomeRecorder) Enabled(context.Context, slog.Level) bool { return true }
-
-func (r *outcomeRecorder) Handle(ctx context.Context, rec slog.Record) error {
-	r.note(rec)
-	if r.inner.Enabled(ctx, rec.Level) {
-		return r.inner.Handle(ctx, rec)
-	}
-	return nil
-}
-
-func (r *outcomeRecorder) note(rec slog.Record) {
-	var st sendmail.DeliveryStatus
-	switch rec.Message {
-	case maillog.StatusDelivered, maillog.StatusRelayed:
-		st = sendmail.StatusDelivered
-	case maillog.StatusBounced, maillog.StatusExpired:
-		st = sendmail.StatusBounced
-	default:
-		return
-	}
-	v := map[string]string{}
-	for _, a := range r.attrs {
-		v[a.Key] = a.Value.String()
-	}
-	rec.Attrs(func(a slog.Attr) bool {
-		v[a.Key] = a.Value.String()
-		return true
-	})
-	if v["queue_id"] != r.id || v["rcpt"] == "" {
-		return
-	}
-	reply := v["reply"]
-	if reply == "" {
-		reply = v["last_reply"]
-	}
-	r.mu.Lock()
-	r.got[strings.ToLower(v["rcpt"])] = sendmail.RecipientResult{Addr: v["rcpt"], Status: st, Reply: reply, Relay: v["relay"]}
-	r.mu.Unlock()
-}
-
-func (r *outcomeRecorder) WithAttrs(as []slog.Attr) slog.Handler {
-	c := *r
-	c.inner = r.inner.WithAttrs(as)
-	c.attrs = append(append([]slog.Attr(nil), r.attrs...), as...)
-	return &c
-}
-
-func (r *outcomeRecorder) WithGroup(name string) slog.Handler {
-	c := *r
-	c.inner = r.inner.WithGroup(name)
-	return &c
-}
-
-// results reports the recipients of a message that left the queue: what
-// the run logged for each, else "left the queue".
-func (r *outcomeRecorder) results(before *control.Detail) []sendmail.RecipientResult {
-	out := finished(before)
-	for i, f := range out {
-		if got, ok := r.got[strings.ToLower(f.Addr)]; ok {
-			out[i] = got
-		}
-	}
-	return out
-}
-
 // finished reports a message that has left the queue: each recipient was
 // delivered or bounced (with a DSN to the sender).
 func finished(before *control.Detail) []sendmail.RecipientResult {
@@ -315,13 +270,7 @@ func finished(before *control.Detail) []sendmail.RecipientResult {
 func results(m *spool.Message) []sendmail.RecipientResult {
 	var out []sendmail.RecipientResult
 	for _, r := range m.Recipients {
-		st := sendmail.StatusDeferred
-		switch r.State {
-		case spool.Delivered:
-			st = sendmail.StatusDelivered
-		case spool.Bounced:
-			st = sendmail.StatusBounced
-		}
+		st := status(r.State)
 		reply := r.Reply.String()
 		if reply == "" && st == sendmail.StatusDeferred {
 			reply = m.Reason
@@ -329,4 +278,15 @@ func results(m *spool.Message) []sendmail.RecipientResult {
 		out = append(out, sendmail.RecipientResult{Addr: r.Addr, Status: st, Reply: reply, Relay: r.Relay})
 	}
 	return out
+}
+
+// status is -odi's form of a recipient's spool state.
+func status(s spool.State) sendmail.DeliveryStatus {
+	switch s {
+	case spool.Delivered:
+		return sendmail.StatusDelivered
+	case spool.Bounced:
+		return sendmail.StatusBounced
+	}
+	return sendmail.StatusDeferred
 }

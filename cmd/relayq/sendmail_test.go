@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
-	"log/slog"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/relayq/relayq/control"
-	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/submit"
 )
 
 func TestAttemptDone(t *testing.T) {
@@ -60,32 +65,62 @@ func TestResults(t *testing.T) {
 	}
 }
 
-func TestOutcomeRecorder(t *testing.T) {
-	var buf strings.Builder
-	inner := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})
-	rec := &outcomeRecorder{inner: inner, id: "ID1", mu: &sync.Mutex{}, got: map[string]sendmail.RecipientResult{}}
-	log := maillog.Wrap(slog.New(rec))
-	log.Delivered("ID1", "relay.example:587", "a@x", "250 2.0.0 ok", 1, time.Second)
-	log.Bounced("ID1", "relay.example:587", "b@x", "550 5.1.1 unknown", 1, time.Second)
-	log.Delivered("OTHER", "relay.example:587", "c@x", "250 ok", 1, time.Second)
-	log.With("queue_id", "ID1").Info("delivered", "rcpt", "d@x", "reply", "250 via With")
+// refusingSession accepts every recipient but bad@example.net (550 5.1.1).
+type refusingSession struct{ nopSession }
 
-	before := &control.Detail{Message: &spool.Message{Envelope: spool.Envelope{Recipients: []spool.Recipient{
-		{Addr: "a@x"}, {Addr: "b@x"}, {Addr: "c@x"}, {Addr: "d@x"},
-	}}}}
-	got := rec.results(before)
-	want := []sendmail.DeliveryStatus{sendmail.StatusDelivered, sendmail.StatusBounced, sendmail.StatusFinished, sendmail.StatusDelivered}
-	for i, r := range got {
-		if r.Status != want[i] {
-			t.Errorf("%s: status %d, want %d", r.Addr, r.Status, want[i])
-		}
+func (refusingSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if to == "bad@example.net" {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 	}
-	if got[0].Reply != "250 2.0.0 ok" || got[0].Relay != "relay.example:587" || got[3].Reply != "250 via With" {
+	return nil
+}
+
+// TestDeliverNowDaemonless: -odi without a daemon reports what the
+// delivery run returned for each recipient (the relay's own replies), also
+// when the run removed the message from the queue.
+func TestDeliverNowDaemonless(t *testing.T) {
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return refusingSession{}, nil }))
+	srv.Domain = "sink.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+
+	dir := t.TempDir()
+	cfg := queueConfig()
+	cfg.Spool = filepath.Join(dir, "queue.db")
+	cfg.ControlSocket = filepath.Join(dir, "control.sock")
+	cfg.TLS = "none"
+	cfg.HeloName = "client.test"
+	cfg.RelayHost = bracket(l.Addr().String())
+	sp, err := spool.Open(cfg.Spool, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := spool.Envelope{From: "alice@example.org", Recipients: []spool.Recipient{{Addr: "good@example.net"}, {Addr: "bad@example.net"}}}
+	id, err := sp.Submit(context.Background(), env, strings.NewReader("Subject: t\r\n\r\nhi\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := controlClient(cfg)
+	got, err := deliverNow(ctx, cfg, c, submit.ID(id), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Addr != "good@example.net" || got[0].Status != sendmail.StatusDelivered || !strings.HasPrefix(got[0].Reply, "250 ") ||
+		got[1].Addr != "bad@example.net" || got[1].Status != sendmail.StatusBounced || got[1].Reply != "550 5.1.1 no such user" || got[1].Relay == "" {
 		t.Errorf("results %+v", got)
 	}
-	// The configured level still filters what is printed.
-	if strings.Contains(buf.String(), "level=INFO") || !strings.Contains(buf.String(), "bounced") {
-		t.Errorf("inner handler output: %s", buf.String())
+	if _, err := c.Show(ctx, id); !errors.Is(err, spool.ErrNotFound) {
+		t.Errorf("message still queued after its recipients were final: %v", err)
 	}
 }
 

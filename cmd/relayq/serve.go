@@ -23,11 +23,8 @@ import (
 	"github.com/relayq/relayq/internal/sysexits"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
+	"github.com/relayq/relayq/spool"
 )
-
-func init() {
-	queueRunner = runQueueOnce
-}
 
 const serveUsage = `usage: relayq serve
 
@@ -216,12 +213,14 @@ func (i idleSessions) Reload() error {
 	return nil
 }
 
-// runQueueOnce is `relayq queue run` without a daemon (daemon.RunOnce).
-func runQueueOnce(ctx context.Context, cfg *config.Config, l *slog.Logger) error {
+// runQueueOnce is `relayq queue run` without a daemon (daemon.RunOnce);
+// attempted, when set, gets each attempt's per-recipient results.
+func runQueueOnce(ctx context.Context, cfg *config.Config, l *slog.Logger, attempted func(*spool.Message, []spool.Result)) error {
 	o, _, err := daemonOptions(cfg, maillog.Wrap(l))
 	if err != nil {
 		return err
 	}
+	o.Attempted = attempted
 	if c, ok := o.Deliverer.(interface{ Close() error }); ok {
 		defer c.Close()
 	}

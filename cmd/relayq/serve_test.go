@@ -97,16 +97,13 @@ func TestServeUsage(t *testing.T) {
 	}
 }
 
-func TestQueueRunnerSet(t *testing.T) {
-	if queueRunner == nil {
-		t.Fatal("serve.go does not provide `relayq queue run`")
-	}
+func TestRunQueueOnce(t *testing.T) {
 	// A daemonless run on an empty spool with no relay returns at once.
 	cfg := queueConfig()
 	cfg.Spool = filepath.Join(t.TempDir(), "queue.db")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := queueRunner(ctx, cfg, maillog.New(nil).Logger); err != nil {
+	if err := runQueueOnce(ctx, cfg, maillog.New(nil).Logger, nil); err != nil {
 		t.Fatal(err)
 	}
 }
