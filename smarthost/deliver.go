@@ -318,7 +318,7 @@ func deadlineOf(ctx context.Context) time.Time {
 func (c *Client) dial(ctx context.Context, t target, cred Credential, hasCred bool, pr *probeReport) (*session, phase, error) {
 	s, ph, err := c.dialOnce(ctx, t, cred, hasCred, pr, false)
 	var te *tlsError
-	if err != nil && ph == phTLS && errors.As(err, &te) && c.o.TLS == May && !c.implicitTLS(t.port) {
+	if err != nil && ph == phTLS && errors.As(err, &te) && c.o.TLS == May && !c.o.Implicit.OnPort(t.port) {
 		// Policy may: a failed STARTTLS handshake falls back to plaintext
 		// on a new connection, as Postfix does (credentials still stay home).
 		c.log.Warn("TLS handshake failed under policy may; retrying without TLS", "relay", t.String(), "err", err)
@@ -357,19 +357,9 @@ func (c *Client) dialOnce(ctx context.Context, t target, cred Credential, hasCre
 	return s, ph, nil
 }
 
-func (c *Client) implicitTLS(port int) bool {
-	switch c.o.Implicit {
-	case ImplicitAlways:
-		return true
-	case ImplicitNever:
-		return false
-	}
-	return port == 465
-}
-
 func (c *Client) prepare(ctx context.Context, s *session, cred Credential, hasCred bool, pr *probeReport) (phase, error) {
 	cn, t := s.c, s.tgt
-	if c.implicitTLS(t.port) && c.o.TLS != None {
+	if c.o.Implicit.OnPort(t.port) && c.o.TLS != None {
 		if err := cn.handshake(c.tlsConfig(t.host, &s.check)); err != nil {
 			return phTLS, err
 		}

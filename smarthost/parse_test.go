@@ -301,3 +301,24 @@ func FuzzParseEHLO(f *testing.F) {
 		}
 	})
 }
+
+func TestImplicit(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		want        Implicit
+		on25, on465 bool
+	}{
+		{"", ImplicitAuto, false, true},
+		{"auto", ImplicitAuto, false, true},
+		{"YES", ImplicitAlways, true, true},
+		{"no", ImplicitNever, false, false},
+	} {
+		got, err := ParseImplicit(tc.in)
+		if err != nil || got != tc.want || got.OnPort(25) != tc.on25 || got.OnPort(465) != tc.on465 {
+			t.Errorf("%q: %v %v, on 25 %v, on 465 %v", tc.in, got, err, got.OnPort(25), got.OnPort(465))
+		}
+	}
+	if _, err := ParseImplicit("sometimes"); err == nil {
+		t.Error("ParseImplicit accepted sometimes")
+	}
+}

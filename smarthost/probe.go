@@ -161,7 +161,7 @@ func (c *Client) Probe(ctx context.Context, w io.Writer, relay, sender string) P
 		}
 		for _, t := range tgts {
 			mode := "STARTTLS"
-			if c.implicitTLS(t.port) && c.o.TLS != None {
+			if c.o.Implicit.OnPort(t.port) && c.o.TLS != None {
 				mode = "implicit TLS"
 			} else if c.o.TLS == None {
 				mode = "no TLS"

@@ -250,6 +250,32 @@ const (
 	ImplicitNever                  // STARTTLS even on port 465
 )
 
+// ParseImplicit reads the RELAYQ_TLS_IMPLICIT values: "auto" (or ""),
+// "yes", "no", in any case.
+func ParseImplicit(s string) (Implicit, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "auto":
+		return ImplicitAuto, nil
+	case "yes":
+		return ImplicitAlways, nil
+	case "no":
+		return ImplicitNever, nil
+	}
+	return ImplicitAuto, fmt.Errorf("%q is not auto, yes or no", s)
+}
+
+// OnPort reports whether a connection to port starts with TLS (implicit
+// TLS, RFC 8314) rather than STARTTLS.
+func (i Implicit) OnPort(port int) bool {
+	switch i {
+	case ImplicitAlways:
+		return true
+	case ImplicitNever:
+		return false
+	}
+	return port == 465
+}
+
 // Options configure a Client. Only Relays is required.
 type Options struct {
 	Relays string // RELAYQ_RELAYHOST syntax, see the package doc

@@ -428,15 +428,8 @@ func (c *checker) plan(cfg *config.Config, r smarthost.Relay, m *authinfo.Map) {
 	if r.MX {
 		how = "look up the MX hosts of " + r.Host + " and connect to them"
 	}
-	implicit := r.Port == 465
-	switch strings.ToLower(cfg.TLSImplicit) {
-	case "yes":
-		implicit = true
-	case "no":
-		implicit = false
-	}
 	tlsHow := "STARTTLS"
-	if implicit {
+	if mode, _ := smarthost.ParseImplicit(cfg.TLSImplicit); mode.OnPort(r.Port) {
 		tlsHow = "implicit TLS"
 	}
 	fmt.Fprintf(c.w, "  %s on port %d, %s, TLS policy %s\n", how, r.Port, tlsHow, cfg.TLS)

@@ -183,11 +183,8 @@ func smarthostOptions(cfg *config.Config, creds smarthost.Credentials, log *slog
 	default:
 		o.MinTLS = tls.VersionTLS12
 	}
-	switch strings.ToLower(cfg.TLSImplicit) {
-	case "yes":
-		o.Implicit = smarthost.ImplicitAlways
-	case "no":
-		o.Implicit = smarthost.ImplicitNever
+	if o.Implicit, err = smarthost.ParseImplicit(cfg.TLSImplicit); err != nil {
+		return o, fmt.Errorf("RELAYQ_TLS_IMPLICIT: %w", err)
 	}
 	if cfg.TLSCAFile != "" {
 		pem, err := os.ReadFile(cfg.TLSCAFile)
