@@ -34,6 +34,14 @@ type session struct {
 // left without a final answer (then every recipient not Bounced is
 // Deferred, with the reason of the last failure).
 func (c *Client) Deliver(ctx context.Context, m *Message) (Outcome, error) {
+	out, err := c.deliver(ctx, m)
+	// No secret leaves in a reply text or error (a relay or token
+	// endpoint may echo one): these are stored, listed and logged.
+	c.secrets.scrubOutcome(&out)
+	return out, c.secrets.scrubErr(err)
+}
+
+func (c *Client) deliver(ctx context.Context, m *Message) (Outcome, error) {
 	out := Outcome{Recipients: make([]RcptOutcome, len(m.Recipients))}
 	for i, r := range m.Recipients {
 		out.Recipients[i] = RcptOutcome{Addr: r.Addr, Status: Deferred, Enhanced: "4.4.1", Text: "not attempted"}
@@ -252,7 +260,11 @@ func (c *Client) lookupCred(t target, sender string) (Credential, bool) {
 	if c.o.Credentials == nil {
 		return Credential{}, false
 	}
-	return c.o.Credentials.Lookup(Query{Sender: sender, Host: t.host, Addr: t.addr, Port: t.port, NextHop: t.relay.Spec})
+	cr, ok := c.o.Credentials.Lookup(Query{Sender: sender, Host: t.host, Addr: t.addr, Port: t.port, NextHop: t.relay.Spec})
+	if ok {
+		c.secrets.addCred(cr)
+	}
+	return cr, ok
 }
 
 // session returns a ready connection to t for mail from sender: a pooled

@@ -21,7 +21,8 @@ const tokenEarly = 5 * time.Minute
 // delegated Microsoft 365) or the client-credentials flow (Microsoft 365
 // app-only); a credential with only an access token uses it as is.
 type tokenCache struct {
-	hc *http.Client
+	hc      *http.Client
+	secrets *secretSet
 	mu sync.Mutex
 	m  map[string]*cachedToken
 }
@@ -32,8 +33,8 @@ type cachedToken struct {
 	refresh string // newest refresh token (rotation)
 }
 
-func newTokenCache(hc *http.Client) *tokenCache {
-	return &tokenCache{hc: hc, m: map[string]*cachedToken{}}
+func newTokenCache(hc *http.Client, s *secretSet) *tokenCache {
+	return &tokenCache{hc: hc, secrets: s, m: map[string]*cachedToken{}}
 }
 
 // flow returns the credential's OAuth flow: "refresh_token",
@@ -124,8 +125,10 @@ func (tc *tokenCache) token(ctx context.Context, cr Credential, fresh bool) (str
 		tok, err = cfg.Token(ctx)
 	}
 	if err != nil {
-		return "", fmt.Errorf("OAuth token from %s (%s flow): %w", o.TokenURL, flow, redactOAuthErr(err))
+		return "", fmt.Errorf("OAuth token from %s (%s flow): %w", o.TokenURL, flow, tc.secrets.scrubErr(redactOAuthErr(err)))
 	}
+	tc.secrets.add(tok.AccessToken)
+	tc.secrets.add(tok.RefreshToken)
 	if tok.AccessToken == "" {
 		return "", fmt.Errorf("OAuth token endpoint %s returned no access token", o.TokenURL)
 	}
@@ -136,20 +139,43 @@ func (tc *tokenCache) token(ctx context.Context, cr Credential, fresh bool) (str
 	return tok.AccessToken, nil
 }
 
-// redactOAuthErr keeps the endpoint's error code but drops the response
-// body, which could echo a secret.
+// redactOAuthErr reduces a token endpoint's refusal to the RFC 6749 §5.2
+// error and error_description fields, never its raw body (which may echo
+// the request: client secret, refresh token). Both fields are limited to
+// the characters RFC 6749 allows there and to a sane length; anything
+// else the oauth2 library says is passed on (it holds no body).
 func redactOAuthErr(err error) error {
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		code := re.ErrorCode
-		if code == "" {
-			code = "no error code"
-		}
-		status := ""
-		if re.Response != nil {
-			status = re.Response.Status
-		}
-		return fmt.Errorf("token endpoint refused: %s (%s) %s", code, status, re.ErrorDescription)
+	if !errors.As(err, &re) {
+		return err
 	}
-	return err
+	code := rfc6749Field(re.ErrorCode, 64)
+	if code == "" {
+		code = "no error code"
+	}
+	status := ""
+	if re.Response != nil {
+		status = " (HTTP " + rfc6749Field(re.Response.Status, 64) + ")"
+	}
+	msg := "token endpoint refused: " + code + status
+	if d := rfc6749Field(re.ErrorDescription, 200); d != "" {
+		msg += ": " + d
+	}
+	return errors.New(msg)
+}
+
+// rfc6749Field keeps the characters RFC 6749 allows in error and
+// error_description (%x20-21 / %x23-5B / %x5D-7E), at most max of them.
+func rfc6749Field(s string, max int) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= max {
+			b.WriteString("...")
+			break
+		}
+		if r >= 0x20 && r <= 0x7e && r != '"' && r != '\\' {
+			b.WriteRune(r)
+		}
+	}
+	return strings.TrimSpace(b.String())
 }

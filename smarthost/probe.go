@@ -133,6 +133,7 @@ func certNames(c *x509.Certificate) string {
 // credentials name some (SenderRelays), as for delivery. It stops at the
 // first address that answers.
 func (c *Client) Probe(ctx context.Context, w io.Writer, relay, sender string) ProbeResult {
+	w = scrubWriter{w: w, s: c.secrets}
 	var relays []Relay
 	var err error
 	if relay == "" {

@@ -310,8 +310,9 @@ type Client struct {
 	o      Options
 	relays []Relay
 	pins   [][]byte
-	log    *slog.Logger
-	tokens *tokenCache
+	log     *slog.Logger
+	tokens  *tokenCache
+	secrets *secretSet // every secret handled, masked in all text that leaves
 
 	mu     sync.Mutex
 	pools  map[string]*relayPool
@@ -382,14 +383,19 @@ func New(o Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	secrets := newSecretSet()
+	if tr := o.Trace; tr != nil {
+		o.Trace = func(line string) { tr(secrets.scrub(line)) }
+	}
 	c := &Client{
-		o:      o,
-		relays: relays,
-		pins:   pins,
-		log:    log,
-		tokens: newTokenCache(o.HTTPClient),
-		pools:  map[string]*relayPool{},
-		rates:  map[string]*rateLimiter{},
+		o:       o,
+		relays:  relays,
+		pins:    pins,
+		log:     slog.New(scrubHandler{h: log.Handler(), s: secrets}),
+		tokens:  newTokenCache(o.HTTPClient, secrets),
+		secrets: secrets,
+		pools:   map[string]*relayPool{},
+		rates:   map[string]*rateLimiter{},
 	}
 	return c, nil
 }
