@@ -23,8 +23,8 @@ const tokenEarly = 5 * time.Minute
 type tokenCache struct {
 	hc      *http.Client
 	secrets *secretSet
-	mu sync.Mutex
-	m  map[string]*cachedToken
+	mu      sync.Mutex
+	m       map[string]*cachedToken
 }
 
 type cachedToken struct {

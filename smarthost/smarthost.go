@@ -307,9 +307,9 @@ type Options struct {
 // Client delivers messages; it is safe for concurrent use and keeps a pool
 // of connections per relay.
 type Client struct {
-	o      Options
-	relays []Relay
-	pins   [][]byte
+	o       Options
+	relays  []Relay
+	pins    [][]byte
 	log     *slog.Logger
 	tokens  *tokenCache
 	secrets *secretSet // every secret handled, masked in all text that leaves
