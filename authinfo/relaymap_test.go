@@ -314,14 +314,14 @@ func TestRelayStoreReload(t *testing.T) {
 	// Automatic reload at lookup time, at most once per CheckInterval; a
 	// broken version is logged once and keeps the old map.
 	writeRelayMap(t, dir, "@example.com [auto.example]:587\n", 0o644)
-	clk.add(CheckInterval)
+	clk.Advance(CheckInterval)
 	if got := relayOf(s, "a@example.com"); got != "[auto.example]:587" || !strings.Contains(logBuf.String(), "sender relay map reloaded") {
 		t.Fatalf("auto reload: relay %q, log %s", got, logBuf.String())
 	}
 	logBuf.Reset()
 	writeRelayMap(t, dir, "@example.com [auto.example]:x\n", 0o644)
 	for range 3 {
-		clk.add(CheckInterval)
+		clk.Advance(CheckInterval)
 		if got := relayOf(s, "a@example.com"); got != "[auto.example]:587" {
 			t.Fatalf("broken file replaced the map: %q", got)
 		}

@@ -8,27 +8,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/relayq/relayq/internal/testlib"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fakeTime gives w a fake clock, its last check now, and a logger that
 // writes to the buffer returned.
-func fakeTime[T any](w *watch[T]) (*fakeClock, *bytes.Buffer) {
-	clk := &fakeClock{t: time.Unix(1e9, 0)}
-	w.now = clk.now
-	w.lastCheck = clk.now()
+func fakeTime[T any](w *watch[T]) (*testlib.Clock, *bytes.Buffer) {
+	clk := testlib.NewClock()
+	w.now = clk.Now
+	w.lastCheck = clk.Now()
 	logBuf := &bytes.Buffer{}
 	w.SetLogger(slog.New(slog.NewTextHandler(logBuf, nil)))
 	return clk, logBuf
@@ -50,8 +39,8 @@ func TestStoreReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{t: time.Unix(1e9, 0)}
-	s.now = clk.now
+	clk := testlib.NewClock()
+	s.now = clk.Now
 	var logBuf bytes.Buffer
 	s.SetLogger(slog.New(slog.NewTextHandler(&logBuf, nil)))
 	if s.Path() != p || user(t, s) != "old" {
@@ -102,11 +91,11 @@ func TestStoreAutoReload(t *testing.T) {
 
 	// A change is not looked at within CheckInterval of the last check.
 	writeFile(t, dir, "smtp.example.com v2:pw\n", 0o600)
-	clk.add(CheckInterval / 2)
+	clk.Advance(CheckInterval / 2)
 	if got := user(t, s); got != "v1" {
 		t.Fatalf("reloaded within the interval: %q", got)
 	}
-	clk.add(CheckInterval)
+	clk.Advance(CheckInterval)
 	if got := user(t, s); got != "v2" {
 		t.Fatalf("not reloaded after the interval: %q", got)
 	}
@@ -116,7 +105,7 @@ func TestStoreAutoReload(t *testing.T) {
 
 	// A same-size rewrite is noticed too (new inode from the rename).
 	writeFile(t, dir, "smtp.example.com v3:pw\n", 0o600)
-	clk.add(CheckInterval)
+	clk.Advance(CheckInterval)
 	if got := user(t, s); got != "v3" {
 		t.Fatalf("same-size change not noticed: %q", got)
 	}
@@ -126,7 +115,7 @@ func TestStoreAutoReload(t *testing.T) {
 	logBuf.Reset()
 	writeFile(t, dir, "smtp.example.com Br0kenSecret\n", 0o600)
 	for range 3 {
-		clk.add(CheckInterval)
+		clk.Advance(CheckInterval)
 		if got := user(t, s); got != "v3" {
 			t.Fatalf("broken file replaced the map: %q", got)
 		}
@@ -139,12 +128,12 @@ func TestStoreAutoReload(t *testing.T) {
 	}
 	// Fixing the file is picked up.
 	writeFile(t, dir, "smtp.example.com v4:pw\n", 0o600)
-	clk.add(CheckInterval)
+	clk.Advance(CheckInterval)
 	if got := user(t, s); got != "v4" || s.Err() != nil {
 		t.Fatalf("fixed file: %q %v", got, s.Err())
 	}
 	// A clock stepping back does not stop checks forever.
-	clk.add(-time.Hour)
+	clk.Advance(-time.Hour)
 	writeFile(t, dir, "smtp.example.com v5:pw\n", 0o600)
 	if got := user(t, s); got != "v5" {
 		t.Fatalf("after clock step back: %q", got)
@@ -215,8 +204,8 @@ func TestStoreSymlinkSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{t: time.Unix(1e9, 0)}
-	s.now = clk.now
+	clk := testlib.NewClock()
+	s.now = clk.Now
 	s.SetLogger(slog.New(slog.DiscardHandler))
 	if got := user(t, s); got != "k1" {
 		t.Fatalf("user %q", got)
@@ -227,7 +216,7 @@ func TestStoreSymlinkSwap(t *testing.T) {
 	if err := os.Rename(dir+"/..data.tmp", dir+"/..data"); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(2 * CheckInterval)
+	clk.Advance(2 * CheckInterval)
 	if got := user(t, s); got != "k2" {
 		t.Fatalf("after the symlink swap: user %q", got)
 	}

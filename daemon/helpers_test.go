@@ -11,83 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayq/relayq/internal/testlib"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
 )
 
-// fakeClock is a Clock whose time moves only when the test advances it;
-// its timers fire then.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
+// fakeClock is testlib's fake clock as a daemon Clock: its time moves
+// only when the test advances it; its timers fire then.
+type fakeClock struct{ *testlib.Clock }
 
-type fakeTimer struct {
-	c    *fakeClock
-	at   time.Time
-	ch   chan time.Time
-	done bool
-}
+func newFakeClock() *fakeClock { return &fakeClock{testlib.NewClock()} }
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) TimerAt(at time.Time) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: at, ch: make(chan time.Time, 1)}
-	if d := at.Sub(c.now); d <= time.Millisecond {
-		// Due, or due within a millisecond (a message a microsecond in the
-		// future, as the spool's strictly increasing IDs make it): fire
-		// at once, moving the clock to the deadline.
-		if d > 0 {
-			c.now = at
-		}
-		t.ch <- c.now
-		t.done = true
-		return t
-	}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// Advance moves the clock and fires the timers that are due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.timers[:0]
-	for _, t := range c.timers {
-		if t.done {
-			continue
-		}
-		if !t.at.After(c.now) {
-			t.ch <- c.now
-			t.done = true
-			continue
-		}
-		keep = append(keep, t)
-	}
-	c.timers = keep
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.ch }
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
-}
+// TimerAt is testlib.Clock's TimerAt as a daemon Timer.
+func (c *fakeClock) TimerAt(at time.Time) Timer { return c.Clock.TimerAt(at) }
 
 // delivery is one Deliver call the fake saw.
 type delivery struct {

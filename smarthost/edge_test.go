@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/relayq/relayq/internal/testlib"
 )
 
 const ehloTLS = "250-relay.test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
@@ -23,35 +25,35 @@ func TestSTARTTLSInjection(t *testing.T) {
 	ca := newCA(t)
 	cert := ca.good(t)
 	authSeen := make(chan string, 4)
-	srv := startRaw(t, func(c *rawConn) {
-		c.send("220 relay.test ESMTP\r\n")
-		if !strings.HasPrefix(c.cmd(), "EHLO") {
+	srv := testlib.Serve(t, func(c *testlib.Conn) {
+		c.Send("220 relay.test ESMTP\r\n")
+		if !strings.HasPrefix(c.Cmd(), "EHLO") {
 			return
 		}
-		c.send("250-relay.test\r\n250 STARTTLS\r\n")
-		if c.cmd() != "STARTTLS" {
+		c.Send("250-relay.test\r\n250 STARTTLS\r\n")
+		if c.Cmd() != "STARTTLS" {
 			return
 		}
-		c.send("220 2.0.0 go ahead\r\n250-relay.test\r\n250 AUTH PLAIN\r\n")
-		c.startTLS(cert)
-		if l := c.cmd(); !strings.HasPrefix(l, "EHLO") {
+		c.Send("220 2.0.0 go ahead\r\n250-relay.test\r\n250 AUTH PLAIN\r\n")
+		c.StartTLS(cert)
+		if l := c.Cmd(); !strings.HasPrefix(l, "EHLO") {
 			t.Errorf("first command after TLS = %q, want EHLO", l)
 			return
 		}
-		c.send(ehloTLS)
-		l := c.cmd()
+		c.Send(ehloTLS)
+		l := c.Cmd()
 		authSeen <- l
 		if !strings.HasPrefix(l, "AUTH PLAIN ") {
-			c.send("503 5.5.1 out of step\r\n")
+			c.Send("503 5.5.1 out of step\r\n")
 			return
 		}
-		c.send("235 2.7.0 ok\r\n")
-		c.serveSMTP(ehloTLS)
+		c.Send("235 2.7.0 ok\r\n")
+		c.Play(testlib.Step{On: "EHLO", Reply: ehloTLS})
 	})
 	c := newTestClient(t, rawRelay(srv), ca, func(o *Options) { o.Credentials = userCred })
 	out, err := c.Deliver(context.Background(), testMessage("b@example.com"))
 	if err != nil || out.Recipients[0].Status != Delivered {
-		t.Fatalf("Deliver: %v %+v\ncommands: %q", err, out, srv.commands())
+		t.Fatalf("Deliver: %v %+v\ncommands: %q", err, out, srv.Commands())
 	}
 	if l := <-authSeen; !strings.HasPrefix(l, "AUTH PLAIN ") {
 		t.Errorf("AUTH line %q", l)
@@ -70,24 +72,7 @@ func TestSTARTTLSInjection(t *testing.T) {
 // TestDropDuringData: the connection drops in the middle of the body. The
 // message is deferred, never delivered.
 func TestDropDuringData(t *testing.T) {
-	srv := startRaw(t, func(c *rawConn) {
-		c.send("220 relay.test ESMTP\r\n")
-		for {
-			l := strings.ToUpper(c.cmd())
-			switch {
-			case l == "":
-				return
-			case strings.HasPrefix(l, "EHLO"):
-				c.send("250 relay.test\r\n")
-			case l == "DATA":
-				c.send("354 go\r\n")
-				c.br.ReadString('\n') // one line of the body, then hang up
-				return
-			default:
-				c.send("250 ok\r\n")
-			}
-		}
-	})
+	srv := testlib.ServeSteps(t, testlib.Step{On: "DATA", Reply: "354 go", Hangup: true})
 	c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None })
 	m := testMessage("b@example.com", "c@example.com")
 	big := strings.Repeat("x", 70) + "\r\n"
@@ -108,37 +93,14 @@ func TestDropDuringData(t *testing.T) {
 // TestNoReplyAfterDot: the final dot goes out, the relay hangs up without
 // a reply: deferred (it may have the message; at-least-once).
 func TestNoReplyAfterDot(t *testing.T) {
-	srv := startRaw(t, func(c *rawConn) {
-		c.send("220 relay.test ESMTP\r\n")
-		for {
-			l := strings.ToUpper(c.cmd())
-			switch {
-			case l == "":
-				return
-			case strings.HasPrefix(l, "EHLO"):
-				c.send("250 relay.test\r\n")
-			case l == "DATA":
-				c.send("354 go\r\n")
-				c.data()
-				return
-			default:
-				c.send("250 ok\r\n")
-			}
-		}
-	})
+	srv := testlib.ServeSteps(t, testlib.Step{On: ".", Hangup: true}) // the body read, no reply
 	c := newTestClient(t, rawRelay(srv)+","+rawRelay(srv), nil, func(o *Options) { o.TLS = None })
 	out, err := c.Deliver(context.Background(), testMessage("b@example.com"))
 	if err == nil || out.Recipients[0].Status != Deferred {
 		t.Fatalf("Deliver: %v %+v", err, out)
 	}
 	// No second relay is tried after the dot went out.
-	n := 0
-	for _, l := range srv.commands() {
-		if l == "DATA" {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := srv.Count("DATA"); n != 1 {
 		t.Errorf("DATA sent %d times", n)
 	}
 }
@@ -228,9 +190,9 @@ func TestReplyClasses(t *testing.T) {
 // TestGreeting5xxFailover: a 554 banner is temporary; the next relay takes
 // the message (Postfix smtp_skip_5xx_greeting).
 func TestGreeting5xxFailover(t *testing.T) {
-	bad := startRaw(t, func(c *rawConn) {
-		c.send("554 5.3.2 not now\r\n")
-		c.cmd()
+	bad := testlib.Serve(t, func(c *testlib.Conn) {
+		c.Send("554 5.3.2 not now\r\n")
+		c.Cmd()
 	})
 	good := startServer(t, serverConfig{})
 	c := newTestClient(t, rawRelay(bad)+", "+fmt.Sprintf("[127.0.0.1]:%d", good.port), nil, func(o *Options) { o.TLS = May })
@@ -252,8 +214,8 @@ func TestGreeting5xxFailover(t *testing.T) {
 // TestConnectFailover: a refused connection moves on to the next relay.
 func TestConnectFailover(t *testing.T) {
 	srv := startServer(t, serverConfig{})
-	dead := startRaw(t, func(c *rawConn) {})
-	deadPort := dead.port
+	dead := testlib.Serve(t, func(c *testlib.Conn) {})
+	deadPort := dead.Port
 	// A port nobody listens on: listen, note the port, close.
 	c := newTestClient(t, fmt.Sprintf("[127.0.0.1]:1,[::1]:%d,[127.0.0.1]:%d", deadPort, srv.port), nil, func(o *Options) { o.TLS = May })
 	out, err := c.Deliver(context.Background(), testMessage("b@example.com"))
@@ -287,34 +249,14 @@ func TestTooManyRecipients452(t *testing.T) {
 	// Lock step (no PIPELINING): after the first 452 no more RCPT is sent
 	// in that transaction.
 	var perTx int
-	raw := startRaw(t, func(c *rawConn) {
-		c.send("220 relay.test ESMTP\r\n")
-		for {
-			l := strings.ToUpper(c.cmd())
-			switch {
-			case l == "":
-				return
-			case strings.HasPrefix(l, "EHLO"):
-				c.send("250 relay.test\r\n")
-			case strings.HasPrefix(l, "MAIL"):
-				perTx = 0
-				c.send("250 ok\r\n")
-			case strings.HasPrefix(l, "RCPT"):
-				perTx++
-				if perTx > 2 {
-					c.send("452 4.5.3 too many recipients\r\n")
-				} else {
-					c.send("250 ok\r\n")
-				}
-			case l == "DATA":
-				c.send("354 go\r\n")
-				c.data()
-				c.send("250 2.0.0 ok\r\n")
-			default:
-				c.send("250 ok\r\n")
+	raw := testlib.ServeSteps(t,
+		testlib.Step{On: "MAIL", Func: func(string) string { perTx = 0; return "250 ok" }},
+		testlib.Step{On: "RCPT", Func: func(string) string {
+			if perTx++; perTx > 2 {
+				return "452 4.5.3 too many recipients"
 			}
-		}
-	})
+			return "250 ok"
+		}})
 	c = newTestClient(t, rawRelay(raw), nil, func(o *Options) { o.TLS = None })
 	out, err = c.Deliver(context.Background(), testMessage(rcpts...))
 	if err != nil {
@@ -325,14 +267,8 @@ func TestTooManyRecipients452(t *testing.T) {
 			t.Errorf("lock step rcpt %d %+v", i, r)
 		}
 	}
-	n := 0
-	for _, l := range raw.commands() {
-		if strings.HasPrefix(l, "RCPT") {
-			n++
-		}
-	}
-	if n != 7 { // r1 r2 r3(452) | r3 r4 r5(452) | r5
-		t.Errorf("%d RCPT commands, want 7: %q", n, raw.commands())
+	if n := raw.Count("RCPT"); n != 7 { // r1 r2 r3(452) | r3 r4 r5(452) | r5
+		t.Errorf("%d RCPT commands, want 7: %q", n, raw.Commands())
 	}
 }
 
@@ -516,9 +452,9 @@ func Test8BitAndUTF8(t *testing.T) {
 
 // TestNo8BitMIME: relays without 8BITMIME or SMTPUTF8 (raw script).
 func TestNo8BitMIME(t *testing.T) {
-	srv := startRaw(t, func(c *rawConn) {
-		c.send("220 relay.test ESMTP\r\n")
-		c.serveSMTP("250 relay.test\r\n")
+	srv := testlib.Serve(t, func(c *testlib.Conn) {
+		c.Send("220 relay.test ESMTP\r\n")
+		c.Play()
 	})
 	c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None })
 	cases := []struct {
@@ -621,12 +557,12 @@ func TestSenderRelay(t *testing.T) {
 
 // TestReplyBounds: a relay that sends an endless reply is cut off (I2).
 func TestReplyBounds(t *testing.T) {
-	srv := startRaw(t, func(c *rawConn) {
-		c.send("220-relay.test\r\n")
+	srv := testlib.Serve(t, func(c *testlib.Conn) {
+		c.Send("220-relay.test\r\n")
 		for i := 0; i < 1000; i++ {
-			c.send("220-more\r\n")
+			c.Send("220-more\r\n")
 		}
-		c.send("220 done\r\n")
+		c.Send("220 done\r\n")
 	})
 	c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None })
 	out, err := c.Deliver(context.Background(), testMessage("b@example.com"))
@@ -636,9 +572,9 @@ func TestReplyBounds(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	srv := startRaw(t, func(c *rawConn) {
-		c.send("220 relay.test\r\n")
-		c.cmd()
+	srv := testlib.Serve(t, func(c *testlib.Conn) {
+		c.Send("220 relay.test\r\n")
+		c.Cmd()
 		time.Sleep(3 * time.Second) // never answers EHLO in time
 	})
 	c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None; o.Deadline = 300 * time.Millisecond })
@@ -661,26 +597,7 @@ func TestProtocolViolations(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startRaw(t, func(c *rawConn) {
-				c.send("220 relay.test ESMTP\r\n")
-				for {
-					l := strings.ToUpper(c.cmd())
-					switch {
-					case l == "":
-						return
-					case strings.HasPrefix(l, "EHLO"):
-						c.send("250 relay.test\r\n")
-					case strings.HasPrefix(l, tc.verb):
-						c.send(tc.reply)
-					case l == "DATA":
-						c.send("354 go\r\n")
-						c.data()
-						c.send("250 ok\r\n")
-					default:
-						c.send("250 ok\r\n")
-					}
-				}
-			})
+			srv := testlib.ServeSteps(t, testlib.Step{On: tc.verb, Reply: tc.reply})
 			c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None })
 			out, err := c.Deliver(context.Background(), testMessage("b@example.com"))
 			if err == nil || out.Recipients[0].Status != Deferred || !strings.Contains(out.Recipients[0].Text, "unexpected reply") {
@@ -722,7 +639,7 @@ func TestBadAddresses(t *testing.T) {
 func TestPoolAccounting(t *testing.T) {
 	var mu sync.Mutex
 	n, live, maxLive := 0, 0, 0
-	srv := startRaw(t, func(c *rawConn) {
+	srv := testlib.Serve(t, func(c *testlib.Conn) {
 		mu.Lock()
 		n++
 		drop := n%3 == 0
@@ -732,28 +649,9 @@ func TestPoolAccounting(t *testing.T) {
 		}
 		mu.Unlock()
 		defer func() { mu.Lock(); live--; mu.Unlock() }()
-		c.send("220 relay.test ESMTP\r\n")
-		for {
-			l := strings.ToUpper(c.cmd())
-			switch {
-			case l == "":
-				return
-			case strings.HasPrefix(l, "EHLO"):
-				c.send("250-relay.test\r\n250 PIPELINING\r\n")
-			case l == "DATA":
-				c.send("354 go\r\n")
-				if drop {
-					return
-				}
-				c.data()
-				c.send("250 ok\r\n")
-			case l == "QUIT":
-				c.send("221 bye\r\n")
-				return
-			default:
-				c.send("250 ok\r\n")
-			}
-		}
+		c.Send("220 relay.test ESMTP")
+		c.Play(testlib.Step{On: "EHLO", Reply: "250-relay.test\r\n250 PIPELINING"},
+			testlib.Step{On: "DATA", Reply: "354 go", Hangup: drop})
 	})
 	c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None; o.MaxConns = 3 })
 	var wg sync.WaitGroup
@@ -798,41 +696,23 @@ func TestPoolAccounting(t *testing.T) {
 func TestPartialThenDrop(t *testing.T) {
 	var mu sync.Mutex
 	tx := 0
-	srv := startRaw(t, func(c *rawConn) {
-		c.send("220 relay.test ESMTP\r\n")
+	srv := testlib.Serve(t, func(c *testlib.Conn) {
+		c.Send("220 relay.test ESMTP")
 		perTx := 0
-		for {
-			l := strings.ToUpper(c.cmd())
-			switch {
-			case l == "":
-				return
-			case strings.HasPrefix(l, "EHLO"):
-				c.send("250 relay.test\r\n")
-			case strings.HasPrefix(l, "MAIL"):
-				mu.Lock()
-				tx++
-				n := tx
-				mu.Unlock()
-				if n == 2 {
-					return // drop at the second MAIL
-				}
-				perTx = 0
-				c.send("250 ok\r\n")
-			case strings.HasPrefix(l, "RCPT"):
-				perTx++
-				if perTx > 1 {
-					c.send("452 4.5.3 too many recipients\r\n")
-				} else {
-					c.send("250 ok\r\n")
-				}
-			case l == "DATA":
-				c.send("354 go\r\n")
-				c.data()
-				c.send("250 2.0.0 ok\r\n")
-			default:
-				c.send("250 ok\r\n")
+		c.Play(testlib.Step{On: "MAIL", Func: func(string) string {
+			mu.Lock()
+			defer mu.Unlock()
+			if tx++; tx == 2 {
+				return testlib.HangUp // drop at the second MAIL
 			}
-		}
+			perTx = 0
+			return "250 ok"
+		}}, testlib.Step{On: "RCPT", Func: func(string) string {
+			if perTx++; perTx > 1 {
+				return "452 4.5.3 too many recipients"
+			}
+			return "250 ok"
+		}})
 	})
 	c := newTestClient(t, rawRelay(srv), nil, func(o *Options) { o.TLS = None })
 	out, err := c.Deliver(context.Background(), testMessage("r1@x", "r2@x"))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayq/relayq/internal/testlib"
 )
 
 // TestPostTLSCapabilitiesOnly: what the relay said before STARTTLS is
@@ -18,30 +20,30 @@ import (
 func TestPostTLSCapabilitiesOnly(t *testing.T) {
 	ca := newCA(t)
 	cert := ca.good(t)
-	srv := startRaw(t, func(c *rawConn) {
-		c.send("220 relay.test ESMTP\r\n")
-		c.cmd()
-		c.send("250-relay.test\r\n250-SIZE 10\r\n250-AUTH LOGIN\r\n250 STARTTLS\r\n")
-		if c.cmd() != "STARTTLS" {
+	srv := testlib.Serve(t, func(c *testlib.Conn) {
+		c.Send("220 relay.test ESMTP\r\n")
+		c.Cmd()
+		c.Send("250-relay.test\r\n250-SIZE 10\r\n250-AUTH LOGIN\r\n250 STARTTLS\r\n")
+		if c.Cmd() != "STARTTLS" {
 			return
 		}
-		c.send("220 go ahead\r\n")
-		c.startTLS(cert)
-		c.cmd()
-		c.send("250-relay.test\r\n250 AUTH PLAIN\r\n")
-		if l := c.cmd(); !strings.HasPrefix(l, "AUTH PLAIN ") {
-			c.send("504 no\r\n")
+		c.Send("220 go ahead\r\n")
+		c.StartTLS(cert)
+		c.Cmd()
+		c.Send("250-relay.test\r\n250 AUTH PLAIN\r\n")
+		if l := c.Cmd(); !strings.HasPrefix(l, "AUTH PLAIN ") {
+			c.Send("504 no\r\n")
 			return
 		}
-		c.send("235 ok\r\n")
-		c.serveSMTP("250 relay.test\r\n")
+		c.Send("235 ok\r\n")
+		c.Play()
 	})
 	c := newTestClient(t, rawRelay(srv), ca, func(o *Options) { o.Credentials = userCred })
 	m := testMessage("b@example.com")
 	m.Size = 100
 	out, err := c.Deliver(context.Background(), m)
 	if err != nil || out.Recipients[0].Status != Delivered {
-		t.Fatalf("Deliver: %v %+v (%q)", err, out.Recipients[0], srv.commands())
+		t.Fatalf("Deliver: %v %+v (%q)", err, out.Recipients[0], srv.Commands())
 	}
 }
 

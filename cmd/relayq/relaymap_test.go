@@ -3,19 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/relayq/relayq/authinfo"
+	"github.com/relayq/relayq/internal/testlib"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
@@ -206,65 +201,18 @@ func TestAuthinfoLookupSenderRelay(t *testing.T) {
 	}
 }
 
-// sinkServer is a go-smtp server on loopback that takes every message and
-// records its envelope sender.
-type sinkServer struct {
-	addr  string
-	mu    sync.Mutex
-	froms []string
-}
-
-func (s *sinkServer) senders() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.froms...)
-}
-
-type sinkSession struct{ s *sinkServer }
-
-func (ss sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	ss.s.mu.Lock()
-	ss.s.froms = append(ss.s.froms, from)
-	ss.s.mu.Unlock()
-	return nil
-}
-func (sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (sinkSession) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
-func (sinkSession) Reset()                               {}
-func (sinkSession) Logout() error                        { return nil }
-
-func startSink(t *testing.T) *sinkServer {
-	t.Helper()
-	s := &sinkServer{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return sinkSession{s}, nil }))
-	srv.Domain = "sink.test"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	s.addr = l.Addr().String()
-	return s
-}
-
-// bracket writes a loopback host:port as a relay without MX lookup.
-func bracket(addr string) string { return "[" + strings.Replace(addr, ":", "]:", 1) }
-
 // TestQueueRunSenderRelay: the daemonless queue run, wired from the
 // configuration, sends a mapped sender's mail to the map's relay and the
 // rest to RELAYQ_RELAYHOST (go-smtp servers on loopback, no TLS).
 func TestQueueRunSenderRelay(t *testing.T) {
-	def, mapped := startSink(t), startSink(t)
+	def, mapped := testlib.StartSink(t), testlib.StartSink(t)
 	dir := t.TempDir()
 	cfg := queueConfig()
 	cfg.Spool = filepath.Join(dir, "queue.db")
 	cfg.TLS = "none"
 	cfg.HeloName = "client.test"
-	cfg.RelayHost = bracket(def.addr)
-	cfg.SenderRelayHostMap = writeTestFile(t, filepath.Join(dir, "sender_relay"), "@example.org "+bracket(mapped.addr)+"\n", 0o644)
+	cfg.RelayHost = def.Relay()
+	cfg.SenderRelayHostMap = writeTestFile(t, filepath.Join(dir, "sender_relay"), "@example.org "+mapped.Relay()+"\n", 0o644)
 
 	sp, err := spool.Open(cfg.Spool, spool.Options{})
 	if err != nil {
@@ -284,10 +232,10 @@ func TestQueueRunSenderRelay(t *testing.T) {
 	if err := runQueueOnce(ctx, cfg, maillog.New(nil).Logger, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := mapped.senders(); strings.Join(got, ",") != "alice+x@example.org" {
+	if got := mapped.Senders(); strings.Join(got, ",") != "alice+x@example.org" {
 		t.Errorf("mapped relay got mail from %q", got)
 	}
-	if got := def.senders(); strings.Join(got, ",") != "carol@example.com" {
+	if got := def.Senders(); strings.Join(got, ",") != "carol@example.com" {
 		t.Errorf("default relay got mail from %q", got)
 	}
 }
@@ -295,17 +243,17 @@ func TestQueueRunSenderRelay(t *testing.T) {
 // TestProbeSenderRelay: relayq probe -sender connects where that sender's
 // mail would go.
 func TestProbeSenderRelay(t *testing.T) {
-	def, mapped := startSink(t), startSink(t)
-	relayEnv(t, bracket(def.addr), "", "@example.org "+bracket(mapped.addr)+"\n")
+	def, mapped := testlib.StartSink(t), testlib.StartSink(t)
+	relayEnv(t, def.Relay(), "", "@example.org "+mapped.Relay()+"\n")
 	t.Setenv("RELAYQ_TLS", "none")
 	t.Setenv("RELAYQ_HELO_NAME", "client.test")
 	code, out, errOut := run(runProbe, "-sender", "a@example.org")
-	if code != exOK || !strings.Contains(out, "sender a@example.org: relay host "+bracket(mapped.addr)+" (per-sender relay), not "+bracket(def.addr)) ||
-		!strings.Contains(out, "connecting to 127.0.0.1[127.0.0.1]:"+mapped.addr[strings.LastIndex(mapped.addr, ":")+1:]) {
+	if code != exOK || !strings.Contains(out, "sender a@example.org: relay host "+mapped.Relay()+" (per-sender relay), not "+def.Relay()) ||
+		!strings.Contains(out, "connecting to 127.0.0.1[127.0.0.1]:"+mapped.Addr[strings.LastIndex(mapped.Addr, ":")+1:]) {
 		t.Errorf("probe -sender a@example.org: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = run(runProbe, "-sender", "a@example.com")
-	if code != exOK || strings.Contains(out, "per-sender relay") || !strings.Contains(out, "connecting to 127.0.0.1[127.0.0.1]:"+def.addr[strings.LastIndex(def.addr, ":")+1:]) {
+	if code != exOK || strings.Contains(out, "per-sender relay") || !strings.Contains(out, "connecting to 127.0.0.1[127.0.0.1]:"+def.Addr[strings.LastIndex(def.Addr, ":")+1:]) {
 		t.Errorf("probe -sender a@example.com: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/internal/testlib"
 	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/submit"
@@ -65,29 +64,17 @@ func TestResults(t *testing.T) {
 	}
 }
 
-// refusingSession accepts every recipient but bad@example.net (550 5.1.1).
-type refusingSession struct{ nopSession }
-
-func (refusingSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if to == "bad@example.net" {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-	}
-	return nil
-}
-
 // TestDeliverNowDaemonless: -odi without a daemon reports what the
 // delivery run returned for each recipient (the relay's own replies), also
 // when the run removed the message from the queue.
 func TestDeliverNowDaemonless(t *testing.T) {
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return refusingSession{}, nil }))
-	srv.Domain = "sink.test"
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	sink := testlib.StartSink(t)
+	sink.Refuse = func(to string) error {
+		if to == "bad@example.net" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
 	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
 
 	dir := t.TempDir()
 	cfg := queueConfig()
@@ -95,7 +82,7 @@ func TestDeliverNowDaemonless(t *testing.T) {
 	cfg.ControlSocket = filepath.Join(dir, "control.sock")
 	cfg.TLS = "none"
 	cfg.HeloName = "client.test"
-	cfg.RelayHost = bracket(l.Addr().String())
+	cfg.RelayHost = sink.Relay()
 	sp, err := spool.Open(cfg.Spool, spool.Options{})
 	if err != nil {
 		t.Fatal(err)

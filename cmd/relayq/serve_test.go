@@ -4,22 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/daemon"
+	"github.com/relayq/relayq/internal/testlib"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
-
-	smtp "github.com/emersion/go-smtp"
 )
 
 func queueConfig() *config.Config {
@@ -142,19 +138,8 @@ func (e errReloader) Err() error    { return e.err }
 // idleSessions closes the relay's idle sessions after a clean reload and
 // keeps them when a reload failed (the old credentials stay in force).
 func TestIdleSessionsReloader(t *testing.T) {
-	var conns atomic.Int32
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		conns.Add(1)
-		return nopSession{}, nil
-	}))
-	srv.Domain = "relay.test"
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	c, err := smarthost.New(smarthost.Options{Relays: "[127.0.0.1]:" + fmt.Sprint(ln.Addr().(*net.TCPAddr).Port), TLS: smarthost.None, HeloName: "client.test", IdleTimeout: time.Minute})
+	sink := testlib.StartSink(t)
+	c, err := smarthost.New(smarthost.Options{Relays: sink.Relay(), TLS: smarthost.None, HeloName: "client.test", IdleTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,25 +157,14 @@ func TestIdleSessionsReloader(t *testing.T) {
 		t.Fatal(err)
 	}
 	deliver()
-	if n := conns.Load(); n != 1 {
+	if n := sink.Conns(); n != 1 {
 		t.Errorf("after a failed reload: %d connections, want 1 (the session kept)", n)
 	}
 	if err := (idleSessions{c: c, after: []daemon.Reloader{errReloader{}}}).Reload(); err != nil {
 		t.Fatal(err)
 	}
 	deliver()
-	if n := conns.Load(); n != 2 {
+	if n := sink.Conns(); n != 2 {
 		t.Errorf("after a clean reload: %d connections, want 2 (a new login)", n)
 	}
 }
-
-type nopSession struct{}
-
-func (nopSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (nopSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (nopSession) Data(r io.Reader) error {
-	_, err := io.Copy(io.Discard, r)
-	return err
-}
-func (nopSession) Reset()        {}
-func (nopSession) Logout() error { return nil }
