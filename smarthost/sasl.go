@@ -91,7 +91,7 @@ func saslClient(mech string, cr Credential) (sasl.Client, error) {
 	case "PLAIN":
 		return sasl.NewPlainClient(authzID(cr), authID(cr), pw), nil
 	case "LOGIN":
-		return sasl.NewLoginClient(authID(cr), pw), nil
+		return &loginClient{user: authID(cr), password: pw}, nil
 	case "CRAM-MD5":
 		return &cramMD5{user: authID(cr), secret: pw}, nil
 	case "SCRAM-SHA-1", "SCRAM-SHA-256":

@@ -306,3 +306,47 @@ func TestTraceRedactsAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginAnyPrompts: AUTH LOGIN answers the first challenge with the
+// user name and the second with the password whatever the prompts say
+// (Exim's server_prompts = User Name : Password broke go-sasl's client),
+// sends no initial response, and gives up on a third challenge.
+func TestLoginAnyPrompts(t *testing.T) {
+	ca := newCA(t)
+	cert := ca.good(t)
+	for _, prompts := range [][]string{
+		{"Username:", "Password:"},
+		{"User Name", "Password"},
+		{"", ""},
+		{"Password:", "Username:"}, // swapped: the order counts, not the words
+		{"VXNlcm5hbWU6", "\x00\xff odd"},
+	} {
+		srv := startServer(t, serverConfig{cert: &cert, users: map[string]string{"user@example.org": "s3cret"},
+			mechs: []string{"LOGIN"}, prompts: prompts})
+		cred := credMap{"relay.test": {User: "user@example.org", Password: "s3cret"}}
+		c := newTestClient(t, relayFor(srv), ca, func(o *Options) { o.Credentials = cred })
+		out, err := c.Deliver(context.Background(), testMessage("b@example.com"))
+		if err != nil || out.Recipients[0].Status != Delivered {
+			t.Errorf("prompts %q: %v %+v", prompts, err, out)
+		}
+		auths, _, _, _, _ := srv.got.snapshot()
+		if len(auths) != 1 || auths[0] != "LOGIN user@example.org" {
+			t.Errorf("prompts %q: server saw %q", prompts, auths)
+		}
+		if tr := srv.got.transcript(); !strings.Contains(tr, "AUTH LOGIN\r\n") {
+			t.Errorf("prompts %q: AUTH LOGIN sent with an initial response:\n%s", prompts, tr)
+		}
+	}
+	l := &loginClient{user: "u", password: "p"}
+	if m, ir, err := l.Start(); m != "LOGIN" || ir != nil || err != nil {
+		t.Errorf("Start = %q %q %v", m, ir, err)
+	}
+	for i, want := range []string{"u", "p"} {
+		if got, err := l.Next([]byte("anything")); string(got) != want || err != nil {
+			t.Errorf("challenge %d: %q %v", i+1, got, err)
+		}
+	}
+	if _, err := l.Next([]byte("more?")); err == nil {
+		t.Error("third challenge answered")
+	}
+}

@@ -139,6 +139,7 @@ type serverConfig struct {
 	listen   func() (net.Listener, error) // default: loopback, any port
 	tlsMod   func(*tls.Config)            // adjust the server's TLS config
 	oauth    *oauthState                  // OAuth tokens the server accepts
+	prompts  []string                     // AUTH LOGIN challenges (default "Username:", "Password:")
 }
 
 // oauthState is the OAuth side of the test relay.
@@ -243,7 +244,11 @@ func (s *testSession) Auth(mech string) (sasl.Server, error) {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error { return check(user, pass) }), nil
 	case sasl.Login:
-		return newLoginServer(check), nil
+		l := newLoginServer(check)
+		if s.cfg.prompts != nil {
+			l.prompts = s.cfg.prompts
+		}
+		return l, nil
 	case "CRAM-MD5":
 		return &cramServer{users: s.cfg.users, check: check}, nil
 	case "SCRAM-SHA-1", "SCRAM-SHA-256":
@@ -338,12 +343,15 @@ func (s *testSession) Logout() error { return nil }
 
 // loginServer is the server side of LOGIN (go-sasl has only the client).
 type loginServer struct {
-	check func(u, p string) error
-	step  int
-	user  string
+	check   func(u, p string) error
+	step    int
+	user    string
+	prompts []string
 }
 
-func newLoginServer(check func(u, p string) error) *loginServer { return &loginServer{check: check} }
+func newLoginServer(check func(u, p string) error) *loginServer {
+	return &loginServer{check: check, prompts: []string{"Username:", "Password:"}}
+}
 
 func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 	switch l.step {
@@ -352,13 +360,13 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 		if resp != nil {
 			l.user = string(resp)
 			l.step++
-			return []byte("Password:"), false, nil
+			return []byte(l.prompts[1]), false, nil
 		}
-		return []byte("Username:"), false, nil
+		return []byte(l.prompts[0]), false, nil
 	case 1:
 		l.user = string(resp)
 		l.step++
-		return []byte("Password:"), false, nil
+		return []byte(l.prompts[1]), false, nil
 	default:
 		return nil, true, l.check(l.user, string(resp))
 	}
