@@ -26,6 +26,8 @@
 set -euo pipefail
 
 die() { echo "start.sh: $*" >&2; exit 1; }
+# shellcheck source=postfix.sh
+. "$(dirname "$0")/postfix.sh"
 
 [ $# -eq 1 ] || die "usage: start.sh DIR"
 [ "$(id -u)" -eq 0 ] || die "must run as root (Postfix and Dovecot masters)"
@@ -113,27 +115,12 @@ if ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/128'; then
 fi
 
 # --- Postfix main.cf ---------------------------------------------------------
-cat >"$DIR/etc/main.cf" <<EOF
-# Private test smarthost written by relayq test/smarthost/start.sh.
-compatibility_level = 3.6
-config_directory = $DIR/etc
-queue_directory = $DIR/queue
-data_directory = $DIR/data
-meta_directory = /etc/postfix
-multi_instance_name = $NAME
-syslog_name = $NAME
-maillog_file = $DIR/log/maillog
-maillog_file_prefixes = $DIR/log
-myhostname = smarthost.relayq.test
-mydomain = relayq.test
-myorigin = \$myhostname
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
-inet_interfaces = loopback-only
+{
+	echo "# Private test smarthost written by relayq test/smarthost/start.sh."
+	postfix_instance_cf "$DIR" "$NAME" smarthost.relayq.test
+} >"$DIR/etc/main.cf"
+cat >>"$DIR/etc/main.cf" <<EOF
 inet_protocols = $inet_protocols
-mynetworks = 127.0.0.0/8
 biff = no
 relayhost =
 # Deliver everything relayed into one catch-all Maildir (virtual(8)).
@@ -178,8 +165,6 @@ queue_run_delay = 10s
 minimal_backoff_time = 10s
 maximal_backoff_time = 60s
 bounce_queue_lifetime = 0
-notify_classes =
-delay_warning_time = 0
 EOF
 echo '/./ OK' >"$DIR/etc/domains"
 echo '/^reject-/ 550 5.1.1 test bed: no such user' >"$DIR/etc/rcpt_access"
@@ -224,32 +209,7 @@ write_master_cf() {
 			echo "  -o smtpd_tls_wrappermode=yes"
 			echo "  -o smtpd_tls_security_level=encrypt"
 		done
-		cat <<-'EOT'
-			pickup    unix  n       -       n       60      1       pickup
-			cleanup   unix  n       -       n       -       0       cleanup
-			qmgr      unix  n       -       n       300     1       qmgr
-			tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-			rewrite   unix  -       -       n       -       -       trivial-rewrite
-			bounce    unix  -       -       n       -       0       bounce
-			defer     unix  -       -       n       -       0       bounce
-			trace     unix  -       -       n       -       0       bounce
-			verify    unix  -       -       n       -       1       verify
-			flush     unix  n       -       n       1000?   0       flush
-			proxymap  unix  -       -       n       -       -       proxymap
-			proxywrite unix -       -       n       -       1       proxymap
-			smtp      unix  -       -       n       -       -       smtp
-			relay     unix  -       -       n       -       -       smtp
-			showq     unix  n       -       n       -       -       showq
-			error     unix  -       -       n       -       -       error
-			retry     unix  -       -       n       -       -       error
-			discard   unix  -       -       n       -       -       discard
-			local     unix  -       n       n       -       -       local
-			virtual   unix  -       n       n       -       -       virtual
-			lmtp      unix  -       -       n       -       -       lmtp
-			anvil     unix  -       -       n       -       1       anvil
-			scache    unix  -       -       n       -       1       scache
-			postlog   unix-dgram n  -       n       -       1       postlogd
-		EOT
+		postfix_master_services
 	} >"$DIR/etc/master.cf"
 }
 

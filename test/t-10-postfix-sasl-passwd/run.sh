@@ -25,6 +25,8 @@
 # instance's Dovecot passwd-file.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
+# shellcheck source=../smarthost/postfix.sh
+. "$(dirname "$0")/../smarthost/postfix.sh"
 
 need_cmd postfix postconf openssl base64 script
 # Postfix's own sendmail(1): $BIN (first in PATH) has relayq's.
@@ -78,27 +80,10 @@ chmod 0755 "$PF" "$PF/etc" "$PF/queue" "$PF/log"
 
 # write_nullclient SASL_PASSWD_FILE — main.cf/master.cf of the null client.
 write_nullclient() {
-	cat >"$PF/etc/main.cf" <<-EOF
-		compatibility_level = 3.6
-		config_directory = $PF/etc
-		queue_directory = $PF/queue
-		data_directory = $PF/data
-		meta_directory = /etc/postfix
-		multi_instance_name = $NAME
-		syslog_name = $NAME
-		maillog_file = $PF/log/maillog
-		maillog_file_prefixes = $PF/log
-		myhostname = nullclient.relayq.test
-		mydomain = relayq.test
-		myorigin = \$myhostname
-		mydestination =
-		local_recipient_maps =
+	postfix_instance_cf "$PF" "$NAME" nullclient.relayq.test >"$PF/etc/main.cf"
+	cat >>"$PF/etc/main.cf" <<-EOF
 		local_transport = error:local delivery is disabled
-		alias_maps =
-		alias_database =
-		inet_interfaces = loopback-only
 		inet_protocols = ipv4
-		mynetworks = 127.0.0.0/8
 		relayhost = [localhost]:$SUB
 		smtp_host_lookup = native
 		smtp_sasl_auth_enable = yes
@@ -110,37 +95,11 @@ write_nullclient() {
 		smtp_tls_CAfile = $SMARTHOST_CA
 		recipient_delimiter = +
 		soft_bounce = yes
-		notify_classes =
 		queue_run_delay = 300s
 		minimal_backoff_time = 300s
-		delay_warning_time = 0
 		smtp_connection_cache_on_demand = no
 	EOF
-	cat >"$PF/etc/master.cf" <<-'EOT'
-		pickup    unix  n       -       n       60      1       pickup
-		cleanup   unix  n       -       n       -       0       cleanup
-		qmgr      unix  n       -       n       300     1       qmgr
-		tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-		rewrite   unix  -       -       n       -       -       trivial-rewrite
-		bounce    unix  -       -       n       -       0       bounce
-		defer     unix  -       -       n       -       0       bounce
-		trace     unix  -       -       n       -       0       bounce
-		verify    unix  -       -       n       -       1       verify
-		flush     unix  n       -       n       1000?   0       flush
-		proxymap  unix  -       -       n       -       -       proxymap
-		proxywrite unix -       -       n       -       1       proxymap
-		smtp      unix  -       -       n       -       -       smtp
-		relay     unix  -       -       n       -       -       smtp
-		showq     unix  n       -       n       -       -       showq
-		error     unix  -       -       n       -       -       error
-		retry     unix  -       -       n       -       -       error
-		discard   unix  -       -       n       -       -       discard
-		local     unix  -       n       n       -       -       local
-		lmtp      unix  -       -       n       -       -       lmtp
-		anvil     unix  -       -       n       -       1       anvil
-		scache    unix  -       -       n       -       1       scache
-		postlog   unix-dgram n  -       n       -       1       postlogd
-	EOT
+	postfix_master_services >"$PF/etc/master.cf"
 }
 
 pf() { script -qec "postfix -c $PF/etc $*" /dev/null </dev/null >>"$PF/log/start.log" 2>&1; }
