@@ -162,6 +162,16 @@ func (r *raw) send(s string) {
 	}
 }
 
+// startData greets the server and opens a transaction from a@example.com
+// to b@example.org, up to the 354 to DATA.
+func (r *raw) startData() {
+	r.t.Helper()
+	r.cmd("EHLO c.test", "250")
+	r.cmd("MAIL FROM:<a@example.com>", "250")
+	r.cmd("RCPT TO:<b@example.org>", "250")
+	r.cmd("DATA", "354")
+}
+
 // cmd sends a command line and expects a reply starting with prefix.
 func (r *raw) cmd(line, prefix string) string {
 	r.t.Helper()

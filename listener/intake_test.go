@@ -44,10 +44,7 @@ func TestSmuggling(t *testing.T) {
 			k := &sink{}
 			_, addr := startTCP(t, Options{Submit: k.Submit})
 			r := dialRaw(t, "tcp", addr)
-			r.cmd("EHLO c.test", "250")
-			r.cmd("MAIL FROM:<a@example.com>", "250")
-			r.cmd("RCPT TO:<b@example.org>", "250")
-			r.cmd("DATA", "354")
+			r.startData()
 			r.send("Subject: first\r\n\r\nhello" + e.fake +
 				"MAIL FROM:<admin@example.com>\r\nRCPT TO:<victim@example.org>\r\nDATA\r\n" +
 				"Subject: smuggled\r\n\r\nevil\r\n.\r\n")
@@ -91,10 +88,7 @@ func TestHygiene(t *testing.T) {
 			k := &sink{}
 			_, addr := startTCP(t, Options{Submit: k.Submit})
 			r := dialRaw(t, "tcp", addr)
-			r.cmd("EHLO c.test", "250")
-			r.cmd("MAIL FROM:<a@example.com>", "250")
-			r.cmd("RCPT TO:<b@example.org>", "250")
-			r.cmd("DATA", "354")
+			r.startData()
 			r.send(tt.data)
 			r.expect(tt.reply)
 			r.cmd("NOOP", "250")
@@ -119,10 +113,7 @@ func TestHeaderAndLineLimits(t *testing.T) {
 	k := &sink{}
 	_, addr := startTCP(t, Options{Submit: k.Submit, MaxHeaderSize: 1000, MaxLineLength: 1000})
 	r := dialRaw(t, "tcp", addr)
-	r.cmd("EHLO c.test", "250")
-	r.cmd("MAIL FROM:<a@example.com>", "250")
-	r.cmd("RCPT TO:<b@example.org>", "250")
-	r.cmd("DATA", "354")
+	r.startData()
 	// 12 header lines of 100 octets: over the 1000-octet cap (the Received
 	// header the listener adds is not counted).
 	r.send(strings.Repeat("X-Pad: "+strings.Repeat("p", 91)+"\r\n", 12) + "\r\nbody\r\n.\r\n")
@@ -150,10 +141,7 @@ func TestReplyAfterSubmit(t *testing.T) {
 	k := &sink{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
 	_, addr := startTCP(t, Options{Submit: k.Submit})
 	r := dialRaw(t, "tcp", addr)
-	r.cmd("EHLO c.test", "250")
-	r.cmd("MAIL FROM:<a@example.com>", "250")
-	r.cmd("RCPT TO:<b@example.org>", "250")
-	r.cmd("DATA", "354")
+	r.startData()
 	r.send("Subject: x\r\n\r\nx\r\n.\r\n")
 	<-k.entered // Submit has read the whole body and is blocked
 	r.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
@@ -177,10 +165,7 @@ func TestReplyAfterSubmit(t *testing.T) {
 		k2 := &sink{fail: tt.err}
 		_, addr2 := startTCP(t, Options{Submit: k2.Submit})
 		r := dialRaw(t, "tcp", addr2)
-		r.cmd("EHLO c.test", "250")
-		r.cmd("MAIL FROM:<a@example.com>", "250")
-		r.cmd("RCPT TO:<b@example.org>", "250")
-		r.cmd("DATA", "354")
+		r.startData()
 		r.send("Subject: x\r\n\r\nx\r\n.\r\n")
 		r.expect(tt.reply)
 		if len(k2.all()) != 0 {
@@ -201,10 +186,7 @@ func TestSubmitMustReadBody(t *testing.T) {
 		return short(ctx, env, body)
 	}})
 	r := dialRaw(t, "tcp", addr)
-	r.cmd("EHLO c.test", "250")
-	r.cmd("MAIL FROM:<a@example.com>", "250")
-	r.cmd("RCPT TO:<b@example.org>", "250")
-	r.cmd("DATA", "354")
+	r.startData()
 	r.send("Subject: x\r\n\r\n" + strings.Repeat("x", 100000) + "\r\n.\r\n")
 	r.expect("451 4.3.0")
 }
@@ -256,10 +238,7 @@ func TestTimeouts(t *testing.T) {
 	idle.expect("421 4.4.2")
 
 	r := dialRaw(t, "tcp", addr)
-	r.cmd("EHLO c.test", "250")
-	r.cmd("MAIL FROM:<a@example.com>", "250")
-	r.cmd("RCPT TO:<b@example.org>", "250")
-	r.cmd("DATA", "354")
+	r.startData()
 	r.send("Subject: x\r\n\r\npart")
 	r.expect("421 4.4.2")
 	if len(k.all()) != 0 {
@@ -273,10 +252,7 @@ func TestDataTimeoutPerRead(t *testing.T) {
 	k := &sink{}
 	_, addr := startTCP(t, Options{Submit: k.Submit, Timeout: 2 * time.Second, DataTimeout: 2 * time.Second})
 	r := dialRaw(t, "tcp", addr)
-	r.cmd("EHLO c.test", "250")
-	r.cmd("MAIL FROM:<a@example.com>", "250")
-	r.cmd("RCPT TO:<b@example.org>", "250")
-	r.cmd("DATA", "354")
+	r.startData()
 	r.send("Subject: slow\r\n\r\n")
 	for i := 0; i < 6; i++ {
 		time.Sleep(500 * time.Millisecond)
@@ -676,10 +652,7 @@ func TestCloseMidData(t *testing.T) {
 	k := &sink{}
 	srv, addr := startTCP(t, Options{Submit: k.Submit})
 	r := dialRaw(t, "tcp", addr)
-	r.cmd("EHLO c.test", "250")
-	r.cmd("MAIL FROM:<a@example.com>", "250")
-	r.cmd("RCPT TO:<b@example.org>", "250")
-	r.cmd("DATA", "354")
+	r.startData()
 	r.send("Subject: cut\r\n\r\npartial")
 	srv.Close()
 	buf := make([]byte, 512)
