@@ -21,6 +21,7 @@ func parse(t *testing.T, text string) *Table {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tb := parse(t, `# comment
 postmaster: root
 root:   alice, ops@example.com   
@@ -66,6 +67,7 @@ dup: second
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"root alice\n", "aliases:1: missing ':'"},
 		{"ok: a\nroot:\n", `aliases:2: alias "root" has no targets`},
@@ -94,6 +96,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseFileMissing(t *testing.T) {
+	t.Parallel()
 	_, err := ParseFile(filepath.Join(t.TempDir(), "none"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
@@ -101,6 +104,7 @@ func TestParseFileMissing(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	staff := filepath.Join(dir, "staff.list")
 	if err := os.WriteFile(staff, []byte("# staff\nsam@example.com, tia\n\numa@example.com\n"), 0o644); err != nil {
@@ -169,6 +173,7 @@ missing: :include:`+filepath.Join(dir, "nope")+`
 }
 
 func TestResolveLimit(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("big: ")
 	for i := 0; i < 30; i++ {
@@ -201,6 +206,7 @@ func itoa(i int) string {
 }
 
 func TestResolveOpenHook(t *testing.T) {
+	t.Parallel()
 	tb := parse(t, "list: :include:/lists/x\n")
 	r := &Resolver{Aliases: tb, Domain: "example.org", Open: func(p string) (io.ReadCloser, error) {
 		if p != "/lists/x" {

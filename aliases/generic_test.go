@@ -6,6 +6,7 @@ import (
 )
 
 func TestGeneric(t *testing.T) {
+	t.Parallel()
 	g, err := ParseGeneric(strings.NewReader(`# sender rewriting
 root@host.example.org   alerts@example.com
 www-data                web@example.com
@@ -48,6 +49,7 @@ Mixed@Case.example      lower@example.com
 }
 
 func TestGenericErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"root\n", "generic:1: expected PATTERN RESULT, found 1 fields"},
 		{"a b c\n", "found 3 fields"},

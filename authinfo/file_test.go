@@ -25,6 +25,7 @@ func (f fakeInfo) IsDir() bool        { return f.mode.IsDir() }
 func (f fakeInfo) Sys() any           { return &syscall.Stat_t{Uid: f.uid, Gid: f.gid} }
 
 func TestCheckPerm(t *testing.T) {
+	t.Parallel()
 	const me, mygroup, other = 1000, 1000, 2000
 	tests := []struct {
 		name     string
@@ -97,6 +98,7 @@ func writeAt(t *testing.T, p, text string, mode os.FileMode) string {
 // TestParseFilePerm checks the rules on real files (the owner and group
 // cases need root to chown).
 func TestParseFilePerm(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeFile(t, dir, "smtp.example.com u:p\n", 0o600)
 	if m, err := ParseFile(p); err != nil || m.Len() != 1 || m.Name() != p {

@@ -26,6 +26,7 @@ postmaster@c.test        pm:pw-pm
 `
 
 func TestLookupPostfix(t *testing.T) {
+	t.Parallel()
 	m := mustParse(t, postfixFile)
 	if !m.SenderDependent() || m.Format() != FormatPostfix || m.Len() != 7 {
 		t.Fatalf("map: sender-dependent %v format %v len %d", m.SenderDependent(), m.Format(), m.Len())
@@ -81,6 +82,7 @@ func TestLookupPostfix(t *testing.T) {
 }
 
 func TestLookupPostfixNoSenderKeys(t *testing.T) {
+	t.Parallel()
 	// Without sender keys sender-dependent lookups are off: a host key that
 	// happens to look like nothing else still matches for every sender.
 	m := mustParse(t, "smtp.example.com u:p\n")
@@ -99,6 +101,7 @@ func TestLookupPostfixNoSenderKeys(t *testing.T) {
 }
 
 func TestLookupPostfixHostPortKey(t *testing.T) {
+	t.Parallel()
 	// host:port without brackets is only ever a next-hop key (relayhost
 	// written as host:port, with MX lookup).
 	m := mustParse(t, "example.com:587 u:p\n")
@@ -118,6 +121,7 @@ AuthInfo: "U:default-user" "P:pw-default"
 `
 
 func TestLookupSendmail(t *testing.T) {
+	t.Parallel()
 	m := mustParse(t, sendmailFile)
 	if m.Format() != FormatSendmail || m.SenderDependent() {
 		t.Fatalf("format %v sender-dependent %v", m.Format(), m.SenderDependent())
@@ -174,6 +178,7 @@ func TestLookupSendmail(t *testing.T) {
 }
 
 func TestExplainPostfix(t *testing.T) {
+	t.Parallel()
 	m := mustParse(t, postfixFile)
 	trail := m.Explain(Query{Sender: "alice+zz@a.test", Host: "mx1.example.com", NextHop: "[smtp.example.com]:587"})
 	want := []string{
@@ -207,6 +212,7 @@ func TestExplainPostfix(t *testing.T) {
 }
 
 func TestSenderKeys(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		sender string
 		want   string
@@ -230,6 +236,7 @@ func TestSenderKeys(t *testing.T) {
 }
 
 func TestMapListings(t *testing.T) {
+	t.Parallel()
 	m := mustParse(t, postfixFile)
 	if got := strings.Join(m.SenderKeys(), " "); got != "alice+tag@a.test alice@a.test @b.test postmaster@c.test" {
 		t.Errorf("SenderKeys = %q", got)
@@ -244,6 +251,7 @@ func TestMapListings(t *testing.T) {
 }
 
 func TestEntries(t *testing.T) {
+	t.Parallel()
 	m := mustParse(t, sendmailFile)
 	es := m.Entries()
 	if len(es) != 4 || es[0].Key != "AuthInfo:relay.example.com" || es[0].Source != "authinfo:2" || es[3].User != "default-user" {

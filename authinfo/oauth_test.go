@@ -7,6 +7,7 @@ import (
 )
 
 func TestOAuth(t *testing.T) {
+	t.Parallel()
 	const tok = "https://oauth2.example.com/token"
 	opts := "flow=refresh_token,client_id=cid,client_secret=csec,refresh_token=rtok,token_url=" + tok + ",scope=https://mail.example.com/"
 	tests := []struct {
@@ -46,6 +47,7 @@ func TestOAuth(t *testing.T) {
 }
 
 func TestOAuthErrors(t *testing.T) {
+	t.Parallel()
 	const secret = "T0kenS3cret"
 	tests := []struct {
 		name, text, want string

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseSendmailFields(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, line                string
 		user, authid, pass, realm string
@@ -44,6 +45,7 @@ func TestParseSendmailFields(t *testing.T) {
 }
 
 func TestParsePostfixValues(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, text string
 		q          Query
@@ -76,6 +78,7 @@ func TestParsePostfixValues(t *testing.T) {
 }
 
 func TestParseEmpty(t *testing.T) {
+	t.Parallel()
 	m := mustParse(t, "# only comments\n\n   \n")
 	if m.Len() != 0 || m.Format() != FormatEmpty {
 		t.Errorf("len %d format %v", m.Len(), m.Format())
@@ -86,6 +89,7 @@ func TestParseEmpty(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	const secret = "Sup3rS3cret"
 	tests := []struct {
 		name, text string
@@ -154,6 +158,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseTooLarge(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("# padding padding padding padding\n", MaxFileSize/30)
 	if _, err := Parse(strings.NewReader(big), "f"); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("err = %v", err)

@@ -20,6 +20,7 @@ func mustParseRelayMap(t *testing.T, text string) *RelayMap {
 }
 
 func TestParseRelayMap(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, text, sender string
 		relays             string // "" = no relay of its own
@@ -62,6 +63,7 @@ func TestParseRelayMap(t *testing.T) {
 }
 
 func TestParseRelayMapEntries(t *testing.T) {
+	t.Parallel()
 	m := mustParseRelayMap(t, "Alice@Example.com [a.example]:587\n@example.org\tb.example , c.example\nbob@example.org DUNNO\n")
 	want := []RelayEntry{
 		{Key: "Alice@Example.com", Relays: "[a.example]:587", Source: "relaymap:1"},
@@ -84,6 +86,7 @@ func TestParseRelayMapEntries(t *testing.T) {
 }
 
 func TestParseRelayMapErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, text string
 		line       int
@@ -133,6 +136,7 @@ func TestParseRelayMapErrors(t *testing.T) {
 }
 
 func TestParseRelayMapTooLarge(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("# padding\n", MaxFileSize/10+1)
 	if _, err := ParseRelayMap(strings.NewReader(big), "big"); err == nil || !strings.Contains(err.Error(), "big: larger than") {
 		t.Errorf("err = %v", err)
@@ -140,6 +144,7 @@ func TestParseRelayMapTooLarge(t *testing.T) {
 }
 
 func TestRelayMapLookupOrder(t *testing.T) {
+	t.Parallel()
 	m := mustParseRelayMap(t, `
 alice+news@example.com  [ext.example]:587
 alice@example.com       [user.example]:587
@@ -197,6 +202,7 @@ postmaster@example.com  DUNNO
 }
 
 func TestCheckRelayMapPerm(t *testing.T) {
+	t.Parallel()
 	const me, other = 1000, 2000
 	tests := []struct {
 		name     string
@@ -246,6 +252,7 @@ func writeRelayMap(t *testing.T, dir, text string, mode os.FileMode) string {
 }
 
 func TestParseRelayMapFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeRelayMap(t, dir, "@example.com [smtp.example.com]:587\n", 0o644)
 	m, err := ParseRelayMapFile(p)
@@ -277,6 +284,7 @@ func relayOf(s *RelayStore, sender string) string {
 }
 
 func TestRelayStoreReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeRelayMap(t, dir, "@example.com [old.example]:587\n", 0o644)
 	s, err := NewRelayStore(p)
@@ -335,6 +343,7 @@ func TestRelayStoreReload(t *testing.T) {
 }
 
 func TestNewRelayStoreError(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if _, err := NewRelayStore(writeRelayMap(t, dir, "smtp.example.com x\n", 0o644)); err == nil {
 		t.Error("NewRelayStore accepted a broken file")
@@ -349,6 +358,7 @@ func TestNewRelayStoreError(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
+	t.Parallel()
 	creds := mustParse(t, "[smtp.example.com]:587 user:pw\n")
 	relays := mustParseRelayMap(t, "@example.org [other.example]:587\n")
 	r := Routes{Credentials: creds, Relays: relays}

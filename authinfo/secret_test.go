@@ -12,6 +12,7 @@ import (
 )
 
 func TestSecretMasking(t *testing.T) {
+	t.Parallel()
 	const pw = "hunter2-Pa55"
 	s := Secret(pw)
 	if s.Reveal() != pw {

@@ -33,6 +33,7 @@ func user(t *testing.T, s *Store) string {
 }
 
 func TestStoreReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeFile(t, dir, "smtp.example.com old:pw\n", 0o600)
 	s, err := NewStore(p)
@@ -81,6 +82,7 @@ func TestStoreReload(t *testing.T) {
 }
 
 func TestStoreAutoReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeFile(t, dir, "smtp.example.com v1:pw\n", 0o600)
 	s, err := NewStore(p)
@@ -145,6 +147,7 @@ func TestStoreAutoReload(t *testing.T) {
 }
 
 func TestStoreConcurrent(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeFile(t, dir, "smtp.example.com a:pw\n", 0o600)
 	s, err := NewStore(p)
@@ -171,6 +174,7 @@ func TestStoreConcurrent(t *testing.T) {
 }
 
 func TestNewStoreError(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeFile(t, dir, "bad\n", 0o600)
 	if _, err := NewStore(p); err == nil {
@@ -183,6 +187,7 @@ func writeFileB(p, text string) error { return os.WriteFile(p, []byte(text), 0o6
 // TestStoreSymlinkSwap: Kubernetes updates a secret volume by pointing the
 // ..data symlink at a new directory; the file's path stays the same.
 func TestStoreSymlinkSwap(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mk := func(name, text string) {
 		if err := os.MkdirAll(dir+"/"+name, 0o700); err != nil {

@@ -74,6 +74,7 @@ func daemon(t *testing.T, dir string, sp *spool.Spool, kick func()) string {
 // TestClientRoundTrip runs the same queue operations through a daemon's
 // control socket and, with no daemon, on the spool file directly.
 func TestClientRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"daemon", "direct"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := shortDir(t)
@@ -166,6 +167,7 @@ func TestClientRoundTrip(t *testing.T) {
 }
 
 func TestClientLockedNoDaemon(t *testing.T) {
+	t.Parallel()
 	dir := shortDir(t)
 	path := filepath.Join(dir, "queue.db")
 	sp, err := spool.Open(path, spool.Options{})
@@ -184,6 +186,7 @@ func TestClientLockedNoDaemon(t *testing.T) {
 }
 
 func TestClientNoSpoolFile(t *testing.T) {
+	t.Parallel()
 	dir := shortDir(t)
 	path := filepath.Join(dir, "sub", "queue.db")
 	c := &Client{Socket: filepath.Join(dir, "none.sock"), SpoolPath: path}
@@ -209,6 +212,7 @@ func withUID(r *http.Request, uid int) *http.Request {
 }
 
 func TestServerPermissions(t *testing.T) {
+	t.Parallel()
 	dir := shortDir(t)
 	sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
 	if err != nil {
@@ -285,6 +289,7 @@ func TestServerPermissions(t *testing.T) {
 // test runs as some uid; with AdminUID set to another uid and PublicList
 // off, only root may list.
 func TestServerPeerCred(t *testing.T) {
+	t.Parallel()
 	dir := shortDir(t)
 	sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
 	if err != nil {
@@ -325,6 +330,7 @@ func TestServerPeerCred(t *testing.T) {
 }
 
 func TestListen(t *testing.T) {
+	t.Parallel()
 	dir := shortDir(t)
 	sock := filepath.Join(dir, "c.sock")
 	// A stale socket is replaced.
@@ -368,6 +374,7 @@ func TestListen(t *testing.T) {
 }
 
 func TestListStreamEndsEarly(t *testing.T) {
+	t.Parallel()
 	// A daemon that dies mid-list: the client reports it instead of
 	// returning a short list as complete.
 	dir := shortDir(t)
@@ -391,6 +398,7 @@ func TestListStreamEndsEarly(t *testing.T) {
 }
 
 func TestReadHeaders(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("X-Long: "+strings.Repeat("a", 90)+"\r\n", 1000)
 	tests := []struct {
 		name, body, want string
@@ -442,6 +450,7 @@ func FuzzReadHeaders(f *testing.F) {
 }
 
 func TestLimitListener(t *testing.T) {
+	t.Parallel()
 	dir := shortDir(t)
 	ln, err := net.Listen("unix", filepath.Join(dir, "l.sock"))
 	if err != nil {
@@ -486,6 +495,7 @@ func TestLimitListener(t *testing.T) {
 }
 
 func TestOwnedBy(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		origin string
 		uid    int

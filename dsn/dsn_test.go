@@ -145,6 +145,7 @@ func write(t *testing.T, r *Report) []byte {
 }
 
 func TestFailedGolden(t *testing.T) {
+	t.Parallel()
 	raw := write(t, failedReport())
 	golden(t, "failed-full.eml", raw)
 	p := parse(t, raw)
@@ -203,6 +204,7 @@ func unfold(s string) string {
 }
 
 func TestHeadersOnlyAndRet(t *testing.T) {
+	t.Parallel()
 	big := original + strings.Repeat(strings.Repeat("x", 76)+"\r\n", FullLimit/78+1)
 	tests := []struct {
 		name     string
@@ -250,6 +252,7 @@ func TestHeadersOnlyAndRet(t *testing.T) {
 }
 
 func TestPartialAndExpiredAndDelay(t *testing.T) {
+	t.Parallel()
 	r := failedReport()
 	r.Ret = "HDRS"
 	r.EnvID = "env 1+2"
@@ -305,6 +308,7 @@ func TestPartialAndExpiredAndDelay(t *testing.T) {
 }
 
 func TestUTF8(t *testing.T) {
+	t.Parallel()
 	r := failedReport()
 	r.Sender = "jöran@exämple.com"
 	r.Recipients[0].Addr = "björn@example.net"
@@ -328,6 +332,7 @@ func TestUTF8(t *testing.T) {
 }
 
 func TestEightBitOriginal(t *testing.T) {
+	t.Parallel()
 	r := failedReport()
 	orig := "Subject: x\r\nContent-Type: text/plain; charset=latin1\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncaf\xe9\r\n"
 	r.Original, r.OriginalSize, r.Original8Bit = strings.NewReader(orig), int64(len(orig)), true
@@ -342,6 +347,7 @@ func TestEightBitOriginal(t *testing.T) {
 }
 
 func TestWants(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		notify string
 		action Action
@@ -363,6 +369,7 @@ func TestWants(t *testing.T) {
 }
 
 func TestInvalid(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(r *Report)
@@ -392,6 +399,7 @@ func TestInvalid(t *testing.T) {
 }
 
 func TestStatusDerivation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		rc   Recipient
 		want string
@@ -412,6 +420,7 @@ func TestStatusDerivation(t *testing.T) {
 }
 
 func TestFoldLongReply(t *testing.T) {
+	t.Parallel()
 	r := failedReport()
 	r.Recipients[0].Text = strings.Repeat("x", 1500) + " tail"
 	raw := write(t, r)

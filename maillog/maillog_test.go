@@ -32,6 +32,7 @@ func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	next := time.Date(2026, 11, 22, 22, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name  string
@@ -90,6 +91,7 @@ func TestEvents(t *testing.T) {
 }
 
 func TestNilAndDiscard(t *testing.T) {
+	t.Parallel()
 	var l *Logger
 	l.Queued("x", "", 1, 1, "") // must not panic
 	New(nil).Queued("x", "", 1, 1, "")
@@ -97,6 +99,7 @@ func TestNilAndDiscard(t *testing.T) {
 }
 
 func TestRedactorClientServer(t *testing.T) {
+	t.Parallel()
 	type step struct{ dir, in, want string }
 	tests := []struct {
 		name  string
@@ -160,6 +163,7 @@ func TestRedactorClientServer(t *testing.T) {
 }
 
 func TestTraceWriter(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	l := jsonLogger(&buf, slog.LevelDebug)
 	w := l.Trace("0ABC", "smtp.example:587")
@@ -192,6 +196,7 @@ func TestTraceWriter(t *testing.T) {
 }
 
 func TestTraceWriterOffAtInfo(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	w := jsonLogger(&buf, slog.LevelInfo).Trace("x", "p")
 	fmt.Fprintf(w, "EHLO me\r\n")
@@ -201,6 +206,7 @@ func TestTraceWriterOffAtInfo(t *testing.T) {
 }
 
 func TestTraceWriterLongLine(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	w := jsonLogger(&buf, slog.LevelDebug).Trace("x", "p")
 	fmt.Fprintf(w, "NOOP %s\r\nQUIT\r\n", strings.Repeat("a", 10000))

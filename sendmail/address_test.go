@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseAddressList(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want []string

@@ -8,6 +8,7 @@ import (
 )
 
 func TestReadHeader(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		in        string
@@ -52,6 +53,7 @@ func TestReadHeader(t *testing.T) {
 }
 
 func TestFieldValue(t *testing.T) {
+	t.Parallel()
 	h, err := readHeader(newLineReader(strings.NewReader("To: a@x.org,\n  b@y.org\nSubject:   hi  \n\n")), false, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +67,7 @@ func TestFieldValue(t *testing.T) {
 }
 
 func TestLineRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"a\nb\n", "a|b|"},
 		{"a\r\nb\r\n", "a|b|"},
@@ -96,6 +99,7 @@ func TestLineRules(t *testing.T) {
 
 // TestCRAtBufferEdge puts a CRLF across the bufio buffer boundary.
 func TestCRAtBufferEdge(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{64<<10 - 1, 64 << 10, 64<<10 + 1} {
 		in := strings.Repeat("x", n) + "\r\nnext\r\n"
 		var out bytes.Buffer
@@ -110,6 +114,7 @@ func TestCRAtBufferEdge(t *testing.T) {
 }
 
 func TestFolding(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in    string
 		lines int

@@ -9,6 +9,7 @@ import (
 )
 
 func TestWriteMailq(t *testing.T) {
+	t.Parallel()
 	arr := time.Date(2026, 11, 22, 21, 8, 12, 0, time.Local)
 	entries := []QueueEntry{
 		{ID: "01K0WH8K3QSY", Arrival: arr, Size: 2048, From: "alice@example.org", Active: true,
@@ -52,6 +53,7 @@ func TestWriteMailq(t *testing.T) {
 }
 
 func TestMailqMode(t *testing.T) {
+	t.Parallel()
 	q := &fakeQueue{}
 	o, out, errb := testOptions(q, "")
 	o.List = func(context.Context) ([]QueueEntry, error) { return nil, nil }

@@ -14,6 +14,7 @@ import (
 )
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		args   []string
@@ -127,6 +128,7 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("input/output error") }
 
 func TestDeliveryModes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		arg  string
 		want DeliveryMode
@@ -158,6 +160,7 @@ func TestDeliveryModes(t *testing.T) {
 }
 
 func TestInteractiveReport(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		res  []RecipientResult
 		err  error
@@ -183,6 +186,7 @@ func TestInteractiveReport(t *testing.T) {
 }
 
 func TestQueueRun(t *testing.T) {
+	t.Parallel()
 	q := &fakeQueue{}
 	o, _, errb := testOptions(q, "")
 	runs := 0
@@ -200,6 +204,7 @@ func TestQueueRun(t *testing.T) {
 // limit through both routes (spilled to a temporary file, and streamed
 // when 8BITMIME is declared) and checks that it arrives intact.
 func TestLargeBody(t *testing.T) {
+	t.Parallel()
 	line := strings.Repeat("abcdefghij", 7) + "\n"
 	body := strings.Repeat(line, 40000) // 2.8 MB
 	for _, args := range [][]string{{"-i", "bob@example.net"}, {"-i", "-B8BITMIME", "bob@example.net"}} {
@@ -223,6 +228,7 @@ func TestLargeBody(t *testing.T) {
 }
 
 func TestContextCancelled(t *testing.T) {
+	t.Parallel()
 	q := &fakeQueue{}
 	o, _, _ := testOptions(q, "Subject: x\n\nbody\n")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
@@ -237,6 +243,7 @@ func TestContextCancelled(t *testing.T) {
 }
 
 func TestNewaliases(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good")
 	bad := filepath.Join(dir, "bad")

@@ -9,6 +9,7 @@ import (
 // TestBS drives -bs with a whole SMTP conversation on standard input, as
 // swaks --pipe does, and checks the replies and what was queued.
 func TestBS(t *testing.T) {
+	t.Parallel()
 	script := strings.Join([]string{
 		"EHLO client.example",
 		"MAIL FROM:<alice@example.org> BODY=8BITMIME",
@@ -76,6 +77,7 @@ func TestBS(t *testing.T) {
 }
 
 func TestBSUntrustedRefused(t *testing.T) {
+	t.Parallel()
 	script := "HELO x\r\nMAIL FROM:<boss@example.com>\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n"
 	q := &fakeQueue{}
 	o, out, _ := testOptions(q, script)
@@ -92,6 +94,7 @@ func TestBSUntrustedRefused(t *testing.T) {
 }
 
 func TestBSTempFail(t *testing.T) {
+	t.Parallel()
 	script := "HELO x\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n"
 	q := &fakeQueue{err: errTest}
 	o, out, _ := testOptions(q, script)
@@ -104,6 +107,7 @@ func TestBSTempFail(t *testing.T) {
 // TestBSEOFInData: the client vanishes in the middle of DATA; nothing is
 // queued (the partial message is not accepted).
 func TestBSEOFInData(t *testing.T) {
+	t.Parallel()
 	script := "HELO x\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\nSubject: cut\r\n\r\npartial body\r\n"
 	q := &fakeQueue{}
 	o, out, _ := testOptions(q, script)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestSubmitRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	sizes := []int{0, 1, 2048, chunkSize - 1, chunkSize, chunkSize + 1,
@@ -54,6 +55,7 @@ func TestSubmitRoundTrip(t *testing.T) {
 }
 
 func TestSubmitResetsRecipientState(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	e := env("", "a@example.com")
 	e.Recipients[0].State = Delivered
@@ -69,6 +71,7 @@ func TestSubmitResetsRecipientState(t *testing.T) {
 }
 
 func TestIDsSortByArrival(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	var ids []ID
 	for i := 0; i < 5; i++ {
@@ -109,6 +112,7 @@ func TestIDsSortByArrival(t *testing.T) {
 }
 
 func TestIDsUniqueAcrossReopen(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	path := t.TempDir() + "/queue.db"
 	seen := map[ID]bool{}
@@ -132,6 +136,7 @@ func TestIDsUniqueAcrossReopen(t *testing.T) {
 }
 
 func TestSubmitErrors(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	big := strings.Repeat("y", 3*chunkSize*chunksPerTx)
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -187,6 +192,7 @@ type readerFunc func([]byte) (int, error)
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 func TestNotFound(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	id := submit(t, s, "x")
 	if err := s.Delete(id); err != nil {
@@ -211,6 +217,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestLeaseDue(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	a := submit(t, s, "a")
 	c.Add(time.Second)
@@ -275,6 +282,7 @@ func TestLeaseDue(t *testing.T) {
 }
 
 func TestNextDueEmptyAndHeld(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	if _, ok, err := s.NextDue(); ok || err != nil {
 		t.Errorf("empty: %v %v", ok, err)
@@ -303,6 +311,7 @@ func TestNextDueEmptyAndHeld(t *testing.T) {
 }
 
 func TestUpdate(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	id, err := s.Submit(context.Background(), env("s@example.org", "a@x", "b@x", "c@x"), strings.NewReader("x"))
 	if err != nil {
@@ -359,6 +368,7 @@ func TestUpdate(t *testing.T) {
 }
 
 func TestHoldWhileLeased(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	id := submit(t, s, "x")
 	now := c.Add(time.Second)
@@ -381,6 +391,7 @@ func TestHoldWhileLeased(t *testing.T) {
 }
 
 func TestFlush(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	var ids []ID
 	for i := 0; i < 5; i++ {
@@ -414,6 +425,7 @@ func TestFlush(t *testing.T) {
 }
 
 func TestFlushMany(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	const n = 2*maxBatch + 123 // more than one Flush transaction
 	addBulk(t, s, n, c.Now().Add(time.Hour))
@@ -429,6 +441,7 @@ func TestFlushMany(t *testing.T) {
 }
 
 func TestStatsAndList(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	if st, err := s.Stats(); err != nil || st != (Stats{}) {
 		t.Errorf("empty stats %+v %v", st, err)
@@ -467,6 +480,7 @@ func TestStatsAndList(t *testing.T) {
 }
 
 func TestListManyPagesWhileModifying(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	want := addBulk(t, s, 2*listPage+7, time.Time{})
 	var got []ID
@@ -492,6 +506,7 @@ func TestListManyPagesWhileModifying(t *testing.T) {
 }
 
 func TestOpenBodyDeletedWhileReading(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	id := submit(t, s, strings.Repeat("q", 3*chunkSize))
 	r, err := s.OpenBody(id)
@@ -511,6 +526,7 @@ func TestOpenBodyDeletedWhileReading(t *testing.T) {
 }
 
 func TestConcurrentOperations(t *testing.T) {
+	t.Parallel()
 	s, c := openTest(t)
 	var wg sync.WaitGroup
 	ids := make(chan ID, 400)
@@ -568,6 +584,7 @@ func TestConcurrentOperations(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t)
 	id := submit(t, s, "x")
 	if err := s.Close(); err != nil {

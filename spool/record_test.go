@@ -34,6 +34,7 @@ func sampleRecord() *record {
 }
 
 func TestRecordRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := sampleRecord()
 	b, err := encodeRecord(r)
 	if err != nil {
@@ -53,6 +54,7 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRecordErrors(t *testing.T) {
+	t.Parallel()
 	good, _ := encodeRecord(sampleRecord())
 	for _, tt := range []struct {
 		name string
