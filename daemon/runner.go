@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"time"
 
@@ -225,17 +226,12 @@ func (r *runner) run(ctx context.Context, once bool, drain time.Duration) error 
 	return firstErr
 }
 
-// attempt makes one delivery attempt of a leased message and records the
-// outcome: per-recipient results, notices, then removal or the next
-// attempt time.
+// attempt makes one delivery attempt of m's pending recipients and records
+// it, in named steps: the smarthost message, the delivery, each
+// recipient's result, the lifetime give-up, the next attempt time, then
+// notices before the record (at-least-once for both).
 func (r *runner) attempt(ctx context.Context, m *spool.Message) {
-	log := r.c.Log
-	var pending []int
-	for i, rc := range m.Recipients {
-		if rc.State == spool.Pending {
-			pending = append(pending, i)
-		}
-	}
+	pending := pendingRecipients(m)
 	if len(pending) == 0 {
 		// Every recipient was final before (a crash between the last
 		// update and the removal): notices went out before the update.
@@ -247,13 +243,41 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		if errors.Is(err, spool.ErrNotFound) {
 			return // deleted meanwhile (queue delete)
 		}
-		log.SpoolError(string(m.ID), "read body", err)
+		r.c.Log.SpoolError(string(m.ID), "read body", err)
 		r.c.Metrics.spoolError(err)
 		r.reschedule(m, "cannot read the message body: "+err.Error())
 		return
 	}
 	defer release()
 
+	out, derr, ok := r.deliver(ctx, m, relayMessage(m, pending, open))
+	if !ok {
+		return
+	}
+	now := r.c.Clock.Now()
+	a := r.results(m, pending, out, derr, now)
+	r.giveUp(m, a)
+	next := r.nextAttempt(ctx, m, a)
+	if r.c.Attempted != nil {
+		r.c.Attempted(m, a.results)
+	}
+	r.record(ctx, m, a, next, open)
+}
+
+// pendingRecipients returns the indexes of m's recipients still pending.
+func pendingRecipients(m *spool.Message) []int {
+	var pending []int
+	for i, rc := range m.Recipients {
+		if rc.State == spool.Pending {
+			pending = append(pending, i)
+		}
+	}
+	return pending
+}
+
+// relayMessage is m as the relay client takes it: its pending recipients
+// only, the body read through open.
+func relayMessage(m *spool.Message, pending []int, open func() (io.ReadCloser, error)) *smarthost.Message {
 	sm := &smarthost.Message{
 		ID: string(m.ID), From: m.From, Ret: m.Ret, EnvID: m.EnvID,
 		Body8Bit: m.Body8Bit, SMTPUTF8: m.SMTPUTF8, Size: m.Size, Body: open,
@@ -262,6 +286,14 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		rc := m.Recipients[i]
 		sm.Recipients = append(sm.Recipients, smarthost.Recipient{Addr: rc.Addr, Notify: rc.Notify, ORcpt: rc.ORcpt})
 	}
+	return sm
+}
+
+// deliver hands sm to the relay client within the lease and logs the
+// attempt (and an AUTH failure, loudly). ok is false when the lease ran
+// out before the attempt could start: the message was released untried.
+func (r *runner) deliver(ctx context.Context, m *spool.Message, sm *smarthost.Message) (out smarthost.Outcome, derr error, ok bool) {
+	log := r.c.Log
 	// The attempt ends before the lease does, so that no other worker or
 	// process can lease the message while it is being sent.
 	margin := min(max(r.c.Lease/10, time.Second), r.c.Lease/2)
@@ -271,11 +303,11 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		if err := r.st.Defer(m.ID, r.c.Clock.Now(), "lease ran out before the attempt"); err != nil {
 			log.SpoolError(string(m.ID), "release", err)
 		}
-		return
+		return out, nil, false
 	}
 	actx, cancel := context.WithTimeout(ctx, limit)
 	started := time.Now()
-	out, derr := r.d.Deliver(actx, sm)
+	out, derr = r.d.Deliver(actx, sm)
 	took := time.Since(started)
 	cancel()
 	r.c.Metrics.observeAttempt(took)
@@ -294,11 +326,26 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		log.AuthFailure(string(m.ID), out.Relay, reply)
 		r.c.Metrics.authFailure(r.c.Clock.Now())
 	}
+	return out, derr, true
+}
 
-	now := r.c.Clock.Now()
-	delay := now.Sub(m.Arrival)
-	results := make([]spool.Result, len(pending))
-	var failed, relayed, deferred []int // indexes into results
+// attemptResults is what one attempt did: a spool result per pending
+// recipient, and which of them (indexes into results) failed for good,
+// were relayed to a relay without DSN, or stay deferred.
+type attemptResults struct {
+	relay                     string
+	now                       time.Time
+	delay                     time.Duration // since arrival
+	results                   []spool.Result
+	failed, relayed, deferred []int
+	expired                   map[int]bool // results given up on for the lifetime
+}
+
+// results turns the relay client's outcome into spool results and logs
+// each delivered and bounced recipient.
+func (r *runner) results(m *spool.Message, pending []int, out smarthost.Outcome, derr error, now time.Time) *attemptResults {
+	log := r.c.Log
+	a := &attemptResults{relay: out.Relay, now: now, delay: now.Sub(m.Arrival), results: make([]spool.Result, len(pending)), expired: map[int]bool{}}
 	for k, idx := range pending {
 		ro := smarthost.RcptOutcome{Status: smarthost.Deferred}
 		if k < len(out.Recipients) {
@@ -321,90 +368,107 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		switch ro.Status {
 		case smarthost.Delivered:
 			res.State = spool.Delivered
-			log.Delivered(string(m.ID), out.Relay, rc.Addr, rs, m.Attempts, delay)
+			log.Delivered(string(m.ID), out.Relay, rc.Addr, rs, m.Attempts, a.delay)
 			r.c.Metrics.count(&r.c.Metrics.delivered)
 			if !out.DSN && dsn.Wants(rc.Notify, dsn.Relayed) {
-				relayed = append(relayed, k) // RFC 3461 §5.2.2
+				a.relayed = append(a.relayed, k) // RFC 3461 §5.2.2
 			}
 		case smarthost.Bounced:
 			res.State = spool.Bounced
-			log.Bounced(string(m.ID), out.Relay, rc.Addr, rs, m.Attempts, delay)
+			log.Bounced(string(m.ID), out.Relay, rc.Addr, rs, m.Attempts, a.delay)
 			r.c.Metrics.count(&r.c.Metrics.bounced)
-			failed = append(failed, k)
+			a.failed = append(a.failed, k)
 		default:
 			res.State = spool.Pending
-			deferred = append(deferred, k)
+			a.deferred = append(a.deferred, k)
 		}
-		results[k] = res
+		a.results[k] = res
 	}
+	return a
+}
 
-	// Give up on what is still pending once the lifetime has run out.
-	expired := map[int]bool{}
-	if len(deferred) > 0 && delay >= r.c.Policy.Lifetime(m.From) {
-		for _, k := range deferred {
-			results[k].State = spool.Bounced
-			rc := m.Recipients[results[k].Index]
-			log.Expired(string(m.ID), rc.Addr, results[k].Reply.String(), m.Attempts, delay)
-			r.c.Metrics.count(&r.c.Metrics.expired)
-			expired[k] = true
-			failed = append(failed, k)
-		}
-		deferred = nil
+// giveUp bounces what is still pending once the message's lifetime has
+// run out (status 4.4.7 in the notice).
+func (r *runner) giveUp(m *spool.Message, a *attemptResults) {
+	if len(a.deferred) == 0 || a.delay < r.c.Policy.Lifetime(m.From) {
+		return
 	}
-	var next time.Time
+	for _, k := range a.deferred {
+		a.results[k].State = spool.Bounced
+		rc := m.Recipients[a.results[k].Index]
+		r.c.Log.Expired(string(m.ID), rc.Addr, a.results[k].Reply.String(), m.Attempts, a.delay)
+		r.c.Metrics.count(&r.c.Metrics.expired)
+		a.expired[k] = true
+		a.failed = append(a.failed, k)
+	}
+	a.deferred = nil
+}
+
+// nextAttempt is when the deferred recipients are tried again (backoff;
+// at once after a shutdown cut the attempt off; early enough for a delay
+// notice that is due), and logs each of them as deferred. It is zero when
+// nothing is deferred.
+func (r *runner) nextAttempt(ctx context.Context, m *spool.Message, a *attemptResults) time.Time {
+	if len(a.deferred) == 0 {
+		return time.Time{}
+	}
+	next := a.now.Add(r.c.Policy.Backoff(m.Attempts, r.c.Rand))
+	if ctx.Err() != nil {
+		// Cut off by the shutdown: release the lease, due at once
+		// when the daemon comes back.
+		next = a.now
+	}
 	warned := strings.HasPrefix(m.Reason, delayMarker)
-	if len(deferred) > 0 {
-		next = now.Add(r.c.Policy.Backoff(m.Attempts, r.c.Rand))
-		if ctx.Err() != nil {
-			// Cut off by the shutdown: release the lease, due at once
-			// when the daemon comes back.
-			next = now
-		}
-		if dw := r.c.Policy.DelayWarning; dw > 0 && !warned && delay < dw && next.After(m.Arrival.Add(dw)) {
-			next = m.Arrival.Add(dw) // wake up in time to send the delay notice
-		}
-		for _, k := range deferred {
-			rc := m.Recipients[results[k].Index]
-			log.Deferred(string(m.ID), out.Relay, rc.Addr, results[k].Reply.String(), m.Attempts, delay, next)
-			r.c.Metrics.count(&r.c.Metrics.deferred)
-		}
+	if dw := r.c.Policy.DelayWarning; dw > 0 && !warned && a.delay < dw && next.After(m.Arrival.Add(dw)) {
+		next = m.Arrival.Add(dw) // wake up in time to send the delay notice
 	}
+	for _, k := range a.deferred {
+		rc := m.Recipients[a.results[k].Index]
+		r.c.Log.Deferred(string(m.ID), a.relay, rc.Addr, a.results[k].Reply.String(), m.Attempts, a.delay, next)
+		r.c.Metrics.count(&r.c.Metrics.deferred)
+	}
+	return next
+}
 
-	if r.c.Attempted != nil {
-		r.c.Attempted(m, results)
+// record sends the notices the attempt calls for, then stores it: the
+// message is removed when every recipient is final, else the results and
+// the end of the lease are one commit. Notices first: a crash in between
+// sends a notice twice rather than never (at-least-once, like the mail
+// itself).
+func (r *runner) record(ctx context.Context, m *spool.Message, a *attemptResults, next time.Time, open func() (io.ReadCloser, error)) {
+	log := r.c.Log
+	if len(a.failed) > 0 {
+		r.notify(m, a.results, a.failed, a.expired, dsn.Failed, a.now, time.Time{}, open)
 	}
-	// Notices first, then the record: a crash in between sends a notice
-	// twice rather than never (at-least-once, like the mail itself).
-	if len(failed) > 0 {
-		r.notify(m, results, failed, expired, dsn.Failed, now, time.Time{}, open)
+	if len(a.relayed) > 0 {
+		r.notify(m, a.results, a.relayed, nil, dsn.Relayed, a.now, time.Time{}, open)
 	}
-	if len(relayed) > 0 {
-		r.notify(m, results, relayed, nil, dsn.Relayed, now, time.Time{}, open)
-	}
-	if len(deferred) == 0 {
+	if len(a.deferred) == 0 {
 		// Every recipient is final: the removal is the record (one commit
 		// instead of two). A crash before it retries the message, as a
 		// crash before an update would.
-		r.delete(m, results)
+		r.delete(m, a.results)
 		return
 	}
-	reason := results[deferred[0]].Reply.String()
-	if out.Relay != "" && results[deferred[0]].Reply.Code != 0 {
-		reason = out.Relay + " said: " + reason
+	first := a.results[a.deferred[0]]
+	reason := first.Reply.String()
+	if a.relay != "" && first.Reply.Code != 0 {
+		reason = a.relay + " said: " + reason
 	}
 	if ctx.Err() != nil {
 		reason = "interrupted by shutdown: " + reason
 	}
-	if dw := r.c.Policy.DelayWarning; dw > 0 && !warned && delay >= dw {
+	warned := strings.HasPrefix(m.Reason, delayMarker)
+	if dw := r.c.Policy.DelayWarning; dw > 0 && !warned && a.delay >= dw {
 		retryUntil := m.Arrival.Add(r.c.Policy.Lifetime(m.From))
-		r.notify(m, results, deferred, nil, dsn.Delayed, now, retryUntil, open)
+		r.notify(m, a.results, a.deferred, nil, dsn.Delayed, a.now, retryUntil, open)
 		warned = true
 	}
 	if warned {
 		reason = delayMarker + reason
 	}
 	// The outcomes and the end of the lease in one commit.
-	if err := r.st.Reschedule(m.ID, results, next, reason); err != nil {
+	if err := r.st.Reschedule(m.ID, a.results, next, reason); err != nil {
 		if errors.Is(err, spool.ErrNotFound) {
 			log.Info("message deleted while it was being delivered", "queue_id", string(m.ID))
 			return
