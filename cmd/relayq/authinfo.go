@@ -133,7 +133,7 @@ const authinfoUsage = "usage: relayq authinfo lookup [-f FILE] [-relay-map FILE]
 
 // fileExit is the exit code for a map file that cannot be used: 66
 // missing, 77 not readable, 78 unsafe or bad.
-func fileExit(err error) int { return sysexits.Code(err, exConfig) }
+func fileExit(err error) int { return sysexits.FileCode(err, exConfig) }
 
 // relayListed reports whether r is one of the relays in list (RELAYQ_RELAYHOST
 // syntax): the same host, port and MX lookup.

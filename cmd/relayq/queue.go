@@ -194,7 +194,7 @@ func queueReport(s stdio, what string, err error) int {
 
 // queueExit maps a queue-operation error to a sysexits code; an unknown
 // error is 69 (the operation is unavailable).
-func queueExit(err error) int { return sysexits.Code(err, exUnavail) }
+func queueExit(err error) int { return sysexits.FileCode(err, exUnavail) }
 
 // queueList prints the queue in Postfix mailq format (sendmail.WriteMailq,
 // the same listing as mailq) or as JSON lines.

@@ -123,7 +123,7 @@ func runServe(s stdio, args []string) int {
 		fmt.Fprintf(s.err, "relayq: %v\n", err) // err starts with "serve:"
 		// 75 spool locked, 74 spool damaged, 78 listener configuration,
 		// 77 permission denied, 66 a file missing.
-		return sysexits.Code(err, exOSErr)
+		return sysexits.FileCode(err, exOSErr)
 	}
 	return exOK
 }

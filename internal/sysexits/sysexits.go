@@ -57,8 +57,9 @@ func Kind(msg string, code int) error { return &kind{msg: msg, code: code} }
 // Code maps err to an exit code: OK for nil; the code of the first error
 // in its chain with an ExitCode method; for an SMTP reply, TempFail for
 // 4xx, NoPerm for 5.7.x, DataErr for 552, 5.3.4 and 5.6.x, Unavailable for
-// other 5xx; NoInput for a missing file, NoPerm for a permission error,
-// TempFail for a deadline or a cancelled context; else def.
+// other 5xx; TempFail for a deadline or a cancelled context; else def.
+// A submission uses it with def TempFail: a spool it may not write yet is
+// a reason to try again, not to give up.
 func Code(err error, def int) int {
 	var c Coder
 	var re *wire.ReplyError
@@ -69,12 +70,24 @@ func Code(err error, def int) int {
 		return c.ExitCode()
 	case errors.As(err, &re):
 		return replyCode(re)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return TempFail
+	}
+	return def
+}
+
+// FileCode is Code for an operation on files the operator named (a queue
+// command, a map file, the daemon's start): where Code would return def,
+// a missing file is NoInput and a permission error NoPerm.
+func FileCode(err error, def int) int {
+	if code := Code(err, -1); code != -1 {
+		return code
+	}
+	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return NoInput
 	case errors.Is(err, fs.ErrPermission):
 		return NoPerm
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return TempFail
 	}
 	return def
 }

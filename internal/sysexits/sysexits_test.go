@@ -29,14 +29,28 @@ func TestCode(t *testing.T) {
 		{"reply 5.3.4", &wire.ReplyError{Code: 554, Enhanced: "5.3.4"}, DataErr},
 		{"reply 5.6.0", &wire.ReplyError{Code: 554, Enhanced: "5.6.0"}, DataErr},
 		{"reply 5xx", &wire.ReplyError{Code: 554, Enhanced: "5.0.0"}, Unavailable},
-		{"missing file", fmt.Errorf("read: %w", fs.ErrNotExist), NoInput},
-		{"permission", fs.ErrPermission, NoPerm},
+		{"missing file is not Code's business", fmt.Errorf("read: %w", fs.ErrNotExist), Software},
+		{"nor a permission error", fs.ErrPermission, Software},
 		{"deadline", context.DeadlineExceeded, TempFail},
 		{"cancelled", context.Canceled, TempFail},
 	}
 	for _, tt := range tests {
 		if got := Code(tt.err, Software); got != tt.want {
 			t.Errorf("%s: Code(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("read: %w", fs.ErrNotExist), NoInput},
+		{fs.ErrPermission, NoPerm},
+		{fmt.Errorf("%w: %w", locked, fs.ErrPermission), TempFail},
+		{errors.New("x"), Config},
+		{nil, OK},
+	} {
+		if got := FileCode(tt.err, Config); got != tt.want {
+			t.Errorf("FileCode(%v) = %d, want %d", tt.err, got, tt.want)
 		}
 	}
 	if !errors.Is(fmt.Errorf("x: %w", locked), locked) || errors.Is(Kind("locked", TempFail), locked) {
