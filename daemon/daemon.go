@@ -201,8 +201,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 	if err := o.check(); err != nil {
 		return err
 	}
-	log := o.Log
-	sp, err := spool.Open(o.SpoolPath, spool.Options{LockTimeout: o.LockTimeout, Now: o.Clock.Now, Logger: log.Logger})
+	sp, err := spool.Open(o.SpoolPath, spool.Options{LockTimeout: o.LockTimeout, Now: o.Clock.Now, Logger: o.Log.Logger})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -211,121 +210,13 @@ func Serve(ctx context.Context, o Options) (err error) {
 			err = fmt.Errorf("serve: close spool: %w", cerr)
 		}
 	}()
-	metrics := NewMetrics()
-	r := newRunner(openSpool{sp}, o.Deliverer, o.runnerConfig(metrics))
-
-	// Everything below stops with stop(); runCtx ends the runner.
-	var wg sync.WaitGroup
-	var closers []func(context.Context)
-	shutdown := func(sctx context.Context) {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i](sctx)
+	s := &server{o: o, log: o.Log, sp: sp, metrics: NewMetrics(), reload: o.Reload}
+	s.r = newRunner(openSpool{sp}, o.Deliverer, o.runnerConfig(s.metrics))
+	s.info = Info{Kick: s.r.Kick}
+	for _, start := range []func() error{s.startIntake, s.startControl, s.startMetrics} {
+		if err := start(); err != nil {
+			return s.fail(err)
 		}
-	}
-	fail := func(e error) error {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		shutdown(sctx)
-		wg.Wait()
-		return fmt.Errorf("serve: %w", e)
-	}
-	info := Info{Kick: r.Kick}
-
-	// SMTP intake: TCP listeners and the unix submission socket.
-	if o.Listener != nil {
-		lo := *o.Listener
-		lo.Submit = func(sctx context.Context, env spool.Envelope, body io.Reader) (spool.ID, error) {
-			id, err := sp.Submit(sctx, env, body)
-			if err == nil {
-				r.Kick() // a new message is tried at once
-			}
-			return id, err
-		}
-		if lo.Log == nil {
-			lo.Log = log
-		}
-		srv, err := listener.New(lo)
-		if err != nil {
-			return fail(err)
-		}
-		closers = append(closers, func(sctx context.Context) { _ = srv.Shutdown(sctx) })
-		for _, addr := range o.Listen {
-			ln, err := listener.ListenTCP(addr)
-			if err != nil {
-				return fail(err)
-			}
-			if err := srv.CheckBind(ln.Addr()); err != nil {
-				ln.Close()
-				return fail(err)
-			}
-			info.Listen = append(info.Listen, ln.Addr())
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := srv.ServeTCP(ln); err != nil {
-					log.Error("smtp listener stopped", "addr", ln.Addr().String(), "error", err)
-				}
-			}()
-			log.Info("listening", "addr", ln.Addr().String(), "proto", "smtp")
-		}
-		if o.Socket != nil {
-			uln, err := o.Socket()
-			if err != nil {
-				return fail(err)
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := srv.ServeUnix(uln); err != nil {
-					log.Error("submission socket stopped", "error", err)
-				}
-			}()
-			log.Info("listening", "addr", uln.Addr().String(), "proto", "smtp-unix")
-		}
-		o.Reload = append(o.Reload, srv) // the users file
-	}
-
-	// Control socket.
-	if o.ControlSocket != "" {
-		cs := control.NewServer(control.ServerOptions{Spool: sp, Kick: r.Kick, Logger: log.Logger, PublicList: o.ControlPublic, AdminUID: -1})
-		ln, err := control.Listen(o.ControlSocket)
-		if err != nil {
-			return fail(err)
-		}
-		cctx, cancel := context.WithCancel(context.Background())
-		closers = append(closers, func(context.Context) { cancel() })
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cs.Serve(cctx, ln); err != nil {
-				log.Error("control socket stopped", "error", err)
-			}
-		}()
-		closers = append(closers, func(context.Context) { os.Remove(o.ControlSocket) })
-	}
-
-	// Health and metrics.
-	if o.MetricsListen != "" {
-		ln, err := net.Listen("tcp", o.MetricsListen)
-		if err != nil {
-			return fail(fmt.Errorf("metrics: %w", err))
-		}
-		info.Metrics = ln.Addr()
-		stats := cachedStats(sp.Stats, 2*time.Second)
-		hs := &http.Server{
-			Handler:           metrics.handler(stats, o.Clock.Now, 15*time.Minute),
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics endpoint stopped", "error", err)
-			}
-		}()
-		closers = append(closers, func(sctx context.Context) { _ = hs.Shutdown(sctx) })
-		log.Info("listening", "addr", ln.Addr().String(), "proto", "http", "paths", "/healthz /metrics")
 	}
 
 	// The runner.
@@ -336,43 +227,186 @@ func Serve(ctx context.Context, o Options) (err error) {
 		drain = DefaultDrainTimeout
 	}
 	runnerDone := make(chan error, 1)
-	go func() { runnerDone <- r.run(runCtx, false, drain) }()
+	go func() { runnerDone <- s.r.run(runCtx, false, drain) }()
 
 	if err := sdNotify(o.NotifySocket, "READY=1\nSTATUS=delivering"); err != nil {
-		log.Warn("systemd notify failed", "error", err)
+		s.log.Warn("systemd notify failed", "error", err)
 	}
-	log.Info("relayq serve started", "spool", sp.Path(), "workers", r.c.Workers)
+	s.log.Info("relayq serve started", "spool", sp.Path(), "workers", s.r.c.Workers)
 	if o.Ready != nil {
-		o.Ready(info)
+		o.Ready(s.info)
 	}
-
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-o.Hangup:
-			for _, rl := range o.Reload {
-				if err := rl.Reload(); err != nil {
-					log.Error("reload failed; the previous configuration stays in force", "what", fmt.Sprintf("%T", rl), "error", err)
-				} else {
-					log.Info("reloaded", "what", fmt.Sprintf("%T", rl))
-				}
-			}
-		case err := <-runnerDone:
-			// The runner only returns at shutdown; reaching here is a bug.
-			return fail(fmt.Errorf("runner stopped: %v", err))
-		}
+	if err := s.wait(ctx, runnerDone); err != nil {
+		return s.fail(err)
 	}
 
 	// Shutdown: stop accepting, let attempts finish, release, close.
-	log.Info("relayq serve stopping", "drain_timeout", drain)
+	s.log.Info("relayq serve stopping", "drain_timeout", drain)
 	_ = sdNotify(o.NotifySocket, "STOPPING=1")
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	stopRunner()
-	shutdown(sctx) // listeners finish messages in DATA, control socket, metrics
-	wg.Wait()
+	s.shutdown(sctx) // listeners finish messages in DATA, control socket, metrics
+	s.wg.Wait()
 	<-runnerDone
-	log.Info("relayq serve stopped")
+	s.log.Info("relayq serve stopped")
 	return nil
+}
+
+// server is one run of Serve: the open spool, the runner, and what was
+// started around them, each with a closer run at shutdown.
+type server struct {
+	o       Options
+	log     *maillog.Logger
+	sp      *spool.Spool
+	r       *runner
+	metrics *Metrics
+	info    Info
+	reload  []Reloader // on SIGHUP
+
+	wg      sync.WaitGroup
+	closers []func(context.Context)
+}
+
+// shutdown runs the closers, last started first.
+func (s *server) shutdown(sctx context.Context) {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i](sctx)
+	}
+}
+
+// fail stops what was started (within a second) and returns e as Serve's
+// error.
+func (s *server) fail(e error) error {
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s.shutdown(sctx)
+	s.wg.Wait()
+	return fmt.Errorf("serve: %w", e)
+}
+
+// startIntake starts the SMTP intake: the TCP listeners and the unix
+// submission socket, each message submitted to the spool and the runner
+// kicked.
+func (s *server) startIntake() error {
+	if s.o.Listener == nil {
+		return nil
+	}
+	lo := *s.o.Listener
+	lo.Submit = func(sctx context.Context, env spool.Envelope, body io.Reader) (spool.ID, error) {
+		id, err := s.sp.Submit(sctx, env, body)
+		if err == nil {
+			s.r.Kick() // a new message is tried at once
+		}
+		return id, err
+	}
+	if lo.Log == nil {
+		lo.Log = s.log
+	}
+	srv, err := listener.New(lo)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func(sctx context.Context) { _ = srv.Shutdown(sctx) })
+	for _, addr := range s.o.Listen {
+		ln, err := listener.ListenTCP(addr)
+		if err != nil {
+			return err
+		}
+		if err := srv.CheckBind(ln.Addr()); err != nil {
+			ln.Close()
+			return err
+		}
+		s.info.Listen = append(s.info.Listen, ln.Addr())
+		s.goServe(func() error { return srv.ServeTCP(ln) }, "smtp listener stopped", "addr", ln.Addr().String())
+		s.log.Info("listening", "addr", ln.Addr().String(), "proto", "smtp")
+	}
+	if s.o.Socket != nil {
+		uln, err := s.o.Socket()
+		if err != nil {
+			return err
+		}
+		s.goServe(func() error { return srv.ServeUnix(uln) }, "submission socket stopped")
+		s.log.Info("listening", "addr", uln.Addr().String(), "proto", "smtp-unix")
+	}
+	s.reload = append(s.reload, srv) // the users file
+	return nil
+}
+
+// startControl starts the control socket (queue commands).
+func (s *server) startControl() error {
+	if s.o.ControlSocket == "" {
+		return nil
+	}
+	cs := control.NewServer(control.ServerOptions{Spool: s.sp, Kick: s.r.Kick, Logger: s.log.Logger, PublicList: s.o.ControlPublic, AdminUID: -1})
+	ln, err := control.Listen(s.o.ControlSocket)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	s.closers = append(s.closers, func(context.Context) { cancel() })
+	s.goServe(func() error { return cs.Serve(cctx, ln) }, "control socket stopped")
+	s.closers = append(s.closers, func(context.Context) { os.Remove(s.o.ControlSocket) })
+	return nil
+}
+
+// startMetrics starts /healthz and /metrics on the loopback address.
+func (s *server) startMetrics() error {
+	if s.o.MetricsListen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.o.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	s.info.Metrics = ln.Addr()
+	stats := cachedStats(s.sp.Stats, 2*time.Second)
+	hs := &http.Server{
+		Handler:           s.metrics.handler(stats, s.o.Clock.Now, 15*time.Minute),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.goServe(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, "metrics endpoint stopped")
+	s.closers = append(s.closers, func(sctx context.Context) { _ = hs.Shutdown(sctx) })
+	s.log.Info("listening", "addr", ln.Addr().String(), "proto", "http", "paths", "/healthz /metrics")
+	return nil
+}
+
+// goServe runs serve in a goroutine that shutdown waits for; an error it
+// returns is logged as msg with args.
+func (s *server) goServe(serve func() error, msg string, args ...any) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := serve(); err != nil {
+			s.log.Error(msg, append(args, "error", err)...)
+		}
+	}()
+}
+
+// wait serves signals until ctx ends: each SIGHUP reloads the reloaders
+// (a failed reload keeps the previous configuration). The runner returning
+// first is an error (it returns only at shutdown).
+func (s *server) wait(ctx context.Context, runnerDone <-chan error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.o.Hangup:
+			for _, rl := range s.reload {
+				if err := rl.Reload(); err != nil {
+					s.log.Error("reload failed; the previous configuration stays in force", "what", fmt.Sprintf("%T", rl), "error", err)
+				} else {
+					s.log.Info("reloaded", "what", fmt.Sprintf("%T", rl))
+				}
+			}
+		case err := <-runnerDone:
+			return fmt.Errorf("runner stopped: %v", err)
+		}
+	}
 }
