@@ -12,6 +12,7 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/relayq/relayq/aliases"
@@ -205,62 +206,119 @@ func (in *intake) rewriteSender(addr string) (string, bool) {
 	return loc, false
 }
 
-// enqueue reads the message from src, completes it and submits it.
+// enqueue reads the message from src, completes it and submits it, in
+// named steps: the sender (and whether the caller may set it), the
+// header, the recipients, the header relayq queues, the envelope, then the
+// body.
 func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (submit.ID, *submit.Envelope, error) {
-	o := in.o
-	maxHeader := o.MaxHeaderSize
-	if maxHeader <= 0 {
-		maxHeader = 102400
-	}
-	hops := o.HopCountLimit
-	if hops <= 0 {
-		hops = 50
-	}
-
 	// Sender and trust, before reading anything.
-	var authWarning string
-	sender := in.userAddress()
-	if req.senderSet {
-		sender = req.sender
-		if sender != "" {
-			sender = in.resolver.Qualify(sender)
-		}
-		if !in.trusted && !in.ownAddress(req.sender) {
-			if o.RefuseUntrusted {
-				return "", nil, &permError{fmt.Sprintf("user %s is not allowed to set the sender to %s (RELAYQ_UNTRUSTED_SENDER=refuse)", in.who(), printable(showSender(req.sender)))}
-			}
-			authWarning = submit.AuthWarning(o.Identity.UID, o.Identity.User, in.host(), showSender(req.sender), false)
-		}
+	sender, authWarning, err := in.sender(req)
+	if err != nil {
+		return "", nil, err
 	}
-
 	lr := newLineReader(src)
-	h, err := readHeader(lr, req.ignoreDots, maxHeader)
+	h, err := readHeader(lr, req.ignoreDots, in.maxHeader())
 	if err != nil {
 		return "", nil, in.readErr(err)
 	}
+	facts := factsOf(h)
+	if hops := in.hopLimit(); facts.received >= hops {
+		return "", nil, dataErrorf("mail loop: the message already has %d Received: headers (limit %d)", facts.received, hops)
+	}
+	rcpts, err := in.recipients(req, h, facts.resent)
+	if err != nil {
+		return "", nil, err
+	}
+	sender, _ = in.rewriteSender(sender)
 
-	received := 0
-	resent := false
-	present := map[string]bool{}
+	var hb bytes.Buffer
+	in.writeHeader(&hb, req, h, facts, sender, authWarning)
+	env := in.envelope(req, h, sender, rcpts, hb.Bytes())
+
+	var id submit.ID
+	switch {
+	case h.ended:
+		// The input ended inside the header: no body.
+		id, err = in.o.Submit(ctx, env, bytes.NewReader(hb.Bytes()), req.mode)
+	case req.bodyType == "8BITMIME":
+		id, err = in.submitStreaming(ctx, env, &hb, lr, req)
+	default:
+		id, err = in.submitSpilled(ctx, &env, &hb, lr, req)
+	}
+	if err != nil {
+		return "", &env, err
+	}
+	return id, &env, nil
+}
+
+// maxHeader is the header size cap (Options.MaxHeaderSize, default 100 KiB
+// as Postfix header_size_limit).
+func (in *intake) maxHeader() int {
+	if in.o.MaxHeaderSize > 0 {
+		return in.o.MaxHeaderSize
+	}
+	return 102400
+}
+
+// hopLimit is the Received: count that means a mail loop (Options.
+// HopCountLimit, default 50 as Postfix hopcount_limit; RELIABILITY R8).
+func (in *intake) hopLimit() int {
+	if in.o.HopCountLimit > 0 {
+		return in.o.HopCountLimit
+	}
+	return 50
+}
+
+// sender is the envelope sender: the caller's own address, or -f's
+// (qualified). An untrusted caller naming someone else's address is
+// refused (RELAYQ_UNTRUSTED_SENDER=refuse) or gets an
+// X-Authentication-Warning header line, returned as authWarning.
+func (in *intake) sender(req *request) (sender, authWarning string, err error) {
+	sender = in.userAddress()
+	if !req.senderSet {
+		return sender, "", nil
+	}
+	sender = req.sender
+	if sender != "" {
+		sender = in.resolver.Qualify(sender)
+	}
+	if !in.trusted && !in.ownAddress(req.sender) {
+		if in.o.RefuseUntrusted {
+			return "", "", &permError{fmt.Sprintf("user %s is not allowed to set the sender to %s (RELAYQ_UNTRUSTED_SENDER=refuse)", in.who(), printable(showSender(req.sender)))}
+		}
+		authWarning = submit.AuthWarning(in.o.Identity.UID, in.o.Identity.User, in.host(), showSender(req.sender), false)
+	}
+	return sender, authWarning, nil
+}
+
+// headerFacts is what enqueue needs to know about the caller's header.
+type headerFacts struct {
+	present  map[string]bool // field names (lower case) present
+	received int             // Received: fields
+	resent   bool            // any Resent- field
+}
+
+func factsOf(h *headerResult) headerFacts {
+	f := headerFacts{present: map[string]bool{}}
 	for i := range h.fields {
-		f := &h.fields[i]
-		present[f.key] = true
-		if f.key == "received" {
-			received++
+		k := h.fields[i].key
+		f.present[k] = true
+		if k == "received" {
+			f.received++
 		}
-		if strings.HasPrefix(f.key, "resent-") {
-			resent = true
+		if strings.HasPrefix(k, "resent-") {
+			f.resent = true
 		}
 	}
-	if received >= hops {
-		return "", nil, dataErrorf("mail loop: the message already has %d Received: headers (limit %d)", received, hops)
-	}
+	return f
+}
 
-	// Recipients: the command line's, plus the header's with -t.
+// recipients are the command line's recipients plus, with -t, the
+// header's (only Resent-To/Cc/Bcc when the header has any Resent- field,
+// as Postfix cleanup), resolved through the aliases.
+func (in *intake) recipients(req *request, h *headerResult, resent bool) ([]submit.Recipient, error) {
 	specs := append([]rcptSpec(nil), req.recipients...)
 	if req.extract {
-		// Postfix cleanup: with any Resent- header, only Resent-To/Cc/Bcc
-		// count; otherwise To/Cc/Bcc.
 		want := map[string]bool{"to": true, "cc": true, "bcc": true}
 		if resent {
 			want = map[string]bool{"resent-to": true, "resent-cc": true, "resent-bcc": true}
@@ -272,11 +330,11 @@ func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (sub
 			}
 			addrs, err := ParseAddressList(f.value())
 			if err != nil {
-				return "", nil, dataErrorf("-t: %s header: %v", f.name, err)
+				return nil, dataErrorf("-t: %s header: %v", f.name, err)
 			}
 			for _, a := range addrs {
 				if strings.HasPrefix(a, "-") {
-					return "", nil, dataErrorf("-t: %s header: address %q starts with '-'", f.name, a)
+					return nil, dataErrorf("-t: %s header: address %q starts with '-'", f.name, a)
 				}
 				specs = append(specs, rcptSpec{addr: a})
 			}
@@ -284,34 +342,45 @@ func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (sub
 	}
 	if len(specs) == 0 {
 		if req.extract {
-			return "", nil, dataErrorf("no recipient addresses found in the message header (-t)")
+			return nil, dataErrorf("no recipient addresses found in the message header (-t)")
 		}
-		return "", nil, usagef("no recipients: name them on the command line or use -t")
+		return nil, usagef("no recipients: name them on the command line or use -t")
 	}
-	rcpts, err := in.resolveRecipients(specs, req.notify)
-	if err != nil {
-		return "", nil, err
-	}
+	return in.resolveRecipients(specs, req.notify)
+}
 
-	// Envelope sender rewriting.
-	sender, _ = in.rewriteSender(sender)
-
-	// The header relayq queues.
-	now := o.now()
-	var hb bytes.Buffer
-	writeFolded(&hb, []byte(fmt.Sprintf("Received: by %s (relayq, from userid %d); %s", in.host(), o.Identity.UID, now.Format(dateLayout))))
+// writeHeader writes the header relayq queues: its Received line, the
+// authentication warning, the caller's fields (dropped ones left out,
+// addresses rewritten and qualified), the fields it lacks, the empty line,
+// and the start of the body that readHeader read.
+func (in *intake) writeHeader(hb *bytes.Buffer, req *request, h *headerResult, facts headerFacts, sender, authWarning string) {
+	now := in.o.now()
+	writeFolded(hb, []byte(fmt.Sprintf("Received: by %s (relayq, from userid %d); %s", in.host(), in.o.Identity.UID, now.Format(dateLayout))))
 	if authWarning != "" {
-		writeFolded(&hb, []byte(authWarning))
+		writeFolded(hb, []byte(authWarning))
 	}
-	fromRewritten := false
-	var originalFrom string
+	originalFrom, fromRewritten := in.writeFields(hb, h)
+	if fromRewritten && !facts.present["reply-to"] {
+		writeFolded(hb, []byte("Reply-To: "+originalFrom))
+	}
+	in.completeHeader(hb, req, facts, sender, now)
+	hb.WriteString("\r\n")
+	if h.firstBody != nil {
+		writeWrapped(hb, h.firstBody)
+	}
+}
+
+// writeFields writes the caller's fields but the dropped ones, with the
+// sender rewritten in From and addresses qualified. When From was
+// rewritten it returns the original (qualified) value.
+func (in *intake) writeFields(hb *bytes.Buffer, h *headerResult) (originalFrom string, fromRewritten bool) {
 	for i := range h.fields {
 		f := &h.fields[i]
 		if droppedHeaders[f.key] {
 			continue
 		}
 		if !addressHeaders[f.key] {
-			writeField(&hb, f)
+			writeField(hb, f)
 			continue
 		}
 		val := f.value()
@@ -329,79 +398,71 @@ func (in *intake) enqueue(ctx context.Context, req *request, src io.Reader) (sub
 			nv, changed = qv, true
 		}
 		if !changed {
-			writeField(&hb, f)
+			writeField(hb, f)
 			continue
 		}
 		nf := newField(f.name, nv)
-		writeField(&hb, &nf)
+		writeField(hb, &nf)
 	}
-	if fromRewritten && !present["reply-to"] {
-		writeFolded(&hb, []byte("Reply-To: "+originalFrom))
-	}
+	return originalFrom, fromRewritten
+}
+
+// completeHeader adds the fields the caller's header lacks: From, Date,
+// Message-ID (and their Resent- forms for a resent message), and, when no
+// To or Cc names anyone, "To: undisclosed-recipients:;" (Postfix
+// undisclosed_recipients_header).
+func (in *intake) completeHeader(hb *bytes.Buffer, req *request, facts headerFacts, sender string, now time.Time) {
+	present := facts.present
 	if !present["from"] {
-		writeFolded(&hb, []byte("From: "+in.fromValue(req, sender)))
+		writeFolded(hb, []byte("From: "+in.fromValue(req, sender)))
 	}
 	if !present["date"] {
-		writeFolded(&hb, []byte("Date: "+now.Format(dateLayout)))
+		writeFolded(hb, []byte("Date: "+now.Format(dateLayout)))
 	}
 	if !present["message-id"] {
-		writeFolded(&hb, []byte("Message-ID: "+in.messageID(now)))
+		writeFolded(hb, []byte("Message-ID: "+in.messageID(now)))
 	}
-	if resent {
+	if facts.resent {
 		if !present["resent-from"] {
-			writeFolded(&hb, []byte("Resent-From: "+in.fromValue(req, sender)))
+			writeFolded(hb, []byte("Resent-From: "+in.fromValue(req, sender)))
 		}
 		if !present["resent-date"] {
-			writeFolded(&hb, []byte("Resent-Date: "+now.Format(dateLayout)))
+			writeFolded(hb, []byte("Resent-Date: "+now.Format(dateLayout)))
 		}
 		if !present["resent-message-id"] {
-			writeFolded(&hb, []byte("Resent-Message-ID: "+in.messageID(now)))
+			writeFolded(hb, []byte("Resent-Message-ID: "+in.messageID(now)))
 		}
 	}
-	if !present["to"] && !present["cc"] && !resent {
-		// Postfix undisclosed_recipients_header: a message whose only
-		// destination header was Bcc still names its recipients' group.
+	if !present["to"] && !present["cc"] && !facts.resent {
 		hb.WriteString("To: undisclosed-recipients:;\r\n")
 	}
-	hb.WriteString("\r\n")
+}
+
+// envelope is the submission envelope: 8-bit when declared or seen in the
+// header and body start, SMTPUTF8 when declared or when an address needs
+// it.
+func (in *intake) envelope(req *request, h *headerResult, sender string, rcpts []submit.Recipient, header []byte) submit.Envelope {
 	headerUTF := false
 	for i := range h.fields {
 		if f := &h.fields[i]; addressHeaders[f.key] && headerUTF8([]byte(f.value())) {
 			headerUTF = true
 		}
 	}
-	if h.firstBody != nil {
-		writeWrapped(&hb, h.firstBody)
-	}
-
 	env := submit.Envelope{
 		From:       sender,
 		Recipients: rcpts,
 		Ret:        req.ret,
 		EnvID:      req.envID,
-		Body8Bit:   req.bodyType == "8BITMIME" || hasHigh(hb.Bytes()),
+		Body8Bit:   req.bodyType == "8BITMIME" || hasHigh(header),
 		SMTPUTF8:   req.smtputf8 || nonASCII(sender) || headerUTF,
-		Origin:     "uid=" + strconv.Itoa(o.Identity.UID),
+		Origin:     "uid=" + strconv.Itoa(in.o.Identity.UID),
 	}
 	for _, r := range rcpts {
 		if nonASCII(r.Addr) {
 			env.SMTPUTF8 = true
 		}
 	}
-
-	var id submit.ID
-	if h.ended {
-		// The input ended inside the header: no body.
-		id, err = o.Submit(ctx, env, bytes.NewReader(hb.Bytes()), req.mode)
-	} else if req.bodyType == "8BITMIME" {
-		id, err = in.submitStreaming(ctx, env, &hb, lr, req)
-	} else {
-		id, err = in.submitSpilled(ctx, &env, &hb, lr, req)
-	}
-	if err != nil {
-		return "", &env, err
-	}
-	return id, &env, nil
+	return env
 }
 
 // errSubmitEnded stops the body writer when Submit returned before reading
