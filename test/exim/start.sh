@@ -128,6 +128,7 @@ plain:
 EOT
 chmod 0644 "$DIR/exim.conf"
 
+# shellcheck disable=SC2016 # expanded by the inner sh, from its arguments
 unshare -m sh -c '
 	mount --bind "$1/passwd" /etc/passwd && mount --bind "$1/group" /etc/group &&
 	exec "$1/exim" -C "$1/exim.conf" -bdf -q1m' sh "$DIR" >"$DIR/log/stdout" 2>&1 &
