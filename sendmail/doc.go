@@ -52,10 +52,13 @@
 //     output that contains one deliverable, where refusing would lose it).
 //     Nothing raw is passed on: no bare CR, LF or NUL reaches the spool.
 //     These are submit.Normalizer's rules, the same on the SMTP listener.
-//   - Line length: no line longer than 998 octets is queued (RFC 5322
-//     §2.1.1). A header line is folded at the last blank before the limit,
-//     else broken with CRLF SP; a body line is broken with CRLF (Postfix
-//     smtp_line_length_limit); breaks never split a UTF-8 character.
+//   - Line length (RFC 5322 §2.1.1, 998 octets): a header line is folded
+//     at the last blank before the limit, else broken with CRLF SP (never
+//     inside a UTF-8 character). A longer body line is queued whole; the
+//     delivery sends the part holding it quoted-printable, so that it
+//     decodes to the original octets, and folds it with CRLF SP (as
+//     Postfix smtp_line_length_limit) only where the part cannot be
+//     re-encoded (inside multipart/signed).
 //   - Header section: ends at a blank line, or at the first line that is
 //     neither a field nor a continuation (that line starts the body; a
 //     blank line is inserted). A first line "From " (mbox) is dropped. Its

@@ -366,7 +366,8 @@ func (in *intake) writeHeader(hb *bytes.Buffer, req *request, h *headerResult, f
 	in.completeHeader(hb, req, facts, sender, now)
 	hb.WriteString("\r\n")
 	if h.firstBody != nil {
-		writeWrapped(hb, h.firstBody)
+		hb.Write(h.firstBody) // queued whole, as every body line
+		hb.WriteString("\r\n")
 	}
 }
 
@@ -522,8 +523,11 @@ func (in *intake) readErr(err error) error {
 	return &ioError{fmt.Errorf("reading the message: %w", err)}
 }
 
-// copyBody copies the body lines from lr to w with CRLF, lines over
-// MaxLine octets wrapped, until the end of input or a lone dot.
+// copyBody copies the body lines from lr to w with CRLF, until the end of
+// input or a lone dot. A line over MaxLine octets is queued whole: the
+// delivery sends its part quoted-printable, so that it decodes to the
+// same octets (or, where the part cannot be re-encoded, folds it as
+// Postfix does); breaking it here would change the text.
 func copyBody(w io.Writer, lr *lineReader, ignoreDots bool) error {
 	var buf bytes.Buffer
 	start := true
@@ -539,7 +543,9 @@ func copyBody(w io.Writer, lr *lineReader, ignoreDots bool) error {
 			break
 		}
 		buf.Write(piece)
-		buf.WriteString("\r\n")
+		if complete {
+			buf.WriteString("\r\n")
+		}
 		start = complete
 		if buf.Len() >= 32<<10 {
 			if _, err := w.Write(buf.Bytes()); err != nil {
@@ -554,18 +560,6 @@ func copyBody(w io.Writer, lr *lineReader, ignoreDots bool) error {
 		}
 	}
 	return nil
-}
-
-// writeWrapped writes a body line, wrapped at MaxLine.
-func writeWrapped(w *bytes.Buffer, l []byte) {
-	for len(l) > MaxLine {
-		k := cutAt(l, MaxLine)
-		w.Write(l[:k])
-		w.WriteString("\r\n")
-		l = l[k:]
-	}
-	w.Write(l)
-	w.WriteString("\r\n")
 }
 
 // dateLayout is the RFC 5322 §3.3 date-time.

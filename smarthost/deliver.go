@@ -672,7 +672,7 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 		r, e := fail(phData, accepted, err)
 		return append(r, rest...), e
 	}
-	body, err := m.Body()
+	body, err := c.bodyFor(cn, m)
 	if err != nil {
 		// 354 is out and a "." would send an empty message: drop the
 		// connection instead (the relay discards the transaction).
@@ -721,14 +721,12 @@ func (c *Client) mailCommand(cn *conn, m *Message) string {
 }
 
 // precheck refuses what this relay can never take: a body over its SIZE
-// limit (RFC 1870, 5.3.4), 8-bit without 8BITMIME (RFC 6152, 5.6.3), UTF-8
+// limit (RFC 1870, 5.3.4), 8-bit without 8BITMIME that cannot be made
+// 7-bit (RFC 6152, 5.6.3), UTF-8
 // without SMTPUTF8 (RFC 6531, 5.6.7).
 func (c *Client) precheck(cn *conn, m *Message) error {
 	if max := cn.maxSize(); max > 0 && m.Size > max {
 		return &permanentError{Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the size limit %d of the relay", m.Size, max)}
-	}
-	if m.Body8Bit && !cn.has("8BITMIME") {
-		return &permanentError{Enhanced: "5.6.3", Text: "message has an 8-bit body and the relay does not support 8BITMIME (RFC 6152); relayq does not convert to 7-bit"}
 	}
 	if needsUTF8(m) && !cn.has("SMTPUTF8") {
 		if !isASCII(m.From) {
@@ -746,6 +744,9 @@ func (c *Client) precheck(cn *conn, m *Message) error {
 		if !ok {
 			return &permanentError{Enhanced: "5.6.7", Text: "message headers contain UTF-8 and the relay does not support SMTPUTF8 (RFC 6531)"}
 		}
+	}
+	if err := c.check7bit(cn, m); err != nil {
+		return err
 	}
 	return nil
 }

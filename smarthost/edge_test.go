@@ -463,7 +463,7 @@ func TestNo8BitMIME(t *testing.T) {
 		want Status
 		enh  string
 	}{
-		{"8bit", func(m *Message) { m.Body8Bit = true }, Bounced, "5.6.3"},
+		{"8bit: converted to 7-bit MIME, sent", func(m *Message) { m.Body8Bit = true }, Delivered, "2.0.0"},
 		{"utf8 address", func(m *Message) { m.Recipients[0].Addr = "bö@example.com"; m.SMTPUTF8 = true }, Bounced, "5.6.7"},
 		{"utf8 header", func(m *Message) {
 			m.SMTPUTF8 = true

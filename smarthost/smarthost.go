@@ -51,9 +51,9 @@
 //	SIZE        a message larger than the relay's announced limit is bounced
 //	            with 5.3.4 without MAIL (RFC 1870); SIZE= goes with MAIL.
 //	8BITMIME    BODY=8BITMIME when Message.Body8Bit. A relay without
-//	            8BITMIME gets no 8-bit body: the message is bounced with
-//	            5.6.3 (RFC 6152). relayq does not convert to 7-bit MIME;
-//	            every relay in common use offers 8BITMIME.
+//	            8BITMIME gets the message converted to 7-bit MIME
+//	            (smarthost/mime7, RFC 6152 §3); 8-bit inside
+//	            multipart/signed is bounced with 5.6.3 instead.
 //	SMTPUTF8    sent when the message needs it (RFC 6531). Without it at the
 //	            relay, the message is bounced with 5.6.7 if an address or a
 //	            header line is not ASCII, and delivered plainly otherwise.
@@ -62,8 +62,10 @@
 //	PIPELINING  [RSET,] MAIL, RCPT… and DATA go as one group (RFC 2920).
 //
 // The body is sent as stored (CRLF line ends), dot-stuffed (RFC 5321
-// §4.5.2); a bare LF goes out as CRLF and a stray CR as a space; a line
-// over 998 octets is folded with CRLF SP, as Postfix does.
+// §4.5.2); a bare LF goes out as CRLF and a stray CR as a space. A part
+// with a line over 998 octets is sent quoted-printable (it decodes to the
+// same octets); where it cannot be re-encoded the line is folded with CRLF
+// SP, as Postfix does.
 //
 // # Connections
 //
@@ -143,6 +145,8 @@ type Message struct {
 	// Body opens the body (CRLF line ends, not dot-stuffed). It is called
 	// at DATA time, maybe more than once (failover).
 	Body func() (io.ReadCloser, error)
+
+	prep *prepared // the body converted for relays that need it (downgrade.go)
 }
 
 // RcptOutcome is the result for one recipient. Code is the relay's reply
