@@ -53,7 +53,6 @@ func check7(t testing.TB, out []byte, sevenBit bool) {
 	}
 }
 
-
 func TestConvert(t *testing.T) {
 	long := strings.Repeat("long line ", 150) // 1500 octets
 	tests := []struct {
