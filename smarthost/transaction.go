@@ -1,0 +1,220 @@
+package smarthost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// transaction is [RSET,] MAIL, RCPT…, DATA for pending, as one command
+// group when the relay offers PIPELINING (RFC 2920), else in lock step.
+// rest lists recipients deferred by 452 (for another transaction); on
+// error it lists those still without an answer.
+func (c *Client) transaction(ctx context.Context, s *session, m *Message, pending []int, out *Outcome) (rest []int, err error) {
+	x := &txn{c: c, s: s, cn: s.c, t: c.o.Timeouts, m: m, out: out}
+	if perr := c.precheck(x.cn, m); perr != nil {
+		var pe *permanentError
+		if !errors.As(perr, &pe) {
+			return x.fail(phMail, pending, perr)
+		}
+		x.set(pending, classify(phMail, perr))
+		return nil, nil
+	}
+	x.pipe = x.cn.has("PIPELINING")
+	rset := s.needRset
+	s.needRset = true
+	mail, rcpts := x.commands(pending)
+	if x.pipe {
+		if err := x.sendGroup(rset, mail, rcpts); err != nil {
+			if rset {
+				return pending, errStale
+			}
+			return x.fail(phMail, pending, err)
+		}
+	}
+	if rset {
+		if _, err := x.step(x.t.Rset, 2, "RSET", "RSET"); err != nil {
+			x.cn.broken = true
+			return pending, errStale
+		}
+	}
+	if _, err := x.step(x.t.Mail, 2, "MAIL", mail); err != nil {
+		x.drain(len(rcpts) + 1)
+		return x.fail(phMail, pending, err)
+	}
+	accepted, rest, err := x.recipients(pending, rcpts)
+	if err != nil {
+		return rest, err
+	}
+	if len(accepted) == 0 {
+		if x.pipe {
+			x.drain(1)
+			return rest, nil
+		}
+		s.needRset = true
+		return rest, nil
+	}
+	r, e := x.data(accepted)
+	return append(r, rest...), e
+}
+
+// txn is one mail transaction on a session: what its steps share.
+type txn struct {
+	c    *Client
+	s    *session
+	cn   *conn
+	t    Timeouts
+	m    *Message
+	out  *Outcome
+	pipe bool // the relay offers PIPELINING: commands go as one group
+}
+
+// set records verdict v for the recipients idx.
+func (x *txn) set(idx []int, v verdict) {
+	for _, i := range idx {
+		x.out.Recipients[i] = v.rcpt(x.m.Recipients[i].Addr)
+	}
+	if v.AuthFailed {
+		x.out.AuthFailed = true
+	}
+}
+
+// fail records err in phase p for idx; a bounce ends their attempt, any
+// other verdict leaves them pending and is returned as the error.
+func (x *txn) fail(p phase, idx []int, err error) ([]int, error) {
+	v := classify(p, err)
+	x.set(idx, v)
+	if v.Status == Bounced {
+		return nil, nil
+	}
+	return idx, &deliveryError{v: v, err: fmt.Errorf("%s: %w", p, err)}
+}
+
+// commands are the MAIL command and one RCPT command per pending
+// recipient (with NOTIFY and ORCPT when the relay offers DSN).
+func (x *txn) commands(pending []int) (mail string, rcpts []string) {
+	mail = x.c.mailCommand(x.cn, x.m)
+	rcpts = make([]string, len(pending))
+	for k, i := range pending {
+		r := x.m.Recipients[i]
+		rcpts[k] = "RCPT TO:<" + r.Addr + ">"
+		if x.cn.has("DSN") {
+			rcpts[k] += dsnRcptParams(r)
+		}
+	}
+	return mail, rcpts
+}
+
+// sendGroup sends [RSET,] MAIL, the RCPTs and DATA as one group
+// (PIPELINING); the replies are read by step, in order.
+func (x *txn) sendGroup(rset bool, mail string, rcpts []string) error {
+	var group []string
+	if rset {
+		group = append(group, "RSET")
+	}
+	group = append(group, mail)
+	group = append(group, rcpts...)
+	group = append(group, "DATA")
+	return x.cn.sendGroup(x.t.Mail, group)
+}
+
+// step reads the reply to the next command, checking its class (want is
+// the first digit); without PIPELINING it sends the command first.
+func (x *txn) step(d time.Duration, want int, verb, line string) (reply, error) {
+	if !x.pipe {
+		return x.cn.cmd(d, want, verb, line)
+	}
+	r, err := x.cn.read(d)
+	if err != nil {
+		return r, err
+	}
+	if r.Code/100 != want {
+		return r, r.Err(verb)
+	}
+	return r, nil
+}
+
+// drain reads the n replies still due for a pipelined group after a
+// failure that ends the transaction early; a 354 gets an empty body.
+func (x *txn) drain(n int) {
+	if !x.pipe {
+		return
+	}
+	for ; n > 0; n-- {
+		r, err := x.cn.read(x.t.Rcpt)
+		if err != nil {
+			return
+		}
+		if n == 1 && r.Code == 354 {
+			// Should not happen (no recipient accepted); end the empty data.
+			if x.cn.send(x.t.DataDone, ".", ".") == nil {
+				x.cn.read(x.t.DataDone)
+			}
+		}
+	}
+}
+
+// recipients reads (or, in lock step, sends and reads) one RCPT per
+// pending recipient: accepted ones, and rest, those a 452 deferred to
+// another transaction (in lock step, every one after the first 452). A
+// lost connection ends it with an error and the unanswered recipients in
+// rest.
+func (x *txn) recipients(pending []int, rcpts []string) (accepted, rest []int, err error) {
+	var tooMany verdict
+	for k, i := range pending {
+		if !x.pipe && len(rest) > 0 {
+			// Not sent after a 452 (lock step): same answer.
+			rest = append(rest, i)
+			x.set([]int{i}, tooMany)
+			continue
+		}
+		_, err := x.step(x.t.Rcpt, 2, "RCPT", rcpts[k])
+		if err == nil {
+			accepted = append(accepted, i)
+			continue
+		}
+		v := classify(phRcpt, err)
+		var re *ReplyError
+		if !errors.As(err, &re) {
+			// Connection trouble: the rest stays pending for the next relay.
+			x.set(pending[k:], v)
+			x.cn.broken = true
+			return nil, pending[k:], &deliveryError{v: v, err: fmt.Errorf("RCPT: %w", err)}
+		}
+		x.set([]int{i}, v)
+		if v.TooMany {
+			rest = append(rest, i)
+			tooMany = v
+		}
+	}
+	return accepted, rest, nil
+}
+
+// data is DATA, the body and the final dot for the accepted recipients;
+// the reply to the dot decides for all of them.
+func (x *txn) data(accepted []int) ([]int, error) {
+	if _, err := x.step(x.t.Data, 3, "DATA", "DATA"); err != nil {
+		return x.fail(phData, accepted, err)
+	}
+	body, err := x.c.bodyFor(x.cn, x.m)
+	if err != nil {
+		// 354 is out and a "." would send an empty message: drop the
+		// connection instead (the relay discards the transaction).
+		x.cn.close()
+		v := verdict{Status: Deferred, Enhanced: "4.3.0", Text: "cannot read the queued message body: " + err.Error()}
+		x.set(accepted, v)
+		return accepted, &deliveryError{v: v, err: fmt.Errorf("open body: %w", err)}
+	}
+	r, err := x.cn.sendBody(body)
+	body.Close()
+	if err != nil {
+		ph := phData
+		if x.cn.sentDot {
+			ph = phDataDone
+		}
+		return x.fail(ph, accepted, err)
+	}
+	x.set(accepted, verdict{Status: Delivered, Code: r.Code, Enhanced: r.Enhanced(), Text: r.Text()})
+	return nil, nil
+}
