@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -79,10 +80,8 @@ func (d *Delivery) Validate() error {
 		return fmt.Errorf("RELAYQ_TLS_CERT_FILE and RELAYQ_TLS_KEY_FILE must be set together")
 	}
 	for _, m := range DeliveryList(d.SASLMechanisms) {
-		switch strings.ToUpper(strings.TrimSpace(m)) {
-		case "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2":
-		default:
-			return fmt.Errorf("RELAYQ_SASL_MECHANISMS: unknown mechanism %q (known: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, OAUTHBEARER, XOAUTH2)", m)
+		if !slices.Contains(SASLMechanisms, strings.ToUpper(strings.TrimSpace(m))) {
+			return fmt.Errorf("RELAYQ_SASL_MECHANISMS: unknown mechanism %q (known: %s)", m, strings.Join(SASLMechanisms, ", "))
 		}
 	}
 	if d.RelayConnections < 1 {

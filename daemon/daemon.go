@@ -54,6 +54,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
 	"github.com/relayq/relayq/listener"
 	"github.com/relayq/relayq/maillog"
@@ -75,8 +76,8 @@ type Options struct {
 	Deliverer   Deliverer     // the relay client (smarthost.Client)
 
 	Policy  Policy        // retry, lifetime, delay notices
-	Workers int           // concurrent delivery attempts (default 8)
-	Lease   time.Duration // how long a message is reserved per attempt (default 5 min)
+	Workers int           // concurrent delivery attempts (0: config's RELAYQ_WORKERS default)
+	Lease   time.Duration // how long a message is reserved per attempt (0: RELAYQ_LEASE_TIME default)
 
 	ReportingMTA string // this host's name in notices (default: os.Hostname)
 	Postmaster   string // gets failure reports of null-sender mail ("" off)
@@ -128,8 +129,13 @@ type Info struct {
 	Kick    func()     // wakes the runner
 }
 
-// DefaultDrainTimeout is Options.DrainTimeout's default.
-const DefaultDrainTimeout = 30 * time.Second
+// drainTimeout is o.DrainTimeout, or config's default (RELAYQ_DRAIN_TIMEOUT).
+func (o *Options) drainTimeout() time.Duration {
+	if o.DrainTimeout > 0 {
+		return o.DrainTimeout
+	}
+	return config.Defaults().DrainTimeout
+}
 
 func (o *Options) runnerConfig(m *Metrics) runnerConfig {
 	mta := o.ReportingMTA
@@ -138,7 +144,7 @@ func (o *Options) runnerConfig(m *Metrics) runnerConfig {
 	}
 	workers := o.Workers
 	if workers <= 0 {
-		workers = 8
+		workers = config.Defaults().Workers
 	}
 	return runnerConfig{
 		Policy: o.Policy, Workers: workers, Lease: o.Lease, ReportingMTA: mta,
@@ -180,10 +186,7 @@ func RunOnce(ctx context.Context, o Options) error {
 		LockTimeout: o.LockTimeout, Now: o.Clock.Now, Logger: o.Log.Logger,
 	}}
 	r := newRunner(st, o.Deliverer, o.runnerConfig(NewMetrics()))
-	drain := o.DrainTimeout
-	if drain <= 0 {
-		drain = DefaultDrainTimeout
-	}
+	drain := o.drainTimeout()
 	if err := r.run(ctx, true, drain); err != nil {
 		return fmt.Errorf("queue run: %w", err)
 	}
@@ -222,10 +225,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 	// The runner.
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	defer stopRunner()
-	drain := o.DrainTimeout
-	if drain <= 0 {
-		drain = DefaultDrainTimeout
-	}
+	drain := o.drainTimeout()
 	runnerDone := make(chan error, 1)
 	go func() { runnerDone <- s.r.run(runCtx, false, drain) }()
 

@@ -3,6 +3,8 @@ package daemon
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/relayq/relayq/config"
 )
 
 // Policy is the retry and give-up policy (RFC 5321 §4.5.4.1).
@@ -20,30 +22,26 @@ import (
 // null sender) is given up on: its pending recipients become Bounced with
 // their last reply and status 4.4.7 ("delivery time expired").
 type Policy struct {
-	BackoffMin     time.Duration // first wait (default 5 min)
-	BackoffMax     time.Duration // cap (default 1 h)
-	Jitter         float64       // extra random wait as a fraction of the backoff, 0..1 (default 0)
-	QueueLifetime  time.Duration // default 5 days
-	BounceLifetime time.Duration // for the null sender; default QueueLifetime
+	BackoffMin     time.Duration // first wait (0: RELAYQ_BACKOFF_MIN's default)
+	BackoffMax     time.Duration // cap (below BackoffMin: RELAYQ_BACKOFF_MAX's default)
+	Jitter         float64       // extra random wait as a fraction of the backoff, 0..1
+	QueueLifetime  time.Duration // 0: RELAYQ_QUEUE_LIFETIME's default
+	BounceLifetime time.Duration // for the null sender; 0: QueueLifetime
 	// DelayWarning, when positive, sends one delay notice to the sender of
 	// a message still queued this long after arrival (off by default, as
 	// Postfix delay_warning_time).
 	DelayWarning time.Duration
 }
 
-// Defaults of Policy.
-const (
-	DefaultBackoffMin    = 5 * time.Minute
-	DefaultBackoffMax    = time.Hour
-	DefaultQueueLifetime = 5 * 24 * time.Hour
-)
-
+// withDefaults fills what p leaves zero with the defaults of package
+// config (RELAYQ_BACKOFF_MIN, RELAYQ_BACKOFF_MAX, RELAYQ_QUEUE_LIFETIME).
 func (p Policy) withDefaults() Policy {
+	d := &config.Defaults().Queue
 	if p.BackoffMin <= 0 {
-		p.BackoffMin = DefaultBackoffMin
+		p.BackoffMin = d.BackoffMin
 	}
 	if p.BackoffMax < p.BackoffMin {
-		p.BackoffMax = max(DefaultBackoffMax, p.BackoffMin)
+		p.BackoffMax = max(d.BackoffMax, p.BackoffMin)
 	}
 	if p.Jitter < 0 {
 		p.Jitter = 0
@@ -52,7 +50,7 @@ func (p Policy) withDefaults() Policy {
 		p.Jitter = 1
 	}
 	if p.QueueLifetime <= 0 {
-		p.QueueLifetime = DefaultQueueLifetime
+		p.QueueLifetime = d.QueueLifetime
 	}
 	if p.BounceLifetime <= 0 {
 		p.BounceLifetime = p.QueueLifetime

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/dsn"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
@@ -65,7 +66,7 @@ func newRunner(st store, d Deliverer, c runnerConfig) *runner {
 		c.Workers = 1
 	}
 	if c.Lease <= 0 {
-		c.Lease = 5 * time.Minute
+		c.Lease = config.Defaults().LeaseTime
 	}
 	if c.Log == nil {
 		c.Log = maillog.New(nil)

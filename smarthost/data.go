@@ -3,7 +3,8 @@ package smarthost
 import (
 	"bufio"
 	"io"
-	"time"
+
+	"github.com/relayq/relayq/config"
 )
 
 // maxLineOut is the longest line relayq sends, without CRLF (RFC 5321
@@ -120,20 +121,25 @@ func (c *conn) sendBody(body io.Reader) (reply, error) {
 	return r, nil
 }
 
-// timeoutsDefault are Postfix's smtp_*_timeout defaults, which meet the
-// RFC 5321 §4.5.3.2 minimums (RELIABILITY "timeouts (client)").
-var timeoutsDefault = Timeouts{
-	Connect:      30 * time.Second,
-	Greeting:     300 * time.Second,
-	Helo:         300 * time.Second,
-	StartTLS:     300 * time.Second,
-	TLSHandshake: 60 * time.Second,
-	Auth:         300 * time.Second,
-	Mail:         300 * time.Second,
-	Rcpt:         300 * time.Second,
-	Data:         120 * time.Second,
-	DataBlock:    180 * time.Second,
-	DataDone:     600 * time.Second,
-	Rset:         20 * time.Second,
-	Quit:         300 * time.Second,
+// TimeoutsFrom are the client timeouts of the delivery configuration
+// (RELAYQ_SMTP_*_TIMEOUT). Their defaults, in package config, are
+// Postfix's smtp_*_timeout, which meet the RFC 5321 §4.5.3.2 minimums
+// (RELIABILITY "timeouts (client)"); a zero Options.Timeouts field takes
+// that default.
+func TimeoutsFrom(d *config.Delivery) Timeouts {
+	return Timeouts{
+		Connect:      d.ConnectTimeout,
+		Greeting:     d.GreetingTimeout,
+		Helo:         d.HeloTimeout,
+		StartTLS:     d.StartTLSTimeout,
+		TLSHandshake: d.TLSHandshakeTimeout,
+		Auth:         d.AuthTimeout,
+		Mail:         d.MailTimeout,
+		Rcpt:         d.RcptTimeout,
+		Data:         d.DataInitTimeout,
+		DataBlock:    d.DataXferTimeout,
+		DataDone:     d.DataDoneTimeout,
+		Rset:         d.RsetTimeout,
+		Quit:         d.QuitTimeout,
+	}
 }

@@ -13,16 +13,16 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/xdg-go/scram"
+
+	"github.com/relayq/relayq/config"
 )
 
-// Mechanism preference, strongest first (RELIABILITY S6). Passwords: SCRAM keeps
-// the password from the server; CRAM-MD5 at least does not send it;
-// PLAIN is preferred to LOGIN as RFC 4616 defines it. OAuth credentials:
-// the standard OAUTHBEARER (RFC 7628) before Google's XOAUTH2.
+// Mechanism preference, strongest first (config.SASLMechanisms, RELIABILITY
+// S6), for password and for OAuth credentials.
 var (
-	passwordMechs = []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN"}
-	oauthMechs    = []string{"OAUTHBEARER", "XOAUTH2"}
-	allMechs      = append(append([]string{}, passwordMechs...), oauthMechs...)
+	allMechs      = config.SASLMechanisms
+	oauthMechs    = config.OAuthMechanisms
+	passwordMechs = slices.DeleteFunc(slices.Clone(allMechs), func(m string) bool { return slices.Contains(oauthMechs, m) })
 )
 
 func knownMech(m string) bool { return slices.Contains(allMechs, strings.ToUpper(m)) }

@@ -101,6 +101,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/wire"
 )
 
@@ -222,7 +223,7 @@ type Timeouts struct {
 }
 
 func (t Timeouts) withDefaults() Timeouts {
-	d := timeoutsDefault
+	d := TimeoutsFrom(&config.Defaults().Delivery)
 	set := func(dst *time.Duration, v time.Duration) {
 		if v > 0 {
 			*dst = v

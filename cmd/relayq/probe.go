@@ -153,21 +153,7 @@ func smarthostOptions(cfg *config.Config, creds smarthost.Credentials, log *slog
 		Deadline:            cfg.DeliveryDeadline,
 		DeadlinePerMB:       cfg.DeliveryDeadlinePerMB,
 		Logger:              log,
-		Timeouts: smarthost.Timeouts{
-			Connect:      cfg.ConnectTimeout,
-			Greeting:     cfg.GreetingTimeout,
-			Helo:         cfg.HeloTimeout,
-			StartTLS:     cfg.StartTLSTimeout,
-			TLSHandshake: cfg.TLSHandshakeTimeout,
-			Auth:         cfg.AuthTimeout,
-			Mail:         cfg.MailTimeout,
-			Rcpt:         cfg.RcptTimeout,
-			Data:         cfg.DataInitTimeout,
-			DataBlock:    cfg.DataXferTimeout,
-			DataDone:     cfg.DataDoneTimeout,
-			Rset:         cfg.RsetTimeout,
-			Quit:         cfg.QuitTimeout,
-		},
+		Timeouts:            smarthost.TimeoutsFrom(&cfg.Delivery),
 	}
 	if creds != nil {
 		o.Credentials = creds
