@@ -286,13 +286,7 @@ func (c *Client) session(ctx context.Context, t target, sender string) (*session
 		s.c.raw.setHard(deadlineOf(ctx))
 		return s, phConnect, nil
 	}
-	s, ph, err := c.dial(ctx, t, cred, hasCred, nil)
-	if err != nil {
-		p.release()
-		return nil, ph, err
-	}
-	s.key, s.pool = key, p
-	return s, ph, nil
+	return c.dialPooled(ctx, t, p, cred, hasCred, key)
 }
 
 // fresh dials a new connection to t (after a stale pooled one).
@@ -303,6 +297,12 @@ func (c *Client) fresh(ctx context.Context, t target, sender string) (*session, 
 	if err := p.slot(ctx); err != nil {
 		return nil, phConnect, err
 	}
+	return c.dialPooled(ctx, t, p, cred, hasCred, key)
+}
+
+// dialPooled dials a new session to t for pool p, whose slot the caller
+// holds: released again when the dial fails.
+func (c *Client) dialPooled(ctx context.Context, t target, p *relayPool, cred Credential, hasCred bool, key string) (*session, phase, error) {
 	s, ph, err := c.dial(ctx, t, cred, hasCred, nil)
 	if err != nil {
 		p.release()

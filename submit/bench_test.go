@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relayq/relayq/listener"
-	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/submit"
 )
 
@@ -26,22 +24,7 @@ func BenchmarkSubmit(b *testing.B) {
 	b.Run("daemon", func(b *testing.B) {
 		dir, _ := os.MkdirTemp("", "bsub")
 		defer os.RemoveAll(dir)
-		sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sp.Close()
-		srv, err := listener.New(listener.Options{Submit: sp.Submit, Hostname: "h", TrustedUID: func(int) bool { return true }})
-		if err != nil {
-			b.Fatal(err)
-		}
-		sock := filepath.Join(dir, "s.sock")
-		ln, err := listener.ListenUnix(sock, 0o666, -1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		go srv.ServeUnix(ln)
-		defer srv.Close()
+		sock, _ := startDaemon(b, dir)
 		o := submit.Options{Socket: sock, SpoolPath: filepath.Join(dir, "unused.db")}
 		b.SetBytes(int64(len(body)))
 		b.ResetTimer()

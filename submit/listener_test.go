@@ -149,22 +149,7 @@ func TestSubmitBodyReadError(t *testing.T) {
 	}
 
 	// Through the listener.
-	sp, err := spool.Open(filepath.Join(dir, "daemon.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	srv, err := listener.New(listener.Options{Submit: sp.Submit, Hostname: "h", TrustedUID: func(int) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "s.sock")
-	ln, err := listener.ListenUnix(sock, 0o666, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.ServeUnix(ln)
-	defer srv.Close()
+	sock, sp := startDaemon(t, dir)
 	_, err = submit.Submit(context.Background(), submit.Options{Socket: sock}, env, &failingReader{n: 300 << 10})
 	if !errors.Is(err, errStdin) {
 		t.Fatalf("socket: err = %v, want the read error", err)
@@ -194,4 +179,29 @@ func TestSubmitBodyReadError(t *testing.T) {
 			t.Errorf("spool %q holds %d messages after a failed body", s, n)
 		}
 	}
+}
+
+// startDaemon serves the submission socket dir/s.sock as the daemon does:
+// the real listener over a spool in dir (daemon.db), every peer trusted.
+// Both are closed when the test ends. It returns the socket's path and the
+// spool.
+func startDaemon(t testing.TB, dir string) (string, *spool.Spool) {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(dir, "daemon.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	srv, err := listener.New(listener.Options{Submit: sp.Submit, Hostname: "h", TrustedUID: func(int) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	ln, err := listener.ListenUnix(sock, 0o666, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeUnix(ln)
+	t.Cleanup(func() { srv.Close() })
+	return sock, sp
 }
