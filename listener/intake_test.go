@@ -85,6 +85,11 @@ func TestHygiene(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Complete headers: nothing is added (completion: complete_test.go).
+			tt.data = fullHeader + tt.data
+			if tt.body != "" {
+				tt.body = fullHeader + tt.body
+			}
 			k := &sink{}
 			_, addr := startTCP(t, Options{Submit: k.Submit})
 			r := dialRaw(t, "tcp", addr)
@@ -454,7 +459,7 @@ func TestUnixSocket(t *testing.T) {
 			}
 			r.cmd("RCPT TO:<b@example.org> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b+2Bx@example.org", "250")
 			r.cmd("DATA", "354")
-			r.send("Subject: local\r\n\r\nhi\r\n.\r\n")
+			r.send(fullHeader + "Subject: local\r\n\r\nhi\r\n.\r\n")
 			r.expect("250 2.0.0 Ok: queued as TESTID000001")
 			m := k.all()[0]
 			if m.env.Origin != fmt.Sprintf("uid=%d", os.Getuid()) {
@@ -466,7 +471,7 @@ func TestUnixSocket(t *testing.T) {
 			if rc := m.env.Recipients[0]; rc.Notify != "SUCCESS,DELAY" || rc.ORcpt != "RFC822;b+x@example.org" {
 				t.Errorf("recipient %+v", rc)
 			}
-			if want := tt.warning + "Subject: local\r\n\r\nhi\r\n"; m.body != want {
+			if want := tt.warning + fullHeader + "Subject: local\r\n\r\nhi\r\n"; m.body != want {
 				t.Errorf("body %q, want %q", m.body, want)
 			}
 		})
@@ -529,7 +534,7 @@ func TestBDAT(t *testing.T) {
 	}
 	r.cmd("MAIL FROM:<a@example.com>", "250")
 	r.cmd("RCPT TO:<b@example.org>", "250")
-	part1 := "Subject: chunks\n\nline\r.\r\n"
+	part1 := fullHeader + "Subject: chunks\n\nline\r.\r\n"
 	r.send(fmt.Sprintf("BDAT %d\r\n%s", len(part1), part1))
 	r.expect("250 2.0.0 Continue")
 	part2 := "end\r\n"
@@ -620,17 +625,17 @@ func TestUnixWarningNotDoubled(t *testing.T) {
 		all := k.all()
 		return all[len(all)-1].body
 	}
-	cli := "X-Authentication-Warning: cli.host: " + me + " set sender to boss using -f\r\nSubject: x\r\n\r\nb\r\n"
+	cli := "X-Authentication-Warning: cli.host: " + me + " set sender to boss using -f\r\n" + fullHeader + "Subject: x\r\n\r\nb\r\n"
 	if got := send("boss@example.com", cli); got != cli {
 		t.Errorf("warning doubled or changed: %q", got)
 	}
-	forged := "X-Authentication-Warning: cli.host: someone-else set sender to boss using -f\r\nSubject: x\r\n\r\nb\r\n"
+	forged := "X-Authentication-Warning: cli.host: someone-else set sender to boss using -f\r\n" + fullHeader + "Subject: x\r\n\r\nb\r\n"
 	want := "X-Authentication-Warning: relay.test: " + me + " set sender to boss@example.com using -f\r\n" + forged
 	if got := send("boss@example.com", forged); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	// name@Domain is the user's own address: no warning.
-	plain := "Subject: own\r\n\r\nb\r\n"
+	plain := fullHeader + "Subject: own\r\n\r\nb\r\n"
 	if got := send(me+"@example.net", plain); got != plain {
 		t.Errorf("own address warned: %q", got)
 	}

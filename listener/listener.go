@@ -79,7 +79,11 @@
 //
 // TCP messages get a Received: header (RFC 5321 §4.4) naming the client
 // and the protocol (ESMTP, ESMTPS, ESMTPA, ESMTPSA, RFC 3848); socket
-// messages do not (the sendmail CLI writes its own).
+// messages do not (the sendmail CLI writes its own). A message without
+// Date, Message-ID or From gets them at the end of its header (Postfix
+// local_header_rewrite_clients); one with HopCountLimit Received: fields
+// is refused with "554 5.4.6" (mail loop), as the sendmail command
+// refuses it.
 package listener
 
 import (
@@ -157,6 +161,7 @@ type Options struct {
 	MaxMessageSize int64         // SIZE; larger messages get 552 5.3.4 (go-smtp also refuses one of exactly this size)
 	MaxRecipients  int           // more recipients get 452 4.5.3 (TCP only; the unix socket has no limit)
 	MaxHeaderSize  int           // larger headers get 552 5.3.4
+	HopCountLimit  int           // a message with this many Received: headers gets 554 5.4.6 (mail loop); 0 means DefaultHopCountLimit
 	MaxLineLength  int           // longer lines end the connection (500 5.4.0)
 	Timeout        time.Duration // each command read and each reply write
 	DataTimeout    time.Duration // each read of message data; 0 means Timeout
@@ -263,6 +268,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Log == nil {
 		o.Log = maillog.New(nil)
+	}
+	if o.HopCountLimit <= 0 {
+		o.HopCountLimit = DefaultHopCountLimit
 	}
 	if o.Now == nil {
 		o.Now = time.Now

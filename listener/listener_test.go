@@ -41,7 +41,7 @@ func TestQueueLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write([]byte("Subject: hi\r\n\r\nbody\r\n.dot\r\n"))
+	w.Write([]byte(fullHeader + "Subject: hi\r\n\r\nbody\r\n.dot\r\n"))
 	resp, err := w.CloseWithResponse()
 	if err != nil {
 		t.Fatal(err)

@@ -273,22 +273,32 @@ func (ss *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
 	body := newNormalizer(r, ss.s.o.MaxHeaderSize)
-	var src io.Reader = body
+	// The header first: the hop count, the fields a client left out, and
+	// (unix socket) whether the sendmail command added the warning already.
+	hdr, rest := readHeader(body)
 	var prefix string
+	added := 0
+	if body.err == nil {
+		facts := scanHeader(hdr)
+		if facts.received >= ss.s.o.HopCountLimit {
+			// As the sendmail command and Postfix hopcount_limit: a loop.
+			reply := &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6},
+				Message: fmt.Sprintf("Too many hops: the message already has %d Received: headers (mail loop)", facts.received)}
+			ss.s.log.With("stage", "DATA", "rcpts", len(env.Recipients)).Rejected(ss.origin, env.From, "", replyText(reply))
+			return reply
+		}
+		n := len(hdr)
+		hdr = ss.completeHeader(hdr, facts, env.From)
+		added = len(hdr) - n
+	}
 	if !ss.unix {
 		prefix = ss.received(helo)
-		src = io.MultiReader(strings.NewReader(prefix), body)
-	} else if warning != "" {
-		// Read the header first: the sendmail command may have added
-		// the same warning already.
-		hdr, rest := readHeader(body)
-		if !hasWarningFor(hdr, warning) {
-			prefix = warning + "\r\n"
-		}
-		src = io.MultiReader(strings.NewReader(prefix), bytes.NewReader(hdr), rest)
+	} else if warning != "" && !hasWarningFor(hdr, warning) {
+		prefix = warning + "\r\n"
 	}
+	src := io.MultiReader(strings.NewReader(prefix), bytes.NewReader(hdr), rest)
 	id, err := ss.s.o.Submit(ss.s.ctx, env, src)
-	size := body.n + int64(len(prefix))
+	size := body.n + int64(len(prefix)+added)
 	if berr := body.err; berr != nil {
 		reply := dataReply(berr)
 		if err == nil {

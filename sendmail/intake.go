@@ -3,8 +3,6 @@ package sendmail
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -472,14 +470,12 @@ func showSender(s string) string {
 }
 
 // messageID returns a new Message-ID (RFC 5322 §3.6.4).
-func (in *intake) messageID(now interface{ UnixNano() int64 }) string {
-	var b [9]byte
-	_, _ = rand.Read(b[:])
+func (in *intake) messageID(now time.Time) string {
 	dom := in.o.Domain
 	if dom == "" {
 		dom = in.host()
 	}
-	return "<" + strconv.FormatInt(now.UnixNano()/1e6, 36) + "." + hex.EncodeToString(b[:]) + "@" + dom + ">"
+	return submit.MessageID(now, dom)
 }
 
 // fromValue is the From header relayq adds: the full name (-F, else the

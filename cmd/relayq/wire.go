@@ -163,6 +163,7 @@ func listenerOptions(cfg *config.Config, submitFn submit.Func, log *slog.Logger)
 		MaxMessageSize: cfg.SMTPDMessageSizeLimit,
 		MaxRecipients:  cfg.SMTPDRecipientLimit,
 		MaxHeaderSize:  cfg.SMTPDHeaderSizeLimit,
+		HopCountLimit:  cfg.HopCountLimit,
 		MaxLineLength:  cfg.SMTPDLineLengthLimit,
 		Timeout:        cfg.SMTPDTimeout,
 		DataTimeout:    cfg.SMTPDDataTimeout,
