@@ -35,7 +35,7 @@ func (r *runner) notify(m *spool.Message, results []spool.Result, ks []int, expi
 		}
 		d := dsn.Recipient{
 			Addr: rc.Addr, ORcpt: rc.ORcpt, Action: action,
-			Code: res.Reply.Code, Enhanced: res.Reply.Enhanced, Text: res.Reply.Text,
+			Reply:     res.Reply,
 			RemoteMTA: res.Relay, LastAttempt: m.LastAttempt, RetryUntil: retryUntil,
 		}
 		if res.Reply.Code == 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/wire"
 )
 
 // fakeClock is testlib's fake clock as a daemon Clock: its time moves
@@ -68,7 +69,7 @@ func (f *fakeRelay) Deliver(ctx context.Context, m *smarthost.Message) (smarthos
 		case <-ctx.Done():
 			out := smarthost.Outcome{}
 			for _, r := range m.Recipients {
-				out.Recipients = append(out.Recipients, smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Deferred, Enhanced: "4.4.2", Text: "attempt cut off"})
+				out.Recipients = append(out.Recipients, smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Deferred, Reply: wire.Reply{Enhanced: "4.4.2", Text: "attempt cut off"}})
 			}
 			return out, ctx.Err()
 		}
@@ -99,7 +100,7 @@ func (f *fakeRelay) Deliver(ctx context.Context, m *smarthost.Message) (smarthos
 	for _, r := range m.Recipients {
 		f.perRcpt[r.Addr]++
 		n := f.perRcpt[r.Addr]
-		o := smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Delivered, Code: 250, Enhanced: "2.0.0", Text: "Ok: queued"}
+		o := smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Delivered, Reply: wire.Reply{Code: 250, Enhanced: "2.0.0", Text: "Ok: queued"}}
 		if f.reply != nil {
 			o = f.reply(m, r.Addr, n)
 			o.Addr = r.Addr
@@ -131,15 +132,15 @@ func (f *fakeRelay) notices() []delivery {
 }
 
 func temp(code int, enh, text string) smarthost.RcptOutcome {
-	return smarthost.RcptOutcome{Status: smarthost.Deferred, Code: code, Enhanced: enh, Text: text}
+	return smarthost.RcptOutcome{Status: smarthost.Deferred, Reply: wire.Reply{Code: code, Enhanced: enh, Text: text}}
 }
 
 func perm(code int, enh, text string) smarthost.RcptOutcome {
-	return smarthost.RcptOutcome{Status: smarthost.Bounced, Code: code, Enhanced: enh, Text: text}
+	return smarthost.RcptOutcome{Status: smarthost.Bounced, Reply: wire.Reply{Code: code, Enhanced: enh, Text: text}}
 }
 
 func ok() smarthost.RcptOutcome {
-	return smarthost.RcptOutcome{Status: smarthost.Delivered, Code: 250, Enhanced: "2.0.0", Text: "Ok"}
+	return smarthost.RcptOutcome{Status: smarthost.Delivered, Reply: wire.Reply{Code: 250, Enhanced: "2.0.0", Text: "Ok"}}
 }
 
 // syncBuffer is a log sink safe for concurrent writes.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/relayq/relayq/smarthost"
+	"github.com/relayq/relayq/wire"
 )
 
 // NoRelay is the Deliverer used while no relay host is configured: every
@@ -16,7 +17,7 @@ type NoRelay string
 func (n NoRelay) Deliver(ctx context.Context, m *smarthost.Message) (smarthost.Outcome, error) {
 	out := smarthost.Outcome{}
 	for _, r := range m.Recipients {
-		out.Recipients = append(out.Recipients, smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Deferred, Enhanced: "4.3.5", Text: string(n)})
+		out.Recipients = append(out.Recipients, smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Deferred, Reply: wire.Reply{Enhanced: "4.3.5", Text: string(n)}})
 	}
 	return out, nil
 }

@@ -320,7 +320,7 @@ func (r *runner) deliver(ctx context.Context, m *spool.Message, sm *smarthost.Me
 	if out.AuthFailed {
 		reply := ""
 		if len(out.Recipients) > 0 {
-			reply = out.Recipients[0].Reply().String()
+			reply = out.Recipients[0].Reply.String()
 		}
 		// As Postfix smtp_sasl_auth_soft_bounce: defer, never bounce, and
 		// tell the operator loudly.
@@ -355,7 +355,8 @@ func (r *runner) results(m *spool.Message, pending []int, out smarthost.Outcome,
 		if derr != nil && ro.Status == smarthost.Delivered {
 			ro.Status = smarthost.Deferred // no DATA completed: nothing was delivered
 		}
-		reply := spool.Reply{Code: ro.Code, Enhanced: ro.Enhanced, Text: wire.Sanitize(ro.Text)}
+		reply := ro.Reply
+		reply.Text = wire.Sanitize(reply.Text)
 		if reply.Code == 0 && reply.Text == "" {
 			if derr != nil {
 				reply.Text = wire.Sanitize(derr.Error())

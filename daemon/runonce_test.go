@@ -11,6 +11,7 @@ import (
 
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/wire"
 )
 
 func submitDirect(t *testing.T, path string, n int, rcpt string) []spool.ID {
@@ -155,7 +156,7 @@ func (b *blockingRelay) Deliver(ctx context.Context, m *smarthost.Message) (smar
 	b.fn(m)
 	out := smarthost.Outcome{Relay: "sink"}
 	for _, r := range m.Recipients {
-		out.Recipients = append(out.Recipients, smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Delivered, Code: 250, Text: "ok"})
+		out.Recipients = append(out.Recipients, smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Delivered, Reply: wire.Reply{Code: 250, Text: "ok"}})
 	}
 	return out, nil
 }

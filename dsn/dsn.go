@@ -69,13 +69,13 @@ const maxHeaderBytes = 256 << 10
 
 // Recipient is one recipient's entry in a report.
 type Recipient struct {
-	Addr        string    // Final-Recipient: the envelope recipient
-	ORcpt       string    // RFC 3461 ORCPT as stored, "addr-type;address" (decoded); "" if none
-	Action      Action    // what happened
-	Status      string    // RFC 3463 code "x.y.z"; "" derives it from Code (or 5.0.0 / 4.0.0)
-	Code        int       // the relay's reply code, 0 if no server replied
-	Text        string    // the relay's reply text (after code and enhanced code), or the local reason
-	Enhanced    string    // the enhanced code the relay gave, if any (quoted in Diagnostic-Code)
+	Addr   string // Final-Recipient: the envelope recipient
+	ORcpt  string // RFC 3461 ORCPT as stored, "addr-type;address" (decoded); "" if none
+	Action Action // what happened
+	Status string // RFC 3463 code "x.y.z"; "" derives it from the reply (or 5.0.0 / 4.0.0)
+	// Reply is the relay's reply, quoted in Diagnostic-Code; Code 0 when
+	// no server replied, Text then the local reason.
+	wire.Reply
 	RemoteMTA   string    // relay that gave the reply, e.g. "smtp.example.com[192.0.2.1]:587"; "" if none
 	LastAttempt time.Time // Last-Attempt-Date; zero: omitted
 	RetryUntil  time.Time // Will-Retry-Until, for Delayed; zero: omitted
@@ -396,7 +396,7 @@ func (rc *Recipient) reply() string {
 	if rc.Code == 0 {
 		return rc.Text
 	}
-	return wire.Reply{Code: rc.Code, Enhanced: rc.Enhanced, Text: rc.Text}.String()
+	return rc.Reply.String()
 }
 
 // remoteName is the relay's host name from "host[addr]:port".

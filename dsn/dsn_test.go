@@ -14,6 +14,8 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/relayq/relayq/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -33,7 +35,7 @@ func failedReport() *Report {
 		Arrival: arrival, Date: now, MessageID: "dsn.0ABC@host.example", Boundary: "BND",
 		Recipients: []Recipient{{
 			Addr: "bob@example.net", ORcpt: "rfc822;Bob@Example.net", Action: Failed,
-			Code: 550, Enhanced: "5.1.1", Text: "<bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table",
+			Reply:     wire.Reply{Code: 550, Enhanced: "5.1.1", Text: "<bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table"},
 			RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now,
 		}},
 		Original: strings.NewReader(original), OriginalSize: int64(len(original)),
@@ -257,9 +259,9 @@ func TestPartialAndExpiredAndDelay(t *testing.T) {
 	r.Ret = "HDRS"
 	r.EnvID = "env 1+2"
 	r.Recipients = []Recipient{
-		{Addr: "bob@example.net", Action: Failed, Code: 550, Enhanced: "5.1.1", Text: "no such user", RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now},
-		{Addr: "dave@example.net", Action: Failed, Status: "4.4.7", Expired: true, Code: 451, Enhanced: "4.3.0", Text: "try later", RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now},
-		{Addr: "erin@example.net", Action: Failed, Status: "4.4.7", Expired: true, Text: "connect to smtp.example.com[192.0.2.1]:587: connection refused"},
+		{Addr: "bob@example.net", Action: Failed, Reply: wire.Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}, RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now},
+		{Addr: "dave@example.net", Action: Failed, Status: "4.4.7", Expired: true, Reply: wire.Reply{Code: 451, Enhanced: "4.3.0", Text: "try later"}, RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now},
+		{Addr: "erin@example.net", Action: Failed, Status: "4.4.7", Expired: true, Reply: wire.Reply{Text: "connect to smtp.example.com[192.0.2.1]:587: connection refused"}},
 	}
 	raw := write(t, r)
 	golden(t, "failed-partial-expired.eml", raw)
@@ -287,7 +289,7 @@ func TestPartialAndExpiredAndDelay(t *testing.T) {
 	}
 
 	d := failedReport()
-	d.Recipients[0] = Recipient{Addr: "bob@example.net", Action: Delayed, Code: 421, Enhanced: "4.7.0", Text: "busy",
+	d.Recipients[0] = Recipient{Addr: "bob@example.net", Action: Delayed, Reply: wire.Reply{Code: 421, Enhanced: "4.7.0", Text: "busy"},
 		RemoteMTA: "smtp.example.com[192.0.2.1]:587", LastAttempt: now, RetryUntil: arrival.Add(120 * time.Hour)}
 	d.Ret = "FULL" // a delay notice never returns the whole message
 	raw = write(t, d)
@@ -404,11 +406,11 @@ func TestStatusDerivation(t *testing.T) {
 		rc   Recipient
 		want string
 	}{
-		{Recipient{Action: Failed, Code: 550}, "5.0.0"},
-		{Recipient{Action: Failed, Code: 550, Enhanced: "5.7.1"}, "5.7.1"},
-		{Recipient{Action: Failed, Code: 550, Enhanced: "garbage"}, "5.0.0"},
-		{Recipient{Action: Failed, Code: 451}, "4.0.0"},
-		{Recipient{Action: Failed, Status: "4.4.7", Enhanced: "4.3.0"}, "4.4.7"},
+		{Recipient{Action: Failed, Reply: wire.Reply{Code: 550}}, "5.0.0"},
+		{Recipient{Action: Failed, Reply: wire.Reply{Code: 550, Enhanced: "5.7.1"}}, "5.7.1"},
+		{Recipient{Action: Failed, Reply: wire.Reply{Code: 550, Enhanced: "garbage"}}, "5.0.0"},
+		{Recipient{Action: Failed, Reply: wire.Reply{Code: 451}}, "4.0.0"},
+		{Recipient{Action: Failed, Status: "4.4.7", Reply: wire.Reply{Enhanced: "4.3.0"}}, "4.4.7"},
 		{Recipient{Action: Delayed}, "4.0.0"},
 		{Recipient{Action: Relayed}, "2.0.0"},
 	}

@@ -44,7 +44,7 @@ func (c *Client) Deliver(ctx context.Context, m *Message) (Outcome, error) {
 func (c *Client) deliver(ctx context.Context, m *Message) (Outcome, error) {
 	out := Outcome{Recipients: make([]RcptOutcome, len(m.Recipients))}
 	for i, r := range m.Recipients {
-		out.Recipients[i] = RcptOutcome{Addr: r.Addr, Status: Deferred, Enhanced: "4.4.1", Text: "not attempted"}
+		out.Recipients[i] = RcptOutcome{Addr: r.Addr, Status: Deferred, Reply: wire.Reply{Enhanced: "4.4.1", Text: "not attempted"}}
 	}
 	if len(m.Recipients) == 0 {
 		return out, errors.New("smarthost: message has no recipients")

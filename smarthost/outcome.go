@@ -186,7 +186,7 @@ func isNetErr(err error) bool {
 
 // rcptOutcome fills a recipient's outcome from a verdict.
 func (v verdict) rcpt(addr string) RcptOutcome {
-	return RcptOutcome{Addr: addr, Status: v.Status, Code: v.Code, Enhanced: v.Enhanced, Text: bound(v.Text)}
+	return RcptOutcome{Addr: addr, Status: v.Status, Reply: wire.Reply{Code: v.Code, Enhanced: v.Enhanced, Text: bound(v.Text)}}
 }
 
 // bound keeps stored reply text short (RELIABILITY I2).

@@ -155,16 +155,14 @@ type Message struct {
 // (connection failure, TLS required, size limit), in which case Enhanced
 // and Text still say why.
 type RcptOutcome struct {
-	Addr     string
-	Status   Status
-	Code     int
-	Enhanced string // RFC 3463 status code, e.g. "5.1.1"
-	Text     string
+	Addr       string
+	Status     Status
+	wire.Reply // the relay's reply, or the local reason when Code is 0
 }
 
-// Reply returns the relay's reply (or the local reason) for o.
-func (o RcptOutcome) Reply() wire.Reply {
-	return wire.Reply{Code: o.Code, Enhanced: o.Enhanced, Text: o.Text}
+// String is "addr: status reply", for logs and test failures.
+func (o RcptOutcome) String() string {
+	return o.Addr + ": " + o.Status.String() + " " + o.Reply.String()
 }
 
 // Outcome is the result of one Deliver call.
