@@ -81,6 +81,7 @@ const (
 	stDouble
 	stDoubleEscape
 	stComment
+	stEnd // the parse stops
 )
 
 type envParser struct {
@@ -117,127 +118,173 @@ func (p *envParser) parse(data []byte) ([]Assignment, error) {
 		if c == 0 {
 			return nil, p.errf(p.line, "NUL byte")
 		}
+		var err error
 		switch st {
-		case stPreKey:
-			switch {
-			case c == '#' || c == ';':
-				st = stComment
-			case isNewline(c):
-				p.newline(data, i)
-			case isBlank(c):
-			case c == '=':
-				p.key.Reset()
-				p.keyLine = p.line
-				return nil, p.checkKey()
-			default:
-				p.key.Reset()
-				p.key.WriteByte(c)
-				p.keyLine = p.line
-				st = stKey
+		case stPreKey, stComment, stKey:
+			st, err = p.inKey(st, data, i)
+			if err != nil || st == stEnd {
+				return nil, err
 			}
-		case stComment:
-			if isNewline(c) {
-				p.newline(data, i)
-				st = stPreKey
-			}
-		case stKey:
-			switch {
-			case c == '=':
-				if err := p.checkKey(); err != nil {
-					return nil, err
-				}
-				p.val.Reset()
-				p.trailing = 0
-				st = stPreValue
-			case isNewline(c):
-				return nil, p.errf(p.keyLine, "expected KEY=VALUE, found %q", strings.TrimSpace(p.key.String()))
-			default:
-				p.key.WriteByte(c)
-			}
-		case stPreValue:
-			switch {
-			case isNewline(c):
-				p.push()
-				p.newline(data, i)
-				st = stPreKey
-			case c == '\'':
-				p.quoteLine = p.line
-				st = stSingle
-			case c == '"':
-				p.quoteLine = p.line
-				st = stDouble
-			case c == '\\':
-				st = stValueEscape
-			case isBlank(c):
-			default:
-				p.val.WriteByte(c)
-				p.trailing = p.val.Len()
-				st = stValue
-			}
-		case stValue:
-			switch {
-			case isNewline(c):
-				p.push()
-				p.newline(data, i)
-				st = stPreKey
-			case c == '\\':
-				st = stValueEscape
-			default:
-				p.val.WriteByte(c)
-				if !isBlank(c) {
-					p.trailing = p.val.Len()
-				}
-			}
-		case stValueEscape:
-			st = stValue
-			if isNewline(c) {
-				p.newline(data, i)
-				if c == '\r' && i+1 < len(data) && data[i+1] == '\n' {
-					i++
-				}
-				continue
-			}
-			p.val.WriteByte(c)
-			p.trailing = p.val.Len()
-		case stSingle:
-			if c == '\'' {
-				p.trailing = p.val.Len()
-				st = stPreValue
-				continue
-			}
-			if isNewline(c) {
-				p.newline(data, i)
-			}
-			p.val.WriteByte(c)
-		case stDouble:
-			switch {
-			case c == '"':
-				p.trailing = p.val.Len()
-				st = stPreValue
-			case c == '\\':
-				st = stDoubleEscape
-			default:
-				if isNewline(c) {
-					p.newline(data, i)
-				}
-				p.val.WriteByte(c)
-			}
-		case stDoubleEscape:
-			st = stDouble
-			switch {
-			case c == '"' || c == '\\' || c == '`' || c == '$':
-				p.val.WriteByte(c)
-			case isNewline(c):
-				p.newline(data, i)
-				if c == '\r' && i+1 < len(data) && data[i+1] == '\n' {
-					i++
-				}
-			default:
-				p.val.WriteByte('\\')
-				p.val.WriteByte(c)
-			}
+		case stPreValue, stValue, stValueEscape:
+			st, i = p.inValue(st, data, i)
+		default:
+			st, i = p.inQuote(st, data, i)
 		}
 	}
+	return p.finish(st)
+}
+
+// inKey takes octet data[i] before and in a key (and in a comment line).
+// stEnd with a nil error ends the parse with no assignments.
+func (p *envParser) inKey(st envState, data []byte, i int) (envState, error) {
+	c := data[i]
+	switch st {
+	case stPreKey:
+		switch {
+		case c == '#' || c == ';':
+			return stComment, nil
+		case isNewline(c):
+			p.newline(data, i)
+		case isBlank(c):
+		case c == '=':
+			p.key.Reset()
+			p.keyLine = p.line
+			return stEnd, p.checkKey()
+		default:
+			p.key.Reset()
+			p.key.WriteByte(c)
+			p.keyLine = p.line
+			return stKey, nil
+		}
+	case stComment:
+		if isNewline(c) {
+			p.newline(data, i)
+			return stPreKey, nil
+		}
+	case stKey:
+		switch {
+		case c == '=':
+			if err := p.checkKey(); err != nil {
+				return st, err
+			}
+			p.val.Reset()
+			p.trailing = 0
+			return stPreValue, nil
+		case isNewline(c):
+			return st, p.errf(p.keyLine, "expected KEY=VALUE, found %q", strings.TrimSpace(p.key.String()))
+		default:
+			p.key.WriteByte(c)
+		}
+	}
+	return st, nil
+}
+
+// inValue takes octet data[i] of an unquoted value (or before it); it
+// returns the next state and the index of the last octet it consumed.
+func (p *envParser) inValue(st envState, data []byte, i int) (envState, int) {
+	c := data[i]
+	switch st {
+	case stPreValue:
+		switch {
+		case isNewline(c):
+			p.push()
+			p.newline(data, i)
+			return stPreKey, i
+		case c == '\'':
+			p.quoteLine = p.line
+			return stSingle, i
+		case c == '"':
+			p.quoteLine = p.line
+			return stDouble, i
+		case c == '\\':
+			return stValueEscape, i
+		case isBlank(c):
+		default:
+			p.val.WriteByte(c)
+			p.trailing = p.val.Len()
+			return stValue, i
+		}
+	case stValue:
+		switch {
+		case isNewline(c):
+			p.push()
+			p.newline(data, i)
+			return stPreKey, i
+		case c == '\\':
+			return stValueEscape, i
+		default:
+			p.val.WriteByte(c)
+			if !isBlank(c) {
+				p.trailing = p.val.Len()
+			}
+		}
+	case stValueEscape:
+		if isNewline(c) {
+			return stValue, p.continuation(data, i)
+		}
+		p.val.WriteByte(c)
+		p.trailing = p.val.Len()
+		return stValue, i
+	}
+	return st, i
+}
+
+// inQuote takes octet data[i] of a single- or double-quoted value; it
+// returns the next state and the index of the last octet it consumed.
+func (p *envParser) inQuote(st envState, data []byte, i int) (envState, int) {
+	c := data[i]
+	switch st {
+	case stSingle:
+		if c == '\'' {
+			p.trailing = p.val.Len()
+			return stPreValue, i
+		}
+		if isNewline(c) {
+			p.newline(data, i)
+		}
+		p.val.WriteByte(c)
+	case stDouble:
+		switch {
+		case c == '"':
+			p.trailing = p.val.Len()
+			return stPreValue, i
+		case c == '\\':
+			return stDoubleEscape, i
+		default:
+			if isNewline(c) {
+				p.newline(data, i)
+			}
+			p.val.WriteByte(c)
+		}
+	case stDoubleEscape:
+		switch {
+		case c == '"' || c == '\\' || c == '`' || c == '$':
+			p.val.WriteByte(c)
+		case isNewline(c):
+			return stDouble, p.continuation(data, i)
+		default:
+			p.val.WriteByte('\\')
+			p.val.WriteByte(c)
+		}
+		return stDouble, i
+	}
+	return st, i
+}
+
+// continuation handles an escaped line end at data[i] (a backslash before
+// it joins the lines); CRLF counts as one. It returns the index of the
+// last octet consumed.
+func (p *envParser) continuation(data []byte, i int) int {
+	p.newline(data, i)
+	if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+		i++
+	}
+	return i
+}
+
+// finish ends the parse in state st: an unfinished key or quote is an
+// error, a value in progress is kept; every value must be UTF-8.
+func (p *envParser) finish(st envState) ([]Assignment, error) {
 	switch st {
 	case stKey:
 		return nil, p.errf(p.keyLine, "expected KEY=VALUE, found %q", strings.TrimSpace(p.key.String()))
