@@ -103,75 +103,15 @@ func (r *runner) Kick() {
 func (r *runner) run(ctx context.Context, once bool, drain time.Duration) error {
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
-	done := make(chan spool.ID, r.c.Workers)
-	inflight := 0
-	var ready []*spool.Message    // leased, not started
-	active := map[spool.ID]bool{} // being attempted: never twice at once
-	// waiting holds messages leased again while their previous attempt
-	// here is still finishing (it ended its lease, the message became due
-	// and was leased before that attempt's worker reported back): they
-	// start when it has.
-	waiting := map[spool.ID]*spool.Message{}
-	ahead := 2 * r.c.Workers // most messages leased at a time
-	var firstErr error
+	s := &schedule{r: r, once: once, done: make(chan spool.ID, r.c.Workers),
+		active: map[spool.ID]bool{}, waiting: map[spool.ID]*spool.Message{}}
 	for ctx.Err() == nil {
-		var timer Timer
-		leased := 0
-		if room := ahead - inflight - len(ready) - len(waiting); room > 0 && len(ready) < r.c.Workers && (firstErr == nil || !once) {
-			now := r.c.Clock.Now()
-			msgs, err := r.st.LeaseDue(now, room, r.c.Lease)
-			if err != nil {
-				r.c.Log.SpoolError("", "lease", err)
-				r.c.Metrics.spoolError(err)
-				if once {
-					firstErr = err
-				} else {
-					timer = r.c.Clock.TimerAt(now.Add(errorWait))
-				}
-			} else {
-				r.c.Metrics.spoolOK()
-			}
-			for _, m := range msgs {
-				leased++
-				if active[m.ID] {
-					waiting[m.ID] = m
-					continue
-				}
-				active[m.ID] = true
-				ready = append(ready, m)
-			}
-			if err == nil && leased == 0 && len(ready) == 0 && inflight < r.c.Workers {
-				if once {
-					if inflight == 0 {
-						break
-					}
-				} else {
-					next, ok, err := r.st.NextDue()
-					switch {
-					case err != nil:
-						r.c.Log.SpoolError("", "next due", err)
-						timer = r.c.Clock.TimerAt(now.Add(errorWait))
-					case ok:
-						if !next.After(now) {
-							// Due when LeaseDue looked, yet not leased
-							// (leased here already): do not spin.
-							next = now.Add(10 * time.Millisecond)
-						}
-						timer = r.c.Clock.TimerAt(next)
-					}
-				}
-			}
+		leased, timer, finished := s.lease()
+		if finished {
+			break
 		}
-		for inflight < r.c.Workers && len(ready) > 0 {
-			m := ready[0]
-			ready = ready[1:]
-			inflight++
-			go func() {
-				defer func() { done <- m.ID }()
-				r.attempt(workCtx, m)
-			}()
-		}
-		if leased > 0 && len(ready) == 0 && inflight < r.c.Workers {
+		s.start(workCtx)
+		if leased > 0 && len(s.ready) == 0 && s.inflight < r.c.Workers {
 			// Everything leased was started and workers are free: more
 			// may be due; look again at once.
 			if timer != nil {
@@ -179,52 +119,146 @@ func (r *runner) run(ctx context.Context, once bool, drain time.Duration) error 
 			}
 			continue
 		}
-		if once && firstErr != nil && inflight == 0 {
+		if once && s.firstErr != nil && s.inflight == 0 {
 			break
 		}
-		var wake <-chan time.Time
-		if timer != nil {
-			wake = timer.C()
-		}
-		select {
-		case <-ctx.Done():
-		case <-r.kick:
-		case <-wake:
-		case id := <-done:
-			inflight--
-			delete(active, id)
-			if m, ok := waiting[id]; ok {
-				delete(waiting, id)
-				active[id] = true
-				ready = append(ready, m)
-			}
-		}
-		if timer != nil {
-			timer.Stop()
-		}
+		s.wait(ctx, timer)
 	}
-	// Shutdown (or the end of a run): release what was leased and not
-	// started, then let the attempts in flight finish.
-	for _, m := range waiting {
-		ready = append(ready, m)
+	s.stop(drain, cancelWork)
+	return s.firstErr
+}
+
+// schedule is the state of one run of the scheduler.
+type schedule struct {
+	r        *runner
+	once     bool
+	done     chan spool.ID // a worker's message when its attempt is over
+	inflight int
+	ready    []*spool.Message  // leased, not started
+	active   map[spool.ID]bool // being attempted: never twice at once
+	// waiting holds messages leased again while their previous attempt
+	// here is still finishing (it ended its lease, the message became due
+	// and was leased before that attempt's worker reported back): they
+	// start when it has.
+	waiting  map[spool.ID]*spool.Message
+	firstErr error // RunOnce: the first spool error
+}
+
+// lease leases due messages while there is room (up to twice the workers
+// ahead) and returns how many, and a timer for the next wake-up when
+// nothing more is due now (the next due time, or a retry after a spool
+// error). finished: a RunOnce run has nothing due and nothing in flight.
+func (s *schedule) lease() (leased int, timer Timer, finished bool) {
+	r := s.r
+	ahead := 2 * r.c.Workers // most messages leased at a time
+	room := ahead - s.inflight - len(s.ready) - len(s.waiting)
+	if room <= 0 || len(s.ready) >= r.c.Workers || (s.firstErr != nil && s.once) {
+		return 0, nil, false
 	}
-	for _, m := range ready {
-		if err := r.st.Defer(m.ID, r.c.Clock.Now(), "released at shutdown"); err != nil {
-			r.c.Log.SpoolError(string(m.ID), "release", err)
-		}
-	}
-	if inflight > 0 {
-		if drain <= 0 {
-			cancelWork()
+	now := r.c.Clock.Now()
+	msgs, err := r.st.LeaseDue(now, room, r.c.Lease)
+	if err != nil {
+		r.c.Log.SpoolError("", "lease", err)
+		r.c.Metrics.spoolError(err)
+		if s.once {
+			s.firstErr = err
 		} else {
-			t := time.AfterFunc(drain, cancelWork)
-			defer t.Stop()
+			timer = r.c.Clock.TimerAt(now.Add(errorWait))
 		}
-		for ; inflight > 0; inflight-- {
-			<-done
+	} else {
+		r.c.Metrics.spoolOK()
+	}
+	for _, m := range msgs {
+		leased++
+		if s.active[m.ID] {
+			s.waiting[m.ID] = m
+			continue
+		}
+		s.active[m.ID] = true
+		s.ready = append(s.ready, m)
+	}
+	if err != nil || leased > 0 || len(s.ready) > 0 || s.inflight >= r.c.Workers {
+		return leased, timer, false
+	}
+	if s.once {
+		return leased, timer, s.inflight == 0
+	}
+	next, ok, err := r.st.NextDue()
+	switch {
+	case err != nil:
+		r.c.Log.SpoolError("", "next due", err)
+		timer = r.c.Clock.TimerAt(now.Add(errorWait))
+	case ok:
+		if !next.After(now) {
+			// Due when LeaseDue looked, yet not leased (leased here
+			// already): do not spin.
+			next = now.Add(10 * time.Millisecond)
+		}
+		timer = r.c.Clock.TimerAt(next)
+	}
+	return leased, timer, false
+}
+
+// start hands ready messages to free workers.
+func (s *schedule) start(workCtx context.Context) {
+	for s.inflight < s.r.c.Workers && len(s.ready) > 0 {
+		m := s.ready[0]
+		s.ready = s.ready[1:]
+		s.inflight++
+		go func() {
+			defer func() { s.done <- m.ID }()
+			s.r.attempt(workCtx, m)
+		}()
+	}
+}
+
+// wait sleeps until ctx ends, a kick, the timer, or a finished attempt
+// (whose message, if leased again meanwhile, is then ready).
+func (s *schedule) wait(ctx context.Context, timer Timer) {
+	var wake <-chan time.Time
+	if timer != nil {
+		wake = timer.C()
+		defer timer.Stop()
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.r.kick:
+	case <-wake:
+	case id := <-s.done:
+		s.inflight--
+		delete(s.active, id)
+		if m, ok := s.waiting[id]; ok {
+			delete(s.waiting, id)
+			s.active[id] = true
+			s.ready = append(s.ready, m)
 		}
 	}
-	return firstErr
+}
+
+// stop ends the run: it releases what was leased and not started (due at
+// once), then lets the attempts in flight finish for up to drain before
+// cancelWork cuts them off.
+func (s *schedule) stop(drain time.Duration, cancelWork context.CancelFunc) {
+	for _, m := range s.waiting {
+		s.ready = append(s.ready, m)
+	}
+	for _, m := range s.ready {
+		if err := s.r.st.Defer(m.ID, s.r.c.Clock.Now(), "released at shutdown"); err != nil {
+			s.r.c.Log.SpoolError(string(m.ID), "release", err)
+		}
+	}
+	if s.inflight == 0 {
+		return
+	}
+	if drain <= 0 {
+		cancelWork()
+	} else {
+		t := time.AfterFunc(drain, cancelWork)
+		defer t.Stop()
+	}
+	for ; s.inflight > 0; s.inflight-- {
+		<-s.done
+	}
 }
 
 // attempt makes one delivery attempt of m's pending recipients and records
