@@ -84,6 +84,10 @@ func (c *Client) transportError(err error) error {
 	if errors.Is(err, errNoDaemon) {
 		return errNoDaemon
 	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// A stopped, deadlocked or overloaded daemon.
+		return fmt.Errorf("the daemon does not answer on %s within %s: %w", c.Socket, c.timeout(), context.DeadlineExceeded)
+	}
 	return fmt.Errorf("control socket %s: %w", c.Socket, err)
 }
 

@@ -92,6 +92,18 @@ type Options struct {
 	// they are committed. sendmail -odi reports from it. It must not block.
 	Attempted func(m *spool.Message, results []spool.Result)
 
+	// DropDir is the drop directory (package maildrop) that daemonless
+	// sendmail writes; "" none. Serve takes its run lock for its life
+	// (waiting for a daemonless run to finish first) and imports its
+	// files; RunOnce takes the run lock or leaves, and imports too.
+	DropDir string
+	// WaitRunLock makes RunOnce wait for the run lock instead of leaving
+	// the work to its holder (sendmail -odi, which reports the attempt).
+	WaitRunLock bool
+	// ServeWait bounds how long Serve waits for another daemon that still
+	// holds the run lock (one stopping); 0: Options.LockTimeout.
+	ServeWait time.Duration
+
 	// Serve only.
 
 	// Listener configures the SMTP intake; its Submit is set by Serve to
@@ -187,6 +199,9 @@ func RunOnce(ctx context.Context, o Options) error {
 	}}
 	r := newRunner(st, o.Deliverer, o.runnerConfig(NewMetrics()))
 	drain := o.drainTimeout()
+	if o.DropDir != "" {
+		return runWithDrops(ctx, o, st, r, drain)
+	}
 	if err := r.run(ctx, true, drain); err != nil {
 		return fmt.Errorf("queue run: %w", err)
 	}
@@ -203,6 +218,13 @@ func RunOnce(ctx context.Context, o Options) error {
 func Serve(ctx context.Context, o Options) (err error) {
 	if err := o.check(); err != nil {
 		return err
+	}
+	if o.DropDir != "" {
+		lock, err := takeRunLock(ctx, &o)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock() // after the spool is closed (defers run in reverse)
 	}
 	sp, err := spool.Open(o.SpoolPath, spool.Options{LockTimeout: o.LockTimeout, Now: o.Clock.Now, Logger: o.Log.Logger})
 	if err != nil {
@@ -228,6 +250,9 @@ func Serve(ctx context.Context, o Options) (err error) {
 	drain := o.drainTimeout()
 	runnerDone := make(chan error, 1)
 	go func() { runnerDone <- s.r.run(runCtx, false, drain) }()
+	if o.DropDir != "" {
+		s.startDrops()
+	}
 
 	if err := sdNotify(o.NotifySocket, "READY=1\nSTATUS=delivering"); err != nil {
 		s.log.Warn("systemd notify failed", "error", err)

@@ -37,7 +37,13 @@ func Mailq(ctx context.Context, o Options) int {
 	}
 	entries, err := o.List(ctx)
 	if err != nil {
+		// Print what could be listed (List may return entries with an
+		// error: the daemon does not answer, the drop directory's
+		// messages are known), then the error.
 		code := exitCode(err)
+		if len(entries) > 0 {
+			_ = WriteMailq(o.Stdout, entries)
+		}
 		fmt.Fprintf(o.Stderr, "%s: cannot list the queue: %v\n", o.prog(), err)
 		return code
 	}

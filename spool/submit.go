@@ -30,6 +30,12 @@ var smallBufs = sync.Pool{New: func() any { b := make([]byte, chunkSize); return
 // has ended. Errors from writing the file wrap ErrFull; a read error from
 // body is returned wrapped.
 func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, error) {
+	return s.submit(ctx, env, body, "")
+}
+
+// submit is Submit; a non-empty dropID is recorded with the message in the
+// same transaction (SubmitDrop).
+func (s *Spool) submit(ctx context.Context, env Envelope, body io.Reader, dropID string) (ID, error) {
 	if err := checkEnvelope(&env); err != nil {
 		return "", fmt.Errorf("submit: %w", err)
 	}
@@ -47,7 +53,7 @@ func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, e
 		data := (*bp)[:n]
 		rec.Size = int64(n)
 		rec.CRC = crc32.Checksum(data, castagnoli())
-		return s.commitRecord(ctx, rec, func(tx *bolt.Tx) ([]byte, error) {
+		return s.commitRecord(ctx, rec, dropID, func(tx *bolt.Tx) ([]byte, error) {
 			token, err := newToken(tx)
 			if err != nil {
 				return nil, err
@@ -55,7 +61,7 @@ func (s *Spool) Submit(ctx context.Context, env Envelope, body io.Reader) (ID, e
 			return token, putChunks(tx, token, 0, data)
 		})
 	}
-	return s.submitLarge(ctx, rec, (*bp)[:n], body)
+	return s.submitLarge(ctx, rec, dropID, (*bp)[:n], body)
 }
 
 // checkEnvelope rejects what the spool cannot store exactly: no
@@ -91,7 +97,7 @@ func newToken(tx *bolt.Tx) ([]byte, error) {
 // submitLarge writes a body that does not fit in one chunk: groups of
 // chunks in their own transactions (the upload entry marks them as not yet
 // owned by a record), then the last group with the record.
-func (s *Spool) submitLarge(ctx context.Context, rec *record, first []byte, body io.Reader) (id ID, err error) {
+func (s *Spool) submitLarge(ctx context.Context, rec *record, dropID string, first []byte, body io.Reader) (id ID, err error) {
 	var token []byte // set by the first transaction
 	group := make([]byte, chunkSize*chunksPerTx)
 	n := copy(group, first)
@@ -115,7 +121,7 @@ func (s *Spool) submitLarge(ctx context.Context, rec *record, first []byte, body
 		at := next
 		if eof {
 			rec.Size, rec.CRC = size, crc
-			return s.commitRecord(ctx, rec, func(tx *bolt.Tx) ([]byte, error) {
+			return s.commitRecord(ctx, rec, dropID, func(tx *bolt.Tx) ([]byte, error) {
 				if token == nil { // the body fitted in one transaction after all
 					t, err := newToken(tx)
 					if err != nil {
@@ -158,12 +164,16 @@ func (s *Spool) submitLarge(ctx context.Context, rec *record, first []byte, body
 }
 
 // commitRecord runs body, which stores the last of the body and returns the
-// body token, and stores the record under a new ID, in one transaction.
-func (s *Spool) commitRecord(ctx context.Context, rec *record, body func(*bolt.Tx) ([]byte, error)) (ID, error) {
+// body token, and stores the record under a new ID, in one transaction;
+// with a dropID, also the drop ID's entry (refusing one already there).
+func (s *Spool) commitRecord(ctx context.Context, rec *record, dropID string, body func(*bolt.Tx) ([]byte, error)) (ID, error) {
 	var id ID
 	err := s.c.do(func(tx *bolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if dropID != "" && tx.Bucket(bucketMeta).Get(dropKey(dropID)) != nil {
+			return errDropKnown
 		}
 		token, err := body(tx)
 		if err != nil {
@@ -178,6 +188,11 @@ func (s *Spool) commitRecord(ctx context.Context, rec *record, body func(*bolt.T
 		r.Body = token
 		r.Arrival = arrival
 		r.NextAttempt = arrival
+		if dropID != "" {
+			if err := tx.Bucket(bucketMeta).Put(dropKey(dropID), []byte(id)); err != nil {
+				return err
+			}
+		}
 		return putRecord(tx, id, &r, nil)
 	})
 	if err != nil {

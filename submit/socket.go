@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/relayq/relayq/wire"
@@ -49,21 +50,29 @@ func isIDByte(c byte) bool {
 }
 
 type smtpConn struct {
-	conn    net.Conn
-	text    *textproto.Conn
-	timeout time.Duration
-	ctx     context.Context
-	ext     map[string]string
+	conn        net.Conn
+	text        *textproto.Conn
+	timeout     time.Duration // per step: AnswerTimeout, then bodyTimeout
+	bodyTimeout time.Duration // per write of the body and for the final reply
+	ctx         context.Context
+	ext         map[string]string
 }
 
 // submitSocket runs one SMTP transaction on the daemon's socket. It returns
-// an error wrapping errNoDaemon, before reading body, when nothing listens.
+// an error wrapping errNoDaemon, before reading body, when nothing listens,
+// and one wrapping errNoAnswer (and errNoDaemon) when the daemon did not
+// answer within o.AnswerTimeout before the body was read: it cannot have
+// queued the message then, so another route is safe.
 func submitSocket(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, error) {
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	nc, err := dialSocket(ctx, o.Socket, timeout)
+	answer := o.AnswerTimeout
+	if answer <= 0 {
+		answer = DefaultAnswerTimeout
+	}
+	nc, err := dialSocket(ctx, o.Socket, answer)
 	if err != nil {
 		return "", err
 	}
@@ -72,13 +81,38 @@ func submitSocket(ctx context.Context, o Options, env Envelope, body io.Reader) 
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	c := &smtpConn{conn: nc, text: textproto.NewConn(nc), timeout: timeout, ctx: ctx}
-	id, err := c.transaction(env, body)
+	c := &smtpConn{conn: nc, text: textproto.NewConn(nc), timeout: answer, bodyTimeout: timeout, ctx: ctx}
+	tb := &touchReader{r: body}
+	id, err := c.transaction(env, tb)
 	if err != nil {
+		var re *ReplyError
+		if !tb.touched && ctx.Err() == nil && !errors.As(err, &re) && transportError(err) {
+			return "", fmt.Errorf("%w: %w (%w)", errNoDaemon, errNoAnswer, err)
+		}
 		return "", fmt.Errorf("submit via %s: %w", o.Socket, err)
 	}
 	c.quit()
 	return id, nil
+}
+
+// transportError reports whether err is the connection's failure (a
+// timeout, a reset, an early close) rather than the daemon's reply or
+// this side's refusal.
+func transportError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// touchReader records whether the body has been read at all.
+type touchReader struct {
+	r       io.Reader
+	touched bool
+}
+
+func (t *touchReader) Read(p []byte) (int, error) {
+	t.touched = true
+	return t.r.Read(p)
 }
 
 func (c *smtpConn) transaction(env Envelope, body io.Reader) (ID, error) {
@@ -112,6 +146,7 @@ func (c *smtpConn) transaction(env Envelope, body io.Reader) (ID, error) {
 			}
 		}
 	}
+	c.timeout = c.bodyTimeout // from here on the daemon may queue it: no fallback
 	w := c.text.DotWriter()
 	if _, err := copyWithDeadline(c, w, body); err != nil {
 		return "", err

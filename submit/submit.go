@@ -91,14 +91,34 @@ type Options struct {
 	LockTimeout time.Duration // bounded lock wait for the direct path; 0 = spool's default
 	Kick        func()        // called after a direct enqueue (e.g. start a detached delivery); may be nil
 
+	// DropDir, when set, replaces the direct route: with no daemon
+	// answering, the message is written to this drop directory
+	// (package maildrop) and DropKick is called; the spool is never
+	// opened, so the caller never waits on a delivery run.
+	DropDir  string
+	DropKick func()
+
+	// AnswerTimeout bounds the wait for each of the daemon's answers
+	// before the body is sent (greeting, EHLO, MAIL, RCPT, DATA): a
+	// daemon that does not answer (stopped, deadlocked, overloaded)
+	// cannot have queued anything yet, so the message goes to DropDir
+	// instead (or the error is temporary). 0: DefaultAnswerTimeout.
+	AnswerTimeout time.Duration
+
 	// Timeout bounds each step of the socket conversation (greeting, each
 	// command, the reply to the final dot); 0 means DefaultTimeout. The
 	// context's deadline, if sooner, applies too.
 	Timeout time.Duration
 }
 
-// DefaultTimeout is the per-step timeout of the socket conversation.
-const DefaultTimeout = 5 * time.Minute
+// DefaultTimeout is the per-step timeout of the socket conversation once
+// the body is being sent (each write of the body, the reply to the final
+// dot). After the final dot the daemon may have queued the message, so
+// there is no fallback: the caller gets a temporary failure.
+const DefaultTimeout = 30 * time.Second
+
+// DefaultAnswerTimeout is Options.AnswerTimeout's default.
+const DefaultAnswerTimeout = 5 * time.Second
 
 // ReplyError is a reply of the daemon that refused the message. Command is
 // the step refused: "greeting", "EHLO", "MAIL", "RCPT TO:<addr>", "DATA",
@@ -126,6 +146,16 @@ func Submit(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, e
 		if !errors.Is(err, errNoDaemon) {
 			return id, err
 		}
+		if errors.Is(err, errNoAnswer) && o.DropDir == "" {
+			// The direct route would wait for the hung daemon's lock.
+			return "", fmt.Errorf("submit via %s: %w: %w", o.Socket, ErrTemporary, err)
+		}
+		if o.DropDir != "" {
+			return submitDrop(o, env, body, err)
+		}
+	}
+	if o.DropDir != "" {
+		return submitDrop(o, env, body, nil)
 	}
 	if o.SpoolPath == "" {
 		return "", fmt.Errorf("submit: no daemon answers on %s and no spool path is configured: %w", o.Socket, ErrTemporary)
@@ -161,6 +191,11 @@ func TempFail(err error) bool {
 // refused): use the spool directly.
 var errNoDaemon = errors.New("no daemon on the submission socket")
 
+// errNoAnswer: the daemon accepted the connection (or its backlog is
+// full) but did not answer in time before the body was sent; it wraps
+// errNoDaemon only when a drop directory can take the message.
+var errNoAnswer = errors.New("the daemon does not answer")
+
 // dialSocket connects to the daemon's socket. Dial errors that mean "no
 // daemon" wrap errNoDaemon; others (permission, a full backlog) are
 // returned as they are.
@@ -172,6 +207,10 @@ func dialSocket(ctx context.Context, path string, timeout time.Duration) (net.Co
 	}
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, fmt.Errorf("%w: %w", errNoDaemon, err)
+	}
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, os.ErrDeadlineExceeded) {
+		// The listen backlog is full: the daemon does not accept.
+		return nil, fmt.Errorf("%w: %w: %w", errNoDaemon, errNoAnswer, err)
 	}
 	if errors.Is(err, os.ErrPermission) {
 		return nil, fmt.Errorf("submission socket %s: %w", path, err)

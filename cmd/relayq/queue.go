@@ -20,6 +20,7 @@ import (
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
 	"github.com/relayq/relayq/internal/sysexits"
+	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/wire"
@@ -203,11 +204,13 @@ func queueList(ctx context.Context, c *control.Client, w io.Writer, jsonOut bool
 		enc := json.NewEncoder(w)
 		return c.List(ctx, func(m *spool.Message) error { return enc.Encode(m) })
 	}
-	entries, err := mailqEntries(ctx, c)
-	if err != nil {
-		return err
+	entries, err := withDrops(mailqEntries(ctx, c))(maildrop.Dir(c.SpoolPath))
+	if len(entries) > 0 || err == nil {
+		if werr := sendmail.WriteMailq(w, entries); werr != nil && err == nil {
+			err = werr
+		}
 	}
-	return sendmail.WriteMailq(w, entries)
+	return err
 }
 
 func age(now, t time.Time) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
+	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/sendmail"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/submit"
@@ -98,8 +99,14 @@ func sendmailOptions(s stdio, prog string, cfg *config.Config) (sendmail.Options
 		HopCountLimit:   cfg.HopCountLimit,
 		Submit: func(ctx context.Context, env submit.Envelope, body io.Reader, mode sendmail.DeliveryMode) (submit.ID, error) {
 			so := submitOptions(cfg)
-			if mode != sendmail.DeliverBackground {
-				so.Kick = nil // -odq: queue only; -odi: Deliver runs it
+			switch mode {
+			case sendmail.DeliverBackground:
+			case sendmail.DeliverInteractive:
+				// -odi reports the attempt by queue ID: straight into
+				// the spool (no drop file), then Deliver runs it.
+				so.Kick, so.DropDir = nil, ""
+			default:
+				so.Kick, so.DropKick = nil, nil // -odq: queue only
 			}
 			return submit.Submit(ctx, so, env, body)
 		},
@@ -108,7 +115,7 @@ func sendmailOptions(s stdio, prog string, cfg *config.Config) (sendmail.Options
 			return err
 		},
 		List: func(ctx context.Context) ([]sendmail.QueueEntry, error) {
-			return mailqEntries(ctx, c)
+			return withDrops(mailqEntries(ctx, c))(maildrop.Dir(cfg.Spool))
 		},
 		Deliver: func(ctx context.Context, id submit.ID) ([]sendmail.RecipientResult, error) {
 			return deliverNow(ctx, cfg, c, id, s.err)
@@ -152,6 +159,40 @@ func mailqEntries(ctx context.Context, c *control.Client) ([]sendmail.QueueEntry
 		return nil
 	})
 	return out, err
+}
+
+// withDrops adds the messages still in the drop directory (written
+// without a daemon, or while the daemon did not answer, and not imported
+// yet) to a listing, after the spool's: accepted mail is never invisible.
+// It also does so when the listing failed (the daemon does not answer), so
+// that mailq shows what it can along with the error.
+func withDrops(entries []sendmail.QueueEntry, err error) func(dir string) ([]sendmail.QueueEntry, error) {
+	return func(dir string) ([]sendmail.QueueEntry, error) {
+		drops, derr := maildrop.List(dir)
+		if derr != nil && err == nil {
+			err = derr
+		}
+		for _, d := range drops {
+			e := sendmail.QueueEntry{ID: d.ID, Arrival: d.ModTime, Reason: "in the drop directory, waiting to be queued"}
+			if d.Damaged {
+				e.Held = true
+				e.Reason = "damaged drop file, not queued: " + d.Path
+				entries = append(entries, e)
+				continue
+			}
+			f, oerr := maildrop.Open(d.Path)
+			if oerr != nil {
+				continue // imported or set aside meanwhile
+			}
+			e.Size, e.From = f.Size, f.Envelope.From
+			for _, r := range f.Envelope.Recipients {
+				e.Recipients = append(e.Recipients, sendmail.QueueRecipient{Addr: r.Addr})
+			}
+			f.Close()
+			entries = append(entries, e)
+		}
+		return entries, err
+	}
 }
 
 // deliverNow is -odi: run the queue now and wait, then report the
@@ -199,7 +240,7 @@ func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id s
 		defer mu.Unlock()
 		last = attemptResults(m, rs)
 	}
-	if err := runQueueOnce(ctx, cfg, newLogger(cfg, errw), attempted); err != nil {
+	if err := runQueueLocked(ctx, cfg, newLogger(cfg, errw), attempted, true); err != nil {
 		return nil, err
 	}
 	d, err := c.Show(ctx, id)

@@ -21,6 +21,7 @@ import (
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/daemon"
 	"github.com/relayq/relayq/internal/sysexits"
+	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
@@ -135,6 +136,7 @@ func runServe(s stdio, args []string) int {
 func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []daemon.Reloader, error) {
 	o := daemon.Options{
 		SpoolPath:   cfg.Spool,
+		DropDir:     maildrop.Dir(cfg.Spool),
 		LockTimeout: cfg.LockTimeout,
 		Policy: daemon.Policy{
 			BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, Jitter: cfg.BackoffJitter,
@@ -213,14 +215,22 @@ func (i idleSessions) Reload() error {
 	return nil
 }
 
-// runQueueOnce is `relayq queue run` without a daemon (daemon.RunOnce);
-// attempted, when set, gets each attempt's per-recipient results.
+// runQueueOnce is `relayq queue run` without a daemon (daemon.RunOnce):
+// it takes the run lock or leaves the work to whoever holds it; attempted,
+// when set, gets each attempt's per-recipient results.
 func runQueueOnce(ctx context.Context, cfg *config.Config, l *slog.Logger, attempted func(*spool.Message, []spool.Result)) error {
+	return runQueueLocked(ctx, cfg, l, attempted, false)
+}
+
+// runQueueLocked is runQueueOnce; with wait, it waits for the run lock
+// instead of leaving (sendmail -odi reports this run's attempt).
+func runQueueLocked(ctx context.Context, cfg *config.Config, l *slog.Logger, attempted func(*spool.Message, []spool.Result), wait bool) error {
 	o, _, err := daemonOptions(cfg, maillog.Wrap(l))
 	if err != nil {
 		return err
 	}
 	o.Attempted = attempted
+	o.WaitRunLock = wait
 	if c, ok := o.Deliverer.(interface{ Close() error }); ok {
 		defer c.Close()
 	}

@@ -15,10 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
 	"github.com/relayq/relayq/listener"
+	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/submit"
 )
@@ -95,15 +97,30 @@ func stderrIsDevNull() bool {
 }
 
 // submitOptions returns how intake hands a message to the spool: the
-// daemon's socket, else the spool file with a bounded lock wait followed
-// by a detached `relayq queue run`.
+// daemon's socket, else a file in the drop directory beside the spool
+// followed by a detached `relayq queue run` unless a run (or the daemon)
+// holds the run lock already and will pick the file up.
 func submitOptions(cfg *config.Config) submit.Options {
+	dir := maildrop.Dir(cfg.Spool)
 	return submit.Options{
 		Socket:      cfg.Socket,
 		SpoolPath:   cfg.Spool,
 		LockTimeout: cfg.LockTimeout,
 		Kick:        startQueueRun,
+		DropDir:     dir,
+		DropKick:    func() { kickRun(dir) },
 	}
+}
+
+// kickRun starts a delivery run for a new drop file unless the run lock is
+// held: its holder (a run, the daemon) looks at the drop directory after
+// this file was written (a run does so once more after it lets go of the
+// lock), so starting another run would only cost a process.
+func kickRun(dir string) {
+	if maildrop.RunActive(dir) {
+		return
+	}
+	startQueueRun()
 }
 
 // controlClient returns the client for queue commands: the daemon's control
@@ -114,8 +131,13 @@ func controlClient(cfg *config.Config) *control.Client {
 		SpoolPath:   cfg.Spool,
 		LockTimeout: cfg.LockTimeout,
 		Kick:        startQueueRun,
+		Timeout:     controlTimeout,
 	}
 }
+
+// controlTimeout bounds the wait for the daemon's answer on the control
+// socket: a stopped or deadlocked daemon must not hang mailq.
+const controlTimeout = 5 * time.Second
 
 // startQueueRun starts `relayq queue run` as a detached process and does
 // not wait for it: a new session (setsid, so a terminal's hangup or the

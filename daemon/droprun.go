@@ -1,0 +1,178 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/relayq/relayq/maildrop"
+	"github.com/relayq/relayq/spool"
+)
+
+// watchInterval is how often the daemon and a run look for a daemon
+// waiting (run) or new drop files (daemon: a stat of the directory).
+const watchInterval = 100 * time.Millisecond
+
+// runWithDrops is RunOnce with a drop directory: take the run lock or
+// leave (its holder delivers), import and deliver until nothing is left,
+// stop early when a daemon waits for the lock, and after letting go of the
+// lock look at the drop directory once more, taking the lock again if work
+// appeared meanwhile: a writer that found the lock held did not start a
+// run, and counts on this last look.
+func runWithDrops(ctx context.Context, o Options, st *transient, r *runner, drain time.Duration) error {
+	dir := o.DropDir
+	for {
+		l, ok, err := maildrop.TryRunLock(dir, "run")
+		if err != nil {
+			return fmt.Errorf("queue run: %w", err)
+		}
+		if !ok {
+			if !o.WaitRunLock {
+				pid, role := maildrop.Holder(dir)
+				o.Log.Debug("another delivery run or the daemon holds the run lock and delivers", "pid", pid, "role", role)
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		err = runLocked(ctx, o, st, r, drain)
+		l.Unlock()
+		if err != nil {
+			return fmt.Errorf("queue run: %w", err)
+		}
+		if ctx.Err() != nil || maildrop.DaemonWaiting(dir) || !maildrop.Pending(dir) {
+			return nil
+		}
+		o.WaitRunLock = false // -odi's message was tried in the first round
+	}
+}
+
+// runLocked imports and delivers while this process holds the run lock.
+func runLocked(ctx context.Context, o Options, st *transient, r *runner, drain time.Duration) error {
+	dir := o.DropDir
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(watchInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if maildrop.DaemonWaiting(dir) {
+					o.Log.Info("the daemon is starting: finishing the attempts in flight and leaving the queue to it", "pid", os.Getpid())
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	if err := st.with(func(s *spool.Spool) error { return sweepDrops(s, dir, &o) }); err != nil {
+		return err
+	}
+	for {
+		for more := true; more && runCtx.Err() == nil; {
+			err := st.with(func(s *spool.Spool) error {
+				var err error
+				_, more, err = importDrops(runCtx, s, dir, importBatch, &o)
+				return err
+			})
+			if err != nil && runCtx.Err() == nil {
+				return err
+			}
+		}
+		if err := r.run(runCtx, true, drain); err != nil {
+			return err
+		}
+		if runCtx.Err() != nil || !maildrop.Pending(dir) {
+			return nil
+		}
+	}
+}
+
+// watchDrops is the daemon's importer: it imports at once (files left by
+// writers while no daemon ran), then whenever the drop directory changes
+// (a stat every watchInterval; a full look every few seconds in case a
+// change hid in the clock's granularity), and kicks the runner.
+func watchDrops(ctx context.Context, s *spool.Spool, o *Options, kick func()) {
+	dir := o.DropDir
+	if err := sweepDrops(s, dir, o); err != nil {
+		o.Log.Error("drop directory: sweep failed", "dir", dir, "error", err)
+	}
+	var lastMod time.Time
+	lastFull := time.Time{}
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	for {
+		fi, err := os.Stat(dir)
+		changed := err != nil || !fi.ModTime().Equal(lastMod) || time.Since(lastFull) > 5*time.Second
+		if changed {
+			if err == nil {
+				lastMod = fi.ModTime()
+			}
+			lastFull = time.Now()
+			for more := true; more && ctx.Err() == nil; {
+				var n int
+				n, more, err = importDrops(ctx, s, dir, importBatch, o)
+				if n > 0 {
+					kick()
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						o.Log.Error("drop directory: import failed; trying again", "dir", dir, "error", err)
+					}
+					lastMod = time.Time{}
+					break
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// takeRunLock is the start of Serve with a drop directory: a daemonless
+// run that is delivering must finish and record what it delivered before
+// the daemon opens the spool; otherwise the run could not record it, and
+// the daemon would send it again once the lease ran out.
+func takeRunLock(ctx context.Context, o *Options) (*maildrop.Lock, error) {
+	if err := maildrop.Prepare(o.DropDir); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	wait := o.ServeWait
+	if wait <= 0 {
+		wait = o.LockTimeout
+	}
+	lock, err := maildrop.WaitRunLock(ctx, o.DropDir, wait, func(pid int, role string) {
+		o.Log.Info("waiting for the daemonless delivery run to finish before opening the spool", "pid", pid, "role", role)
+	})
+	if errors.Is(err, maildrop.ErrDaemonHolds) {
+		return nil, fmt.Errorf("serve: %w: %w", spool.ErrLocked, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	return lock, nil
+}
+
+// startDrops runs the drop directory's importer until shutdown (a closer
+// stops it and waits, before the spool is closed).
+func (s *server) startDrops() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchDrops(ctx, s.sp, &s.o, s.r.Kick)
+	}()
+	s.closers = append(s.closers, func(context.Context) { cancel(); <-done })
+}

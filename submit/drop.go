@@ -1,0 +1,38 @@
+package submit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/relayq/relayq/maildrop"
+)
+
+// submitDrop writes the message to the drop directory (the daemon, or the
+// delivery run DropKick starts, imports it). why is the reason the socket
+// was not used, for a daemon that did not answer.
+func submitDrop(o Options, env Envelope, body io.Reader, why error) (ID, error) {
+	d := maildrop.Envelope{From: env.From, Ret: env.Ret, EnvID: env.EnvID, Body8Bit: env.Body8Bit, SMTPUTF8: env.SMTPUTF8, Origin: env.Origin}
+	for _, r := range env.Recipients {
+		d.Recipients = append(d.Recipients, maildrop.Recipient{Addr: r.Addr, Notify: r.Notify, ORcpt: r.ORcpt})
+	}
+	id, err := maildrop.Write(o.DropDir, d, body)
+	switch {
+	case errors.Is(err, maildrop.ErrInvalid):
+		return "", fmt.Errorf("submit: %w: %w", ErrInvalid, err)
+	case errors.Is(err, fs.ErrPermission) && o.Socket != "":
+		// The common case: a user other than root with no daemon
+		// running. Say what would make it work.
+		return "", fmt.Errorf("submit: %w: %w (no daemon answers on %s; users who cannot write the spool submit through `relayq serve`)", ErrTemporary, err, o.Socket)
+	case err != nil:
+		if why != nil && errors.Is(why, errNoAnswer) {
+			return "", fmt.Errorf("submit: %w: %w; %w", ErrTemporary, why, err)
+		}
+		return "", fmt.Errorf("submit: %w: %w", ErrTemporary, err)
+	}
+	if o.DropKick != nil {
+		o.DropKick()
+	}
+	return ID(id), nil
+}
