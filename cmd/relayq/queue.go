@@ -202,7 +202,14 @@ func queueExit(err error) int { return sysexits.FileCode(err, exUnavail) }
 func queueList(ctx context.Context, c *control.Client, w io.Writer, jsonOut bool) error {
 	if jsonOut {
 		enc := json.NewEncoder(w)
-		return c.List(ctx, func(m *spool.Message) error { return enc.Encode(m) })
+		err := c.List(ctx, func(m *spool.Message) error { return enc.Encode(m) })
+		// The drop directory's messages too, also when the listing
+		// failed (the daemon does not answer): accepted mail is never
+		// invisible.
+		if derr := listDrops(maildrop.Dir(c.SpoolPath), func(m *spool.Message) { _ = enc.Encode(m) }); derr != nil && err == nil {
+			err = derr
+		}
+		return err
 	}
 	entries, err := withDrops(mailqEntries(ctx, c))(maildrop.Dir(c.SpoolPath))
 	if len(entries) > 0 || err == nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"os/user"
@@ -101,12 +102,14 @@ func sendmailOptions(s stdio, prog string, cfg *config.Config) (sendmail.Options
 			so := submitOptions(cfg)
 			switch mode {
 			case sendmail.DeliverBackground:
-			case sendmail.DeliverInteractive:
-				// -odi reports the attempt by queue ID: straight into
-				// the spool (no drop file), then Deliver runs it.
-				so.Kick, so.DropDir = nil, ""
 			default:
-				so.Kick, so.DropKick = nil, nil // -odq: queue only
+				// -odi reports the attempt by queue ID, and -odq
+				// promises the message is in the queue for `relayq
+				// queue` at once: straight into the spool (no drop
+				// file; a run holds the spool's lock only for its
+				// short transactions), no detached run (-odi's
+				// Deliver runs the queue itself).
+				so.Kick, so.DropDir = nil, ""
 			}
 			return submit.Submit(ctx, so, env, body)
 		},
@@ -168,31 +171,52 @@ func mailqEntries(ctx context.Context, c *control.Client) ([]sendmail.QueueEntry
 // that mailq shows what it can along with the error.
 func withDrops(entries []sendmail.QueueEntry, err error) func(dir string) ([]sendmail.QueueEntry, error) {
 	return func(dir string) ([]sendmail.QueueEntry, error) {
-		drops, derr := maildrop.List(dir)
+		derr := listDrops(dir, func(m *spool.Message) {
+			e := sendmail.QueueEntry{ID: string(m.ID), Arrival: m.Arrival, Size: m.Size, From: m.From, Held: m.Held, Reason: m.Reason}
+			for _, r := range m.Recipients {
+				e.Recipients = append(e.Recipients, sendmail.QueueRecipient{Addr: r.Addr})
+			}
+			entries = append(entries, e)
+		})
 		if derr != nil && err == nil {
 			err = derr
 		}
-		for _, d := range drops {
-			e := sendmail.QueueEntry{ID: d.ID, Arrival: d.ModTime, Reason: "in the drop directory, waiting to be queued"}
-			if d.Damaged {
-				e.Held = true
-				e.Reason = "damaged drop file, not queued: " + d.Path
-				entries = append(entries, e)
-				continue
-			}
-			f, oerr := maildrop.Open(d.Path)
-			if oerr != nil {
-				continue // imported or set aside meanwhile
-			}
-			e.Size, e.From = f.Size, f.Envelope.From
-			for _, r := range f.Envelope.Recipients {
-				e.Recipients = append(e.Recipients, sendmail.QueueRecipient{Addr: r.Addr})
-			}
-			f.Close()
-			entries = append(entries, e)
-		}
 		return entries, err
 	}
+}
+
+// listDrops calls fn for each message in the drop directory, as a record
+// with the drop ID, the envelope and a reason that says where it is. A
+// damaged file is listed as held. A drop directory this user may not read
+// is skipped: the daemon (which imports it) lists its messages.
+func listDrops(dir string, fn func(*spool.Message)) error {
+	drops, err := maildrop.List(dir)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, d := range drops {
+		m := &spool.Message{ID: spool.ID(d.ID), Arrival: d.ModTime, Reason: "in the drop directory, not yet queued"}
+		if d.Damaged {
+			m.Held, m.Reason = true, "damaged drop file, not queued: "+d.Path
+			fn(m)
+			continue
+		}
+		f, err := maildrop.Open(d.Path)
+		if err != nil {
+			continue // imported or set aside meanwhile
+		}
+		e := f.Envelope
+		m.From, m.Size, m.Ret, m.EnvID, m.Body8Bit, m.SMTPUTF8, m.Origin = e.From, f.Size, e.Ret, e.EnvID, e.Body8Bit, e.SMTPUTF8, e.Origin
+		for _, r := range e.Recipients {
+			m.Recipients = append(m.Recipients, spool.Recipient{Addr: r.Addr, Notify: r.Notify, ORcpt: r.ORcpt})
+		}
+		f.Close()
+		fn(m)
+	}
+	return nil
 }
 
 // deliverNow is -odi: run the queue now and wait, then report the

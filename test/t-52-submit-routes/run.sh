@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t-52-submit-routes: how sendmail hands a message to the spool.
 #
-#  * No daemon: straight into the spool, then a detached `relayq queue run`
+#  * No daemon: into the drop directory, then a detached `relayq queue run`
 #    that never keeps the caller waiting: new session, stdin/stdout/stderr
 #    on /dev/null, working directory / (a caller reading sendmail's output to EOF returns while
 #    the delivery still hangs on a silent relay), and it holds no spool lock
@@ -10,8 +10,9 @@
 #    caller's uid), and no detached process is started.
 #  * The daemon died (stale socket files): connection refused, so straight
 #    into the spool again.
-#  * The spool is locked and nothing answers on the socket: exit 75 after
-#    the bounded lock wait, nothing queued.
+#  * The spool is locked and nothing answers on the socket: sendmail still
+#    accepts at once (it writes the drop directory and never opens the
+#    spool), the queue listing shows the message, nothing is lost.
 #  * Finally the real relay: the detached run delivers what was queued.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -92,17 +93,22 @@ SERVE_PID=""
 expect_exit 0 "$RQ" sendmail -odq -t -i < <(msg stale)
 assert_eq "$(queue_count)" 4 "queued through the fallback"
 
-check "spool locked, nothing answers: exit 75 after the lock wait, nothing queued"
+check "spool locked, nothing answers: sendmail still accepts at once (drop directory), the queue lists it, nothing is lost"
 rm -f "$RELAYQ_SOCKET"
 (exec 9<>"$RELAYQ_SPOOL" && flock -x 9 && exec sleep 60) &
 LOCKER=$!
 _PIDS+=("$LOCKER")
 sleep 0.3
-expect_exit 75 env RELAYQ_LOCK_TIMEOUT=500ms "$RQ" sendmail -t -i < <(msg locked)
+expect_exit 0 env RELAYQ_LOCK_TIMEOUT=500ms "$RQ" sendmail -t -i < <(msg locked)
+wait_detached # the detached run cannot open the spool and leaves the file
+DROPDIR=$(dirname "$RELAYQ_SPOOL")/maildrop
+[ "$(find "$DROPDIR" -maxdepth 1 -type f ! -name '.*' | wc -l)" = 1 ] || fail "want one drop file in $DROPDIR"
+expect_exit 75 env RELAYQ_LOCK_TIMEOUT=300ms "$RQ" queue list
+assert_contains "$OUT" "not yet queued" "the locked-out listing still shows the drop directory's message"
 assert_contains "$ERR" "locked"
 stop_pid "$LOCKER" 5 || true
-assert_eq "$(queue_count)" 4 "nothing queued while locked"
-"$RQ" queue list -json | grep -q 't52 locked' && fail "the refused message is in the queue"
+assert_eq "$(queue_count)" 5 "four queued and one in the drop directory"
+"$RQ" queue list -json | grep -q '"Reason":"in the drop directory, not yet queued"' || fail "the drop directory's message is not listed"
 
 check "with the real relay the detached run delivers the queue"
 relayq_env "[$SMARTHOST_HOST]:$SMARTHOST_SUBMISSION_PORT"
