@@ -194,6 +194,9 @@ func (ss *session) mail(from string, opts *smtp.MailOptions) error {
 	if len(from) > maxPathLen || strings.ContainsAny(from, "\x00\r\n") || !utf8.ValidString(from) {
 		return errBadSender
 	}
+	// go-smtp hands the path over with the quotes of its local part
+	// removed: quote it again, or it names another mailbox.
+	from = submit.QuoteLocal(from)
 	env := submit.Envelope{From: from, Origin: ss.origin}
 	if ss.authUser != "" {
 		env.Origin += " user=" + ss.authUser
@@ -234,6 +237,7 @@ func (ss *session) rcpt(to string, opts *smtp.RcptOptions) error {
 	if to == "" || len(to) > maxPathLen || strings.ContainsAny(to, "\x00\r\n") || !utf8.ValidString(to) {
 		return errBadRecipient
 	}
+	to = submit.QuoteLocal(to) // as for MAIL: keep the quoted form
 	key := strings.ToLower(to)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/relayq/relayq/submit"
 )
 
 // maxAddressLen bounds one address (RFC 5321 §4.5.3.1.3: a path is at most
@@ -23,7 +25,9 @@ const maxAddressLen = 254
 // dropped; quoted local parts are kept as written ("john doe"@example.com).
 // Bare local names ("root") are kept, to be qualified later. An address
 // with a control character, blank space outside quotes, an unbalanced
-// quote, bracket or parenthesis, or longer than 254 octets is an error.
+// quote, bracket or parenthesis, text after <...> in the same item
+// ("bad<x>@example.net"), an unquoted special character in a local part
+// (j\xrg@example.net), or longer than 254 octets is an error.
 func ParseAddressList(s string) ([]string, error) {
 	p := &addrParser{s: s}
 	return p.list()
@@ -70,7 +74,7 @@ func (p *addrParser) list() ([]string, error) {
 		if err := checkAddr(a); err != nil {
 			return err
 		}
-		out = append(out, a)
+		out = append(out, submit.Canonical(a))
 		return nil
 	}
 	for p.pos < len(p.s) {
@@ -126,8 +130,11 @@ func (p *addrParser) list() ([]string, error) {
 		default:
 			p.pos++
 			if hasAngle {
-				// Text after <addr> in the same item: ignore (lenient).
-				continue
+				// Text after <addr> in the same item ("bad<x>@example.net"):
+				// Postfix's sendmail makes two recipients of it, x@myorigin
+				// and ""@example.net; reading it as one address would pick
+				// a mailbox the caller may not mean. Refused.
+				return nil, fmt.Errorf("text %q after <%s> (write one address per item)", p.s[p.pos-1:], angle)
 			}
 			text.WriteByte(c)
 		}
@@ -239,6 +246,9 @@ func checkAddr(a string) error {
 	}
 	if strings.HasPrefix(a, "@") || strings.HasSuffix(a, "@") {
 		return fmt.Errorf("address %q has an empty local part or domain", a)
+	}
+	if err := submit.CheckWrittenLocal(a); err != nil {
+		return fmt.Errorf("address %q: %w", a, err)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@
 //
 // Usage:
 //
-//	smtprecorder -listen 127.0.0.1:0 -record FILE -addr-file FILE [-auth=false]
+//	smtprecorder -listen 127.0.0.1:0 -record FILE -addr-file FILE [-auth=false] [-smtputf8]
 package main
 
 import (
@@ -57,11 +57,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	recordPath := fs.String("record", "", "file that receives every client command line (required)")
 	addrFile := fs.String("addr-file", "", "file to write the listening address to")
 	auth := fs.Bool("auth", true, "advertise AUTH PLAIN and LOGIN without TLS")
+	utf8 := fs.Bool("smtputf8", false, "advertise SMTPUTF8 (RFC 6531)")
 	if err := fs.Parse(args); err != nil {
 		return 64
 	}
 	if *recordPath == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: smtprecorder -listen ADDR -record FILE [-addr-file FILE] [-auth=false]")
+		fmt.Fprintln(stderr, "usage: smtprecorder -listen ADDR -record FILE [-addr-file FILE] [-auth=false] [-smtputf8]")
 		return 64
 	}
 	host, _, err := net.SplitHostPort(*listen)
@@ -96,6 +97,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	s := smtp.NewServer(backend{auth: *auth})
 	s.Domain = "recorder.relayq.test"
 	s.AllowInsecureAuth = *auth
+	s.EnableSMTPUTF8 = *utf8
 	s.ReadTimeout = 60 * time.Second
 	s.WriteTimeout = 60 * time.Second
 	s.ErrorLog = discardLogger{}
