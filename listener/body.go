@@ -75,3 +75,23 @@ func (b *normalizer) countHeader(out []byte) {
 		}
 	}
 }
+
+// completeBody passes a message body through and turns its io.EOF into
+// io.ErrUnexpectedEOF when the connection ended before the body did. go-smtp
+// reports a DATA body cut short as io.ErrUnexpectedEOF itself, but a BDAT
+// LAST chunk cut short reaches the session as a clean end: go-smtp copies
+// the chunk with io.Copy from an io.LimitReader, which ends quietly when the
+// connection does, and then closes the pipe as if the chunk were complete.
+// Only a body whose connection is still open at its end was sent whole.
+type completeBody struct {
+	r     io.Reader
+	ended func() bool
+}
+
+func (b completeBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF && b.ended() {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}

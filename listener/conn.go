@@ -132,7 +132,11 @@ type conn struct {
 	uid, pid int // unix sockets: the peer (SO_PEERCRED)
 	inData   atomic.Bool
 	hangUp   atomic.Bool // set after too many AUTH failures: the next read ends the session
-	once     sync.Once
+	// ended is set once a read from the client fails or reaches the end
+	// of the stream: whatever message data go-smtp hands over after
+	// that is incomplete (see completeBody).
+	ended atomic.Bool
+	once  sync.Once
 }
 
 // errShutdown is what an idle connection reads while the server shuts
@@ -163,6 +167,9 @@ func (c *conn) Read(b []byte) (int, error) {
 			// Woken by a shutdown while a message is on its way: keep
 			// receiving it.
 			continue
+		}
+		if err != nil {
+			c.ended.Store(true)
 		}
 		return n, err
 	}

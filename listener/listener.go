@@ -200,6 +200,23 @@ type Server struct {
 	// closing is set by Shutdown and Close: no new listeners, idle
 	// connections are sent away.
 	closing atomic.Bool
+	// data counts Data calls in progress. go-smtp runs Data for BDAT in
+	// a goroutine of its own that may outlive the connection; Close
+	// waits for them so that nothing is written to the spool after it.
+	dataMu     sync.Mutex
+	data       sync.WaitGroup
+	dataClosed bool
+}
+
+// dataStart registers a Data call; false once Close has begun.
+func (s *Server) dataStart() bool {
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	if s.dataClosed {
+		return false
+	}
+	s.data.Add(1)
+	return true
 }
 
 // New checks the options, loads the users file and returns a Server that
@@ -432,6 +449,10 @@ func (s *Server) Close() error {
 		l.closeAll()
 	}
 	s.wg.Wait()
+	s.dataMu.Lock()
+	s.dataClosed = true
+	s.dataMu.Unlock()
+	s.data.Wait()
 	s.auth.close()
 	return nil
 }

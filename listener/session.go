@@ -41,6 +41,7 @@ var (
 	errQueueWrite    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: queue file write error"}
 	errQueueFull     = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage"}
 	errQueueInvalid  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message refused by the queue"}
+	errShuttingDown  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
 	errDataIncomplet = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: message not received completely"}
 )
 
@@ -263,6 +264,10 @@ func (ss *session) rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
+	if !ss.s.dataStart() {
+		return errShuttingDown
+	}
+	defer ss.s.data.Done()
 	ss.conn.inData.Store(true)
 	defer ss.conn.inData.Store(false)
 
@@ -276,7 +281,7 @@ func (ss *session) Data(r io.Reader) error {
 		// order of commands otherwise.
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
-	body := newNormalizer(r, ss.s.o.MaxHeaderSize)
+	body := newNormalizer(completeBody{r: r, ended: ss.conn.ended.Load}, ss.s.o.MaxHeaderSize)
 	// The header first: the hop count, the fields a client left out, and
 	// (unix socket) whether the sendmail command added the warning already.
 	hdr, rest := readHeader(body)

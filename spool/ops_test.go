@@ -26,8 +26,13 @@ func TestSubmitRoundTrip(t *testing.T) {
 		}
 		e := env("sender@example.org", "a@example.com", "b@example.net")
 		e.Body8Bit, e.SMTPUTF8 = true, true
-		// A reader that returns one byte at a time must give the same result.
-		id, err := s.Submit(context.Background(), e, iotest.OneByteReader(bytes.NewReader(body)))
+		// A reader that returns one byte at a time, or its last data
+		// together with io.EOF, must give the same result.
+		var r io.Reader = iotest.OneByteReader(bytes.NewReader(body))
+		if n%2 == 1 {
+			r = iotest.DataErrReader(bytes.NewReader(body))
+		}
+		id, err := s.Submit(context.Background(), e, r)
 		if err != nil {
 			t.Fatalf("size %d: %v", n, err)
 		}
@@ -155,6 +160,12 @@ func TestSubmitErrors(t *testing.T) {
 		{"read error small", context.Background(), env("a@b", "c@d"), iotest.ErrReader(boom), boom},
 		{"read error large", context.Background(), env("a@b", "c@d"),
 			io.MultiReader(strings.NewReader(big), iotest.ErrReader(boom)), boom},
+		// A body cut short (an SMTP client that hung up before the
+		// final dot) is an error, not the end of the body.
+		{"unexpected EOF small", context.Background(), env("a@b", "c@d"),
+			io.MultiReader(strings.NewReader("Subject: x\r\n"), iotest.ErrReader(io.ErrUnexpectedEOF)), io.ErrUnexpectedEOF},
+		{"unexpected EOF large", context.Background(), env("a@b", "c@d"),
+			io.MultiReader(strings.NewReader(big), iotest.ErrReader(io.ErrUnexpectedEOF)), io.ErrUnexpectedEOF},
 		{"cancelled mid-body", nil, env("a@b", "c@d"), nil, context.Canceled},
 	}
 	for _, tt := range tests {

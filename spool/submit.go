@@ -264,14 +264,22 @@ func (s *Spool) sweepUploads() error {
 }
 
 // fill reads into buf until it is full or the reader ends. eof reports the
-// end of the body (n may be anything up to len(buf)).
+// end of the body (n may be anything up to len(buf)). Only io.EOF from the
+// reader ends a body: any other error, io.ErrUnexpectedEOF included (what
+// an SMTP data reader returns when the client hangs up before the final
+// dot), is returned, so that a body the client never finished is never
+// committed. (io.ReadFull cannot be used: it turns a short read ending in
+// io.EOF into io.ErrUnexpectedEOF, the same value as a truncated body.)
 func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
-	n, err = io.ReadFull(r, buf)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return n, true, nil
-	case err != nil:
-		return n, false, err
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		switch {
+		case err == io.EOF:
+			return n, true, nil
+		case err != nil:
+			return n, false, err
+		}
 	}
 	return n, false, nil
 }

@@ -5,12 +5,15 @@ package submit_test
 // listener imports submit.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,4 +208,141 @@ func startDaemon(t testing.TB, dir string) (string, *spool.Spool) {
 	go srv.ServeUnix(ln)
 	t.Cleanup(func() { srv.Close() })
 	return sock, sp
+}
+
+// TestCutMidDataStoresNothing: a client that hangs up before the end of
+// its message (a killed sendmail on the unix socket, a crashed application
+// on the TCP listener) leaves nothing in the spool, whatever the point of
+// the cut: in the DATA body (small, and large enough to span several
+// spool transactions), just before the final dot, in a BDAT chunk, or
+// between chunks. A complete message on the same server is stored, so the
+// test would see a spool that stores nothing at all.
+func TestCutMidDataStoresNothing(t *testing.T) {
+	large := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n", 40000) // 2.5 MB
+	cuts := []struct {
+		name string
+		sent string // after MAIL and RCPT were accepted
+	}{
+		{"DATA, in the header", "DATA\r\nSubject: cut"},
+		{"DATA, in the body", "DATA\r\nSubject: cut\r\n\r\nhalf a bo"},
+		{"DATA, large body", "DATA\r\nSubject: cut\r\n\r\n" + large},
+		{"DATA, before the final dot", "DATA\r\nSubject: cut\r\n\r\nbody\r\n"},
+		{"DATA, dot without its line end", "DATA\r\nSubject: cut\r\n\r\nbody\r\n."},
+		{"DATA, nothing sent", "DATA\r\n"},
+		{"BDAT LAST, chunk short", "BDAT 100 LAST\r\nSubject: cut\r\n\r\nbody\r\n"},
+		{"BDAT LAST, large chunk short", fmt.Sprintf("BDAT %d LAST\r\n%s", 2*len(large), large)},
+		{"BDAT, between chunks", "BDAT 20\r\nSubject: cut\r\n\r\nbody\r\n"},
+		{"BDAT, first chunk short", "BDAT 100\r\nSubject: cut\r\n"},
+	}
+	for _, door := range []string{"unix", "tcp"} {
+		t.Run(door, func(t *testing.T) {
+			dir := t.TempDir()
+			sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sp.Close()
+			srv, err := listener.New(listener.Options{
+				Submit:     sp.Submit,
+				Hostname:   "host.example",
+				TrustedUID: func(int) bool { return true },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var network, addr string
+			if door == "unix" {
+				addr = filepath.Join(dir, "submit.sock")
+				ln, err := listener.ListenUnix(addr, 0o666, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				network = "unix"
+				go srv.ServeUnix(ln)
+			} else {
+				ln, err := listener.ListenTCP("127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				network, addr = "tcp", ln.Addr().String()
+				go srv.ServeTCP(ln)
+			}
+			closed := false
+			defer func() {
+				if !closed {
+					srv.Close()
+				}
+			}()
+			dial := func() (net.Conn, *textproto.Reader) {
+				c, err := net.Dial(network, addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := textproto.NewReader(bufio.NewReader(c))
+				expect := func(want int) {
+					if _, _, err := r.ReadResponse(want); err != nil {
+						t.Fatalf("want %d: %v", want, err)
+					}
+				}
+				expect(220)
+				for _, cmd := range []string{"EHLO client.test", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.net>"} {
+					if _, err := io.WriteString(c, cmd+"\r\n"); err != nil {
+						t.Fatal(err)
+					}
+					expect(250)
+				}
+				return c, r
+			}
+			for _, cut := range cuts {
+				c, r := dial()
+				if _, err := io.WriteString(c, cut.sent); err != nil {
+					t.Fatalf("%s: %v", cut.name, err)
+				}
+				// Hang up (the server reads the end of the stream, as
+				// after a kill), then wait until the server has closed
+				// its side: the session is over.
+				if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, r.R)
+				c.Close()
+			}
+			// A complete message: stored.
+			c, r := dial()
+			io.WriteString(c, "DATA\r\n")
+			if _, _, err := r.ReadResponse(354); err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, "Subject: whole\r\n\r\nbody\r\n.\r\n")
+			if _, _, err := r.ReadResponse(250); err != nil {
+				t.Fatalf("complete message: %v", err)
+			}
+			c.Close()
+			// Close waits until every session has finished with its
+			// message: after it, the spool holds all it ever will.
+			srv.Close()
+			closed = true
+			var subjects []string
+			if err := sp.List(func(m *spool.Message) error {
+				rc, err := sp.OpenBody(m.ID)
+				if err != nil {
+					return err
+				}
+				defer rc.Close()
+				b, err := io.ReadAll(rc)
+				if err != nil {
+					return err
+				}
+				_, hdr, _ := strings.Cut(string(b), "Subject: ")
+				subject, _, _ := strings.Cut(hdr, "\r\n")
+				subjects = append(subjects, subject)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(subjects) != 1 || subjects[0] != "whole" {
+				t.Errorf("spool holds %d messages with subjects %q; want only the complete one", len(subjects), subjects)
+			}
+		})
+	}
 }
