@@ -2,6 +2,7 @@ package spool
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,7 +19,19 @@ func guardFaults() func() {
 // corruptPanic turns a recovered bbolt panic into an error wrapping
 // ErrCorrupt that names the file.
 func (s *Spool) corruptPanic(r any) error {
-	return fmt.Errorf("spool %s: %w: %v", s.path, ErrCorrupt, r)
+	return fmt.Errorf("spool %s: %w: %s", s.path, ErrCorrupt, damage(r))
+}
+
+// damage says in words what a recovered panic on a damaged file means,
+// instead of the Go runtime's text ("runtime error: invalid memory
+// address...", "unexpected fault address 0x..."), which tells an operator
+// nothing and reads as a crash.
+func damage(r any) string {
+	const restore = "stop relayq, move the file aside and restore it from a backup; `relayq check` looks at it"
+	if _, ok := r.(runtime.Error); ok {
+		return "reading it touched data outside its valid pages (truncated or overwritten); " + restore
+	}
+	return "its page structure is inconsistent; " + restore
 }
 
 // view runs fn in a read transaction; panics and faults become ErrCorrupt.

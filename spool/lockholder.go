@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/relayq/relayq/wire"
 )
 
 // lockHolder describes who holds the flock on path, from /proc/locks, for
@@ -74,9 +76,11 @@ func procCmdline(pid int) string {
 	if err != nil || len(b) == 0 {
 		return ""
 	}
-	s := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-	if len(s) > 80 {
-		s = s[:77] + "..."
+	// Any process can put anything in its argv: a terminal escape must
+	// not reach the user's terminal through the ErrLocked message.
+	s := strings.TrimSpace(wire.Sanitize(strings.ReplaceAll(string(b), "\x00", " ")))
+	if r := []rune(s); len(r) > 80 {
+		s = string(r[:77]) + "..."
 	}
 	return s
 }

@@ -171,7 +171,7 @@ func (s *Spool) boltOpen(path string, mode os.FileMode, timeout time.Duration) (
 				_ = f.Close()
 			}
 			db, f = nil, nil
-			err = fmt.Errorf("open spool %s: %w: %v", path, ErrCorrupt, r)
+			err = fmt.Errorf("open spool %s: %w: %s", path, ErrCorrupt, damage(r))
 		}
 	}()
 	defer guardFaults()()
