@@ -46,37 +46,55 @@ func (c *Client) deliver(ctx context.Context, m *Message) (Outcome, error) {
 	for i, r := range m.Recipients {
 		out.Recipients[i] = RcptOutcome{Addr: r.Addr, Status: Deferred, Reply: wire.Reply{Enhanced: "4.4.1", Text: "not attempted"}}
 	}
-	if len(m.Recipients) == 0 {
-		return out, errors.New("smarthost: message has no recipients")
-	}
-	if m.Body == nil {
-		return out, errors.New("smarthost: message has no body")
-	}
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return out, errClosed
+	if err := c.deliverable(m); err != nil {
+		return out, err
 	}
 	limit := c.o.Deadline + time.Duration(m.Size/(1<<20))*c.o.DeadlinePerMB
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-
 	relays, _, err := c.relaysFor(m.From)
 	if err != nil {
 		return out, err
 	}
+	pending := checkAddresses(m, &out)
+	if len(pending) == 0 {
+		return out, nil
+	}
+	d := &delivery{c: c, ctx: ctx, m: m, out: &out, pending: pending}
+	if d.relays(relays) {
+		return out, nil
+	}
+	return out, d.err()
+}
 
-	// Addresses that would break the command line (CR, LF, NUL, angle
-	// brackets) never reach the relay: bounced here with a clear reason.
+// deliverable refuses a message the client cannot attempt at all.
+func (c *Client) deliverable(m *Message) error {
+	if len(m.Recipients) == 0 {
+		return errors.New("smarthost: message has no recipients")
+	}
+	if m.Body == nil {
+		return errors.New("smarthost: message has no body")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errClosed
+	}
+	return nil
+}
+
+// checkAddresses bounces the addresses that would break the command line
+// (CR, LF, NUL, angle brackets) with a clear reason: all recipients for
+// such a sender, else each such recipient. It returns the indexes of the
+// recipients still to be tried.
+func checkAddresses(m *Message, out *Outcome) (pending []int) {
 	if !safeAddr(m.From) {
 		v := verdict{Status: Bounced, Enhanced: "5.1.7", Text: fmt.Sprintf("invalid sender address %q", m.From)}
 		for i, r := range m.Recipients {
 			out.Recipients[i] = v.rcpt(r.Addr)
 		}
-		return out, nil
+		return nil
 	}
-	var pending []int
 	for i, r := range m.Recipients {
 		if r.Addr == "" || !safeAddr(r.Addr) {
 			out.Recipients[i] = verdict{Status: Bounced, Enhanced: "5.1.3", Text: fmt.Sprintf("invalid recipient address %q", r.Addr)}.rcpt(r.Addr)
@@ -84,100 +102,7 @@ func (c *Client) deliver(ctx context.Context, m *Message) (Outcome, error) {
 		}
 		pending = append(pending, i)
 	}
-	if len(pending) == 0 {
-		return out, nil
-	}
-	var lastErr error
-	setAll := func(v verdict) {
-		for _, i := range pending {
-			out.Recipients[i] = v.rcpt(m.Recipients[i].Addr)
-		}
-	}
-	// failed records a session that could not be set up on t.
-	failed := func(t target, p phase, err error) verdict {
-		lastErr = err
-		v := classify(p, err)
-		setAll(v)
-		if p != phConnect {
-			// It answered (a greeting, an EHLO, a TLS or AUTH
-			// refusal): the replies are this relay's.
-			out.Relay = t.String()
-		}
-		out.AuthFailed = out.AuthFailed || v.AuthFailed
-		return v
-	}
-	// send runs the transaction on s and returns s to the pool.
-	send := func(s *session) error {
-		out.Relay = s.tgt.String()
-		out.DSN = s.c.has("DSN")
-		s.stop = context.AfterFunc(ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
-		var err error
-		pending, err = c.transact(ctx, s, m, pending, &out)
-		c.done(s, err)
-		return err
-	}
-relays:
-	for _, r := range relays {
-		tgts, err := resolve(ctx, c.o.Resolver, r)
-		if err != nil {
-			lastErr = err
-			setAll(classify(phConnect, err))
-			continue
-		}
-		for _, t := range tgts {
-			if ctx.Err() != nil {
-				break relays
-			}
-			s, p, err := c.session(ctx, t, m.From)
-			if err != nil {
-				v := failed(t, p, err)
-				if v.AuthFailed {
-					// The alarm (RELIABILITY R3): mail waits, a person must act.
-					c.log.Error("relay refused authentication; mail deferred", "queue_id", m.ID, "relay", t.String(),
-						"reply", wire.Reply{Code: v.Code, Enhanced: v.Enhanced, Text: v.Text}.String())
-				}
-				if v.Status == Bounced || !v.NextRelay {
-					break relays
-				}
-				continue
-			}
-			err = send(s)
-			if errors.Is(err, errStale) {
-				// The pooled connection was dead: once more on a new one.
-				s, p, err2 := c.fresh(ctx, t, m.From)
-				if err2 != nil {
-					if v := failed(t, p, err2); v.Status == Bounced || !v.NextRelay {
-						break relays
-					}
-					continue
-				}
-				err = send(s)
-			}
-			if err == nil {
-				return out, nil
-			}
-			lastErr = err
-			var de *deliveryError
-			if errors.As(err, &de) && !de.v.NextRelay {
-				break relays
-			}
-		}
-	}
-	// The contract: an error means nothing was delivered. When an earlier
-	// transaction delivered some recipients (452 split, then a failure),
-	// the outcome stands on its own: those are Delivered, the rest Deferred.
-	for _, r := range out.Recipients {
-		if r.Status == Delivered {
-			return out, nil
-		}
-	}
-	if lastErr == nil {
-		lastErr = ctx.Err()
-	}
-	if lastErr == nil {
-		lastErr = errors.New("no relay reached")
-	}
-	return out, fmt.Errorf("smarthost: message %s not delivered: %w", m.ID, lastErr)
+	return pending
 }
 
 // relaysFor returns the relays for mail from sender: its own when
