@@ -133,7 +133,7 @@ func (m *Map) lookup(q Query, say func(string, ...any)) *entry {
 			step++
 			say("%d. server name: none given", step)
 		}
-		if nh := strings.ToLower(strings.TrimSpace(q.NextHop)); nh != "" {
+		if nh := asciiLower(strings.TrimSpace(q.NextHop)); nh != "" {
 			if nh == host {
 				step++
 				say("%d. next hop %q: same key as the server name", step, nh)
@@ -150,7 +150,7 @@ func (m *Map) lookup(q Query, say func(string, ...any)) *entry {
 // normQueryHost lower-cases the server name and drops brackets and a
 // trailing dot; an IP address is written canonically.
 func normQueryHost(h string) string {
-	h = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+	h = strings.TrimSuffix(asciiLower(strings.TrimSpace(h)), ".")
 	h = strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), "ipv6:")
 	if a, err := netip.ParseAddr(h); err == nil {
 		return a.Unmap().WithZone("").String()
@@ -166,7 +166,7 @@ var noSplit = map[string]bool{"postmaster": true, "mailer-daemon": true, "double
 // non-local domain: user+ext@domain, user@domain, @domain. The recipient
 // delimiter is '+'. why says why there are none.
 func senderKeys(sender string) (keys []string, why string) {
-	s := strings.ToLower(strings.TrimSpace(sender))
+	s := asciiLower(strings.TrimSpace(sender))
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
 	if s == "" {
 		return nil, "null sender: no sender lookups"

@@ -262,3 +262,23 @@ func TestEntries(t *testing.T) {
 		t.Error("Entries shares slices with the map")
 	}
 }
+
+// TestLookupKelvinSign: lookups fold case in ASCII only; a Kelvin sign
+// (U+212A), which strings.ToLower turns into 'k', matches no 'k' key.
+func TestLookupKelvinSign(t *testing.T) {
+	t.Parallel()
+	m := mustParse(t, "smtp.kelvin.test host:pw\nkate@kelvin.test kate:pw\n@kelvin.test dom:pw\n")
+	for _, q := range []Query{
+		{Host: "smtp.\u212aelvin.test"},
+		{Host: "other.test", NextHop: "[smtp.\u212aelvin.test]:587"},
+		{Sender: "\u212aate@other.test", Host: "other.test"},
+		{Sender: "x@\u212aelvin.test", Host: "other.test"},
+	} {
+		if c, ok := m.Lookup(q); ok {
+			t.Errorf("Lookup(%+v) = %q, want no entry", q, c.User)
+		}
+	}
+	if c, ok := m.Lookup(Query{Sender: "KATE@KELVIN.TEST", Host: "other.test"}); !ok || c.User != "kate" {
+		t.Errorf("ASCII case folding lost: %q %v", c.User, ok)
+	}
+}

@@ -46,7 +46,10 @@ func parsePostfix(key, value string) (*entry, string) {
 // user+ext@domain or @domain (sender keys); host, host:port, [host] or
 // [host]:port (server name or next hop).
 func postfixKey(k string) (norm string, kind keyKind, msg string) {
-	s := strings.ToLower(k)
+	if hasNonASCII(k) {
+		return "", 0, nonASCIIKey // before folding case (Kelvin sign → k)
+	}
+	s := asciiLower(k)
 	if at := strings.LastIndexByte(s, '@'); at >= 0 {
 		local, dom := s[:at], s[at+1:]
 		d, ok := normHostName(dom)

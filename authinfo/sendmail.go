@@ -115,6 +115,9 @@ func parseSendmail(key, value string) (*entry, string) {
 // prefix), never with a port.
 func sendmailTarget(t string) (norm string, kind keyKind, msg string) {
 	s := t
+	if hasNonASCII(s) {
+		return "", 0, "AuthInfo: " + nonASCIIKey
+	}
 	if hasPrefixFold(s, "IPv6:") {
 		a, err := netip.ParseAddr(s[5:])
 		if err != nil || !a.Is6() {
@@ -225,7 +228,10 @@ func validMechName(s string) bool {
 // normHostName lower-cases a DNS host name and drops one trailing dot; ok
 // is false for anything that is not letters, digits, '-', '_' and dots.
 func normHostName(s string) (string, bool) {
-	s = strings.TrimSuffix(strings.ToLower(s), ".")
+	if hasNonASCII(s) {
+		return "", false // before folding case: the Kelvin sign would become 'k'
+	}
+	s = strings.TrimSuffix(asciiLower(s), ".")
 	if s == "" || len(s) > 253 {
 		return "", false
 	}
