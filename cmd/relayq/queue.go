@@ -46,60 +46,10 @@ Exit codes: 0 ok, 64 usage, 69 no such message, 74 damaged spool,
 `
 
 func runQueue(s stdio, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(s.err, queueUsage)
-		return exUsage
+	q, code := parseQueueArgs(s, args)
+	if q == nil {
+		return code
 	}
-	cmd, args := args[0], args[1:]
-	if cmd == "help" || cmd == "-h" || cmd == "--help" {
-		fmt.Fprint(s.out, queueUsage)
-		return exOK
-	}
-	fs := flag.NewFlagSet("relayq queue "+cmd, flag.ContinueOnError)
-	fs.SetOutput(s.err)
-	jsonOut := false
-	if cmd == "list" || cmd == "stats" {
-		fs.BoolVar(&jsonOut, "json", false, "JSON output")
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exOK
-		}
-		return exUsage
-	}
-	args = fs.Args()
-
-	var ids []spool.ID
-	all := false // hold|release|delete ALL, as Postfix postsuper
-	switch cmd {
-	case "list", "flush", "stats", "compact", "run":
-		if len(args) != 0 {
-			fmt.Fprintf(s.err, "relayq queue %s: unexpected argument %q\n", cmd, args[0])
-			return exUsage
-		}
-	case "show", "hold", "release", "delete":
-		if len(args) == 0 || (cmd == "show" && len(args) != 1) {
-			fmt.Fprintf(s.err, "relayq queue %s: want %s\n", cmd, map[bool]string{true: "one queue ID", false: "queue IDs"}[cmd == "show"])
-			return exUsage
-		}
-		if cmd != "show" && len(args) == 1 && args[0] == "ALL" {
-			all = true
-			break
-		}
-		for _, a := range args {
-			id, err := spool.ParseID(a)
-			if err != nil {
-				fmt.Fprintf(s.err, "relayq queue %s: %v\n", cmd, err)
-				return exUsage
-			}
-			ids = append(ids, id)
-		}
-	default:
-		fmt.Fprintf(s.err, "relayq queue: unknown command %q\n", cmd)
-		fmt.Fprint(s.err, queueUsage)
-		return exUsage
-	}
-
 	cfg, code := loadConfig(s)
 	if cfg == nil {
 		return code
@@ -108,43 +58,18 @@ func runQueue(s stdio, args []string) int {
 	defer stop()
 	c := controlClient(cfg)
 
-	switch cmd {
+	switch q.cmd {
 	case "list":
-		return queueReport(s, "list", queueList(ctx, c, s.out, jsonOut))
+		return queueReport(s, "list", queueList(ctx, c, s.out, q.json))
 	case "show":
-		d, err := c.Show(ctx, ids[0])
+		d, err := c.Show(ctx, q.ids[0])
 		if err != nil {
-			return queueReport(s, "show "+string(ids[0]), err)
+			return queueReport(s, "show "+string(q.ids[0]), err)
 		}
 		queueShow(s.out, d, time.Now())
 		return exOK
 	case "hold", "release", "delete":
-		op := map[string]func(context.Context, spool.ID) error{"hold": c.Hold, "release": c.Release, "delete": c.Delete}[cmd]
-		if all {
-			err := c.List(ctx, func(m *spool.Message) error {
-				if cmd == "delete" || m.Held == (cmd == "release") {
-					ids = append(ids, m.ID)
-				}
-				return nil
-			})
-			if err != nil {
-				return queueReport(s, cmd, err)
-			}
-		}
-		worst := exOK
-		for _, id := range ids {
-			if err := op(ctx, id); err != nil {
-				if all && errors.Is(err, spool.ErrNotFound) {
-					continue // delivered or deleted since the listing
-				}
-				if code := queueReport(s, cmd+" "+string(id), err); code > worst || worst == exOK {
-					worst = code
-				}
-				continue
-			}
-			fmt.Fprintf(s.out, "%s: %s\n", id, map[string]string{"hold": "held", "release": "released", "delete": "deleted"}[cmd])
-		}
-		return worst
+		return queueChange(ctx, s, c, q)
 	case "flush":
 		n, err := c.Flush(ctx)
 		if err != nil {
@@ -157,7 +82,7 @@ func runQueue(s stdio, args []string) int {
 		if err != nil {
 			return queueReport(s, "stats", err)
 		}
-		queueStats(s.out, st, jsonOut, time.Now())
+		queueStats(s.out, st, q.json, time.Now())
 		return exOK
 	case "compact":
 		return queueReport(s, "compact", c.Compact(ctx))
@@ -165,6 +90,102 @@ func runQueue(s stdio, args []string) int {
 		return queueRun(ctx, s, cfg, c)
 	}
 	return exSoftware
+}
+
+// queueArgs is a parsed `relayq queue` command line.
+type queueArgs struct {
+	cmd  string
+	json bool       // -json (list, stats)
+	ids  []spool.ID // show, hold, release, delete
+	all  bool       // hold|release|delete ALL, as Postfix postsuper
+}
+
+// parseQueueArgs parses the command line; a nil result comes with the
+// exit code (usage printed, or help asked for).
+func parseQueueArgs(s stdio, args []string) (*queueArgs, int) {
+	if len(args) == 0 {
+		fmt.Fprint(s.err, queueUsage)
+		return nil, exUsage
+	}
+	q := &queueArgs{cmd: args[0]}
+	args = args[1:]
+	if q.cmd == "help" || q.cmd == "-h" || q.cmd == "--help" {
+		fmt.Fprint(s.out, queueUsage)
+		return nil, exOK
+	}
+	fs := flag.NewFlagSet("relayq queue "+q.cmd, flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	if q.cmd == "list" || q.cmd == "stats" {
+		fs.BoolVar(&q.json, "json", false, "JSON output")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, exOK
+		}
+		return nil, exUsage
+	}
+	args = fs.Args()
+	switch q.cmd {
+	case "list", "flush", "stats", "compact", "run":
+		if len(args) != 0 {
+			fmt.Fprintf(s.err, "relayq queue %s: unexpected argument %q\n", q.cmd, args[0])
+			return nil, exUsage
+		}
+	case "show", "hold", "release", "delete":
+		if len(args) == 0 || (q.cmd == "show" && len(args) != 1) {
+			fmt.Fprintf(s.err, "relayq queue %s: want %s\n", q.cmd, map[bool]string{true: "one queue ID", false: "queue IDs"}[q.cmd == "show"])
+			return nil, exUsage
+		}
+		if q.cmd != "show" && len(args) == 1 && args[0] == "ALL" {
+			q.all = true
+			break
+		}
+		for _, a := range args {
+			id, err := spool.ParseID(a)
+			if err != nil {
+				fmt.Fprintf(s.err, "relayq queue %s: %v\n", q.cmd, err)
+				return nil, exUsage
+			}
+			q.ids = append(q.ids, id)
+		}
+	default:
+		fmt.Fprintf(s.err, "relayq queue: unknown command %q\n", q.cmd)
+		fmt.Fprint(s.err, queueUsage)
+		return nil, exUsage
+	}
+	return q, exOK
+}
+
+// queueChange is hold, release or delete of the messages named (or ALL:
+// every message it applies to); the exit code is the worst failure's.
+func queueChange(ctx context.Context, s stdio, c *control.Client, q *queueArgs) int {
+	op := map[string]func(context.Context, spool.ID) error{"hold": c.Hold, "release": c.Release, "delete": c.Delete}[q.cmd]
+	ids := q.ids
+	if q.all {
+		err := c.List(ctx, func(m *spool.Message) error {
+			if q.cmd == "delete" || m.Held == (q.cmd == "release") {
+				ids = append(ids, m.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return queueReport(s, q.cmd, err)
+		}
+	}
+	worst := exOK
+	for _, id := range ids {
+		if err := op(ctx, id); err != nil {
+			if q.all && errors.Is(err, spool.ErrNotFound) {
+				continue // delivered or deleted since the listing
+			}
+			if code := queueReport(s, q.cmd+" "+string(id), err); code > worst || worst == exOK {
+				worst = code
+			}
+			continue
+		}
+		fmt.Fprintf(s.out, "%s: %s\n", id, map[string]string{"hold": "held", "release": "released", "delete": "deleted"}[q.cmd])
+	}
+	return worst
 }
 
 // queueRun is one daemonless delivery run. With a daemon running, the
