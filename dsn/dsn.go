@@ -204,20 +204,54 @@ func Write(w io.Writer, r *Report) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	date := r.Date
-	if date.IsZero() {
-		date = time.Now()
-	}
 	boundary := r.Boundary
 	if boundary == "" {
 		boundary = "=_relayq_" + randomHex(12)
+	}
+	mw, err := message.CreateWriter(w, r.header(boundary))
+	if err != nil {
+		return fmt.Errorf("dsn: %w", err)
+	}
+	utf := r.UTF8()
+	if err := writePart(mw, r.humanPart(utf), func(pw io.Writer) error {
+		_, err := io.WriteString(pw, r.humanText())
+		return err
+	}); err != nil {
+		return fmt.Errorf("dsn: %w", err)
+	}
+	if err := writePart(mw, statusPart(utf), func(pw io.Writer) error {
+		_, err := io.WriteString(pw, r.statusText(utf))
+		return err
+	}); err != nil {
+		return fmt.Errorf("dsn: %w", err)
+	}
+	if r.Original != nil {
+		if err := writePart(mw, r.originalPart(), func(pw io.Writer) error {
+			if r.Full() {
+				return copyOriginal(pw, r.Original, boundary)
+			}
+			return copyHeader(pw, r.Original, boundary)
+		}); err != nil {
+			return fmt.Errorf("dsn: original message: %w", err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return fmt.Errorf("dsn: %w", err)
+	}
+	return nil
+}
+
+// header is the notice's own header: from the mail system to the
+// envelope sender, auto-replied (RFC 3834), a multipart/report.
+func (r *Report) header(boundary string) message.Header {
+	date := r.Date
+	if date.IsZero() {
+		date = time.Now()
 	}
 	msgID := r.MessageID
 	if msgID == "" {
 		msgID = fmt.Sprintf("%s.%s.dsn@%s", date.UTC().Format("20060102150405"), randomHex(6), r.ReportingMTA)
 	}
-	utf := r.UTF8()
-
 	var h message.Header
 	addFields(&h.Header,
 		"Date", date.Format(time.RFC1123Z),
@@ -234,12 +268,23 @@ func Write(w io.Writer, r *Report) error {
 		"MIME-Version", "1.0",
 		"Content-Type", "multipart/report; report-type=delivery-status;\r\n\tboundary=\""+boundary+"\"",
 	)
-	mw, err := message.CreateWriter(w, h)
-	if err != nil {
-		return fmt.Errorf("dsn: %w", err)
-	}
+	return h
+}
 
-	// 1. Human-readable part.
+// writePart writes one part with header h, its content from body.
+func writePart(mw *message.Writer, h message.Header, body func(io.Writer) error) error {
+	pw, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	if err := body(pw); err != nil {
+		return err
+	}
+	return pw.Close()
+}
+
+// humanPart is the header of part 1, the text for people.
+func (r *Report) humanPart(utf bool) message.Header {
 	var th message.Header
 	charset := "us-ascii"
 	if utf {
@@ -249,66 +294,39 @@ func Write(w io.Writer, r *Report) error {
 	if utf {
 		addFields(&th.Header, "Content-Transfer-Encoding", "8bit")
 	}
-	pw, err := mw.CreatePart(th)
-	if err != nil {
-		return fmt.Errorf("dsn: %w", err)
-	}
-	if _, err := io.WriteString(pw, r.humanText()); err != nil {
-		return fmt.Errorf("dsn: %w", err)
-	}
-	pw.Close()
+	return th
+}
 
-	// 2. message/delivery-status.
+// statusPart is the header of part 2, message/delivery-status (RFC 6533's
+// global form when an address needs UTF-8).
+func statusPart(utf bool) message.Header {
 	var sh message.Header
 	ctype := "message/delivery-status"
 	if utf {
 		ctype = "message/global-delivery-status"
 	}
 	addFields(&sh.Header, "Content-Description", "Delivery report", "Content-Type", ctype)
-	pw, err = mw.CreatePart(sh)
-	if err != nil {
-		return fmt.Errorf("dsn: %w", err)
-	}
-	if _, err := io.WriteString(pw, r.statusText(utf)); err != nil {
-		return fmt.Errorf("dsn: %w", err)
-	}
-	pw.Close()
+	return sh
+}
 
-	// 3. The original.
-	if r.Original != nil {
-		var oh message.Header
-		full := r.Full()
-		switch {
-		case full && r.OriginalUTF8:
-			addFields(&oh.Header, "Content-Description", "Undelivered Message", "Content-Type", "message/global")
-		case full:
-			addFields(&oh.Header, "Content-Description", "Undelivered Message", "Content-Type", "message/rfc822")
-		case r.OriginalUTF8:
-			addFields(&oh.Header, "Content-Description", "Undelivered Message Headers", "Content-Type", "message/global-headers")
-		default:
-			addFields(&oh.Header, "Content-Description", "Undelivered Message Headers", "Content-Type", "text/rfc822-headers")
-		}
-		if full && r.Original8Bit || r.OriginalUTF8 {
-			addFields(&oh.Header, "Content-Transfer-Encoding", "8bit")
-		}
-		pw, err = mw.CreatePart(oh)
-		if err != nil {
-			return fmt.Errorf("dsn: %w", err)
-		}
-		if full {
-			err = copyOriginal(pw, r.Original, boundary)
-		} else {
-			err = copyHeader(pw, r.Original, boundary)
-		}
-		if err != nil {
-			return fmt.Errorf("dsn: original message: %w", err)
-		}
-		pw.Close()
+// originalPart is the header of part 3: the whole original or its header.
+func (r *Report) originalPart() message.Header {
+	var oh message.Header
+	full := r.Full()
+	switch {
+	case full && r.OriginalUTF8:
+		addFields(&oh.Header, "Content-Description", "Undelivered Message", "Content-Type", "message/global")
+	case full:
+		addFields(&oh.Header, "Content-Description", "Undelivered Message", "Content-Type", "message/rfc822")
+	case r.OriginalUTF8:
+		addFields(&oh.Header, "Content-Description", "Undelivered Message Headers", "Content-Type", "message/global-headers")
+	default:
+		addFields(&oh.Header, "Content-Description", "Undelivered Message Headers", "Content-Type", "text/rfc822-headers")
 	}
-	if err := mw.Close(); err != nil {
-		return fmt.Errorf("dsn: %w", err)
+	if full && r.Original8Bit || r.OriginalUTF8 {
+		addFields(&oh.Header, "Content-Transfer-Encoding", "8bit")
 	}
-	return nil
+	return oh
 }
 
 func (r *Report) check() error {
