@@ -100,7 +100,8 @@ type watch[T any] struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	cur atomic.Pointer[T]
+	cur      atomic.Pointer[T]
+	onReload atomic.Pointer[func()] // after an automatic reload (OnReload)
 
 	mu        sync.Mutex // serialises loads; guards the fields below
 	sig       fileSig    // the loaded version
@@ -129,6 +130,12 @@ func (w *watch[T]) SetLogger(l *slog.Logger) {
 	w.log = l
 	w.mu.Unlock()
 }
+
+// OnReload sets fn to run after each automatic reload that succeeded (the
+// file changed and was read at Lookup time, without SIGHUP), outside the
+// store's lock: the daemon closes its idle relay sessions there, as it does
+// after SIGHUP, so that the next delivery logs in with the new entries.
+func (w *watch[T]) OnReload(fn func()) { w.onReload.Store(&fn) }
 
 // Path is the file's name.
 func (w *watch[T]) Path() string { return w.path }
@@ -168,13 +175,23 @@ func (w *watch[T]) current() *T {
 }
 
 func (w *watch[T]) maybeReload() {
+	if w.reloadIfChanged() {
+		if fn := w.onReload.Load(); fn != nil && *fn != nil {
+			(*fn)()
+		}
+	}
+}
+
+// reloadIfChanged loads the file when it changed; true when it did and
+// the new version is in force.
+func (w *watch[T]) reloadIfChanged() bool {
 	if !w.mu.TryLock() {
-		return // another goroutine is checking or loading
+		return false // another goroutine is checking or loading
 	}
 	defer w.mu.Unlock()
 	now := w.now()
 	if now.Sub(w.lastCheck) < CheckInterval && !now.Before(w.lastCheck) {
-		return
+		return false
 	}
 	w.lastCheck = now
 	var sig fileSig
@@ -184,11 +201,12 @@ func (w *watch[T]) maybeReload() {
 		sig = sigOf(fi)
 	}
 	if sig == w.sig || (w.bad && sig == w.badSig) {
-		return
+		return false
 	}
 	if err := w.load(); err != nil {
 		w.log.Error(w.what+" not reloaded; the previous entries stay in force", "file", w.path, "err", err)
-		return
+		return false
 	}
 	w.log.Info(w.what+" reloaded", "file", w.path, "entries", w.size(w.cur.Load()))
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,5 +225,36 @@ func TestStoreSymlinkSwap(t *testing.T) {
 	clk.Advance(2 * CheckInterval)
 	if got := user(t, s); got != "k2" {
 		t.Fatalf("after the symlink swap: user %q", got)
+	}
+}
+
+// TestStoreOnReload: the OnReload hook runs once per automatic reload that
+// succeeded (the daemon closes its idle relay sessions there), never for
+// a check that found no change or a file that failed to load.
+func TestStoreOnReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := writeFile(t, dir, "smtp.example.com v1:pw\n", 0o600)
+	s, err := NewStore(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk, _ := fakeTime(&s.watch)
+	var calls atomic.Int32
+	s.OnReload(func() { calls.Add(1) })
+	clk.Advance(CheckInterval)
+	user(t, s)
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("hook ran %d times without a change", n)
+	}
+	writeFile(t, dir, "smtp.example.com v2:pw\n", 0o600)
+	clk.Advance(CheckInterval)
+	if got := user(t, s); got != "v2" || calls.Load() != 1 {
+		t.Fatalf("after a change: user %q, hook ran %d times, want v2 and 1", got, calls.Load())
+	}
+	writeFile(t, dir, "smtp.example.com Br0ken\n", 0o600)
+	clk.Advance(CheckInterval)
+	if got := user(t, s); got != "v2" || calls.Load() != 1 {
+		t.Fatalf("after a broken file: user %q, hook ran %d times, want v2 and 1", got, calls.Load())
 	}
 }

@@ -40,7 +40,9 @@ Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT).
 SIGHUP reloads the credentials, the sender relay map and the listener's
 users file (a broken file leaves the old one in force), then closes the
 idle relay sessions so a new password applies at once, and reopens
-RELAYQ_LOG_FILE. With systemd Type=notify, READY=1 is sent once everything
+RELAYQ_LOG_FILE. A credentials file or relay map that changes is also
+re-read without SIGHUP (checked at most once a second, at lookup), and
+the idle relay sessions are closed then too. With systemd Type=notify, READY=1 is sent once everything
 listens.
 
 Exit codes: 0 stopped by a signal, 64 usage, 75 spool locked by another
@@ -191,6 +193,13 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []d
 	o.Deliverer = c
 	if len(reload) > 0 {
 		reload = append(reload, idleSessions{c: c, after: slices.Clone(reload)})
+	}
+	// A file that changed is also reloaded at lookup time, without SIGHUP:
+	// then too the idle sessions (logged in with the old entries) go.
+	for _, r := range reload {
+		if w, ok := r.(interface{ OnReload(func()) }); ok {
+			w.OnReload(c.CloseIdle)
+		}
 	}
 	return o, reload, nil
 }

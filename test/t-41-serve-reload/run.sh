@@ -12,7 +12,8 @@
 relayq_env "[$SMARTHOST_HOST]:$SMARTHOST_SUBMISSION_PORT"
 export RELAYQ_SASL_MECHANISMS=PLAIN
 # A long idle timeout: the reloaded password must apply at once because
-# SIGHUP closes the idle relay sessions, not because they timed out.
+# SIGHUP closes the idle relay sessions, not because they timed out; so
+# does a change of the credentials file noticed without SIGHUP.
 export RELAYQ_RELAY_IDLE_TIMEOUT=60s
 save_config
 
@@ -63,6 +64,25 @@ wait_for_mail "$tok" >/dev/null
 wait_queue_count 0 10
 check "no bounce was ever sent"
 assert_not_contains "$T/serve.log" "dsn queued" "relayq serve log"
+
+check "without SIGHUP: a changed credentials file is reloaded at lookup time and the idle session goes too"
+# The session that delivered the flushed message is idle in the pool,
+# logged in with the right password; after the file changes to a wrong
+# one, the next delivery must log in again (535), not reuse it.
+WRONG2=wrong2-$(openssl rand -hex 8)
+write_authinfo "$RELAYQ_RELAYHOST" "$SMARTHOST_USER" "$WRONG2"
+sleep 1.2 # the file is looked at at most once per second (authinfo.CheckInterval)
+tok=t41d-$$-$RANDOM
+message "$tok" | sendmail -t || fail "sendmail exited $?"
+wait_for_log "$T/serve.log" "credentials file reloaded" 10
+wait_queue_count 1 30
+assert_no_mail "$tok" 1
+write_authinfo "$RELAYQ_RELAYHOST" "$SMARTHOST_USER" "$SMARTHOST_PASS"
+sleep 1.2
+relayq queue flush >/dev/null || fail "relayq queue flush failed"
+wait_for_mail "$tok" >/dev/null
+wait_queue_count 0 10
+assert_not_contains "$T/serve.log" "$WRONG2" "relayq serve log"
 
 check "SIGTERM: relayq serve exits 0"
 stop_serve
