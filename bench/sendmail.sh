@@ -4,8 +4,11 @@
 # Prints, from one run on this machine:
 #   * the floor: a static binary that does nothing but one fsync (bench/floor);
 #   * the median time a caller waits for `relayq sendmail -t -i < message`
-#     (2 KB) with no daemon (direct spool write, detached queue run) and with
-#     `relayq serve` running (unix socket);
+#     (2 KB) with no daemon (drop directory file, detached queue run unless
+#     one runs already; also the slowest call) and with `relayq serve`
+#     running (unix socket);
+#   * 1,000 serial submissions without the daemon until relayed, and the
+#     number of SMTP connections the daemonless runs used;
 #   * the time for 1,000 serial and 1,000 8-way parallel submissions to be
 #     submitted and relayed to a local go-smtp sink on loopback;
 #   * when run as root with Postfix installed (test/smarthost/install.sh),

@@ -37,7 +37,9 @@ commands:
   flush               make every message that is not on hold due now
   stats [-json]       count the queue
   compact             rewrite the spool file to its live size
-  run                 one delivery run without a daemon (what sendmail starts after queueing)
+  run                 one delivery run without a daemon (what sendmail starts after queueing):
+                      imports the drop directory and delivers, or leaves at once when
+                      another run (or the daemon) holds the run lock and delivers
 
 With a daemon running, commands go to it through RELAYQ_CONTROL_SOCKET;
 otherwise relayq opens RELAYQ_SPOOL itself, waiting at most RELAYQ_LOCK_TIMEOUT.
