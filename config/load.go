@@ -49,9 +49,9 @@ func Load() (*Config, error) {
 // and KEY_FILE in the same place is an error; the environment's KEY_FILE
 // beats the file's KEY and the other way round.
 //
-// Unknown RELAYQ_* keys in the env file are errors (file:line); in the
-// environment they are warnings (Config.Warnings), since the environment is
-// shared with other programs. Other keys in the env file are ignored, so a
+// Unknown RELAYQ_* keys, in the env file (file:line) or in the
+// environment, are warnings (Config.Warnings), never errors: a typo in a
+// key must not make sendmail refuse mail. Other keys in the env file are ignored, so a
 // file can be shared with a systemd unit.
 //
 // Values are converted as envconfig v1.4 does (Process with prefix RELAYQ),
@@ -115,26 +115,27 @@ func loadInto(spec any, info *loadInfo, environ []string, defaultFile string) er
 		if as != nil {
 			info.file = path
 		}
-		var errs []error
+		// Keys that are not ours, or misspelt, are warnings: a mistake in
+		// the file must never make sendmail refuse mail (cron's message
+		// would be lost), and the key keeps its default, which the
+		// warning says.
 		for _, a := range as {
+			at := fmt.Sprintf("%s:%d: ", path, a.Line)
 			if !strings.HasPrefix(a.Key, Prefix+"_") {
 				if up := strings.ToUpper(a.Key); strings.HasPrefix(up, Prefix+"_") && known[up] != nil {
-					errs = append(errs, &SyntaxError{path, a.Line, fmt.Sprintf("%s: keys are upper case (%s)", a.Key, up)})
+					info.warnings = append(info.warnings, at+fmt.Sprintf("%s ignored: keys are upper case (%s)", a.Key, up))
 				}
 				continue
 			}
 			if a.Key == Prefix+"_CONFIG" {
-				errs = append(errs, &SyntaxError{path, a.Line, a.Key + " cannot be set inside the env file it names"})
+				info.warnings = append(info.warnings, at+a.Key+" ignored: it cannot be set inside the env file it names")
 				continue
 			}
 			if known[a.Key] == nil {
-				errs = append(errs, &SyntaxError{path, a.Line, "unknown key " + a.Key + hint(a.Key, flds)})
+				info.warnings = append(info.warnings, at+"unknown key "+a.Key+" ignored"+hint(a.Key, flds))
 				continue
 			}
 			file[a.Key] = a
-		}
-		if len(errs) > 0 {
-			return errors.Join(errs...)
 		}
 	}
 
@@ -324,7 +325,7 @@ func (c *Config) File() string {
 }
 
 // Warnings returns what Load noticed but did not reject (unknown RELAYQ_*
-// variables in the environment), one sentence each.
+// keys in the env file or the environment), one sentence each.
 func (c *Config) Warnings() []string {
 	if c.loaded == nil {
 		return nil

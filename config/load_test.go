@@ -110,16 +110,12 @@ func TestLoadFileErrors(t *testing.T) {
 		want    string
 	}{
 		{"syntax", "RELAYQ_SPOOL=/x\nnonsense\n", ":2: expected KEY=VALUE"},
-		{"unknown key with hint", "\nRELAYQ_RELAYHSOT=x\n", ":2: unknown key RELAYQ_RELAYHSOT (did you mean RELAYQ_RELAYHOST?)"},
-		{"config in file", "RELAYQ_CONFIG=/x\n", ":1: RELAYQ_CONFIG cannot be set inside"},
-		{"_FILE for a non-secret", "RELAYQ_SPOOL_FILE=/x\n", ":1: unknown key RELAYQ_SPOOL_FILE"},
 		{"bad duration names file:line", "RELAYQ_LOCK_TIMEOUT=5 seconds\n", `RELAYQ_LOCK_TIMEOUT: invalid value "5 seconds" (from ` + "@F@:1)"},
 		{"bad bool", "RELAYQ_MAILQ_PUBLIC=perhaps\n", `RELAYQ_MAILQ_PUBLIC: invalid value "perhaps"`},
 		{"validation", "RELAYQ_SPOOL=queue.db\nRELAYQ_LOG_FORMAT=xml\n", `RELAYQ_SPOOL: "queue.db" is not an absolute path`},
 		{"several validation errors together", "RELAYQ_SPOOL=queue.db\nRELAYQ_LOG_FORMAT=xml\n", `RELAYQ_LOG_FORMAT: "xml" is not one of text, json`},
 		{"lock timeout bounded", "RELAYQ_LOCK_TIMEOUT=0s\n", "RELAYQ_LOCK_TIMEOUT: 0s is out of range"},
 		{"domain", "RELAYQ_DOMAIN=@example.com\n", `RELAYQ_DOMAIN: "@example.com" is not a domain name`},
-		{"lower-case key", "relayq_spool=/x\n", ":1: relayq_spool: keys are upper case (RELAYQ_SPOOL)"},
 		{"same sockets", "RELAYQ_CONTROL_SOCKET=/run/relayq/submit.sock\n", "RELAYQ_CONTROL_SOCKET: same path as RELAYQ_SOCKET"},
 	}
 	for _, tt := range tests {
@@ -129,6 +125,39 @@ func TestLoadFileErrors(t *testing.T) {
 			want := strings.ReplaceAll(tt.want, "@F@", f)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, want)
+			}
+		})
+	}
+}
+
+// TestLoadFileWarnings: keys of ours that are unknown or misspelt in the
+// env file are warnings naming file:line, never errors (a typo must not make
+// sendmail refuse mail); the rest of the file still applies.
+func TestLoadFileWarnings(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{"unknown key with hint", "\nRELAYQ_RELAYHSOT=x\n", ":2: unknown key RELAYQ_RELAYHSOT ignored (did you mean RELAYQ_RELAYHOST?)"},
+		{"config in file", "RELAYQ_CONFIG=/x\n", ":1: RELAYQ_CONFIG ignored: it cannot be set inside"},
+		{"_FILE for a non-secret", "RELAYQ_SPOOL_FILE=/x\n", ":1: unknown key RELAYQ_SPOOL_FILE ignored"},
+		{"lower-case key", "relayq_spool=/x\n", ":1: relayq_spool ignored: keys are upper case (RELAYQ_SPOOL)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := writeFile(t, dir, "x.env", tt.content+"RELAYQ_DOMAIN=kept.example\n")
+			c, err := LoadEnviron([]string{"RELAYQ_CONFIG=" + f})
+			if err != nil {
+				t.Fatalf("err = %v, want only a warning", err)
+			}
+			w := strings.Join(c.Warnings(), "\n")
+			if !strings.Contains(w, f+tt.want) {
+				t.Errorf("warnings %q\nwant one containing %q", w, f+tt.want)
+			}
+			if c.Domain != "kept.example" {
+				t.Errorf("the file's other keys were not applied: domain %q", c.Domain)
 			}
 		})
 	}

@@ -22,9 +22,7 @@ func runConfig(s stdio, args []string) int {
 	if cfg == nil {
 		return code
 	}
-	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(s.err, "relayq: warning: %s\n", w)
-	}
+	warnConfig(s.err, "relayq config", cfg)
 	if len(args) == 0 {
 		if err := cfg.Usage(s.out); err != nil {
 			return exIOErr

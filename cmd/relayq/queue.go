@@ -56,6 +56,7 @@ func runQueue(s stdio, args []string) int {
 	if cfg == nil {
 		return code
 	}
+	warnConfig(s.err, "relayq queue", cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c := controlClient(cfg)

@@ -46,6 +46,7 @@ func sendmailMain(s stdio, prog string, args []string) int {
 	if code != exOK {
 		return code
 	}
+	warnConfig(s.err, prog, cfg)
 	o, code := sendmailOptions(s, prog, cfg)
 	if code != exOK {
 		return code

@@ -39,6 +39,15 @@ func loadConfig(s stdio) (*config.Config, int) {
 	return cfg, exOK
 }
 
+// warnConfig prints the configuration's warnings (unknown keys, which keep
+// their defaults) on w, prefixed with prog: every command says so, none
+// refuses to run because of them.
+func warnConfig(w io.Writer, prog string, cfg *config.Config) {
+	for _, msg := range cfg.Warnings() {
+		fmt.Fprintf(w, "%s: warning: configuration: %s\n", prog, msg)
+	}
+}
+
 // newLogger returns the slog logger cfg asks for (RELAYQ_LOG_FORMAT,
 // RELAYQ_LOG_LEVEL), writing to w.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

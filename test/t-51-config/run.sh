@@ -2,7 +2,8 @@
 # t-51-config: the env file (RELAYQ_CONFIG, systemd EnvironmentFile syntax)
 # and the environment as every relayq entry point sees them: the
 # environment wins key by key; a caller with a scrubbed environment (cron,
-# PHP) gets the file's values; a broken file or a bad value stops sendmail
+# PHP) gets the file's values; an unknown key is a warning on every command
+# (sendmail still queues); a broken file or a bad value stops sendmail
 # with exit 78 and names file:line or the key, before anything is queued;
 # `relayq config` prints every key with default, source and value, and its
 # output loads back.
@@ -25,10 +26,21 @@ example
 RELAYQ_LOCK_TIMEOUT='3s'
 RELAYQ_SMTPD_BANNER_UNUSED_IN_SYSTEMD_FILES_BUT_NOT_OURS=1
 EOF2
-# the last line is not ours: unknown RELAYQ_ keys in the file are errors
-expect_exit 78 "$RQ" config
-assert_contains "$ERR" "$RELAYQ_CONFIG:" "error names the file"
-assert_match "$ERR" "relayq.env:[0-9]+: unknown key RELAYQ_SMTPD_BANNER_UNUSED" "error names the line and key"
+# the last line is not ours: an unknown RELAYQ_ key in the file is a
+# warning on every command, never a refusal (sendmail still queues mail)
+expect_exit 0 "$RQ" config
+assert_contains "$ERR" "$RELAYQ_CONFIG:" "warning names the file"
+assert_match "$ERR" "relayq.env:[0-9]+: unknown key RELAYQ_SMTPD_BANNER_UNUSED[A-Z_]* ignored" "warning names the line and key"
+expect_exit 0 "$RQ" queue list
+assert_match "$ERR" "unknown key RELAYQ_SMTPD_BANNER_UNUSED" "relayq queue warns and runs"
+expect_exit 0 "$BIN/mailq"
+assert_match "$ERR" "unknown key RELAYQ_SMTPD_BANNER_UNUSED" "mailq warns and runs"
+printf 'Subject: t51 unknown key\n\nbody\n' >"$T/unknown.msg"
+expect_exit 0 "$BIN/sendmail" -odq -i nobody@example.net <"$T/unknown.msg"
+assert_match "$ERR" "unknown key RELAYQ_SMTPD_BANNER_UNUSED" "sendmail warns"
+expect_exit 0 "$RQ" queue list
+assert_contains "$OUT" "nobody@example.net" "and queues the message"
+expect_exit 0 "$RQ" queue delete "$(awk 'NR==2 {print $1}' "$OUT")"
 sed -i '/UNUSED_IN_SYSTEMD/d' "$RELAYQ_CONFIG"
 unset RELAYQ_DOMAIN RELAYQ_LOG_FORMAT RELAYQ_LOCK_TIMEOUT
 expect_exit 0 "$RQ" config domain log_format lock_timeout
