@@ -182,6 +182,12 @@ func (c *Client) Probe(ctx context.Context, w io.Writer, relay, sender string) P
 			} else {
 				p.printf("credential: none found for this relay; AUTH will not be tried\n")
 			}
+			if !c.o.Implicit.OnPort(t.port) && c.sniffImplicitTLS(ctx, t) {
+				p.printf("no banner within %s, and the server answered a TLS handshake: port %d speaks TLS from the first byte (implicit TLS, as port 465 does)\n", probeGreetingWait, t.port)
+				p.printf("set RELAYQ_TLS_IMPLICIT=yes for this relay (delivery would wait the greeting timeout, %s, and defer)\n", c.o.Timeouts.Greeting)
+				p.printf("result: %s\n", ProbeConfig)
+				return ProbeConfig
+			}
 			s, ph, err := c.dial(ctx, t, cred, hasCred, p)
 			res = c.probeVerdict(p, ph, err, hasCred, s)
 			if s != nil {

@@ -17,22 +17,28 @@ import (
 	"github.com/relayq/relayq/smarthost"
 )
 
-// runProbe is `relayq probe [-sender ADDR] [-trace] [RELAY]`: connect to the
-// relay as delivery would, show what it offers and try AUTH (no mail sent).
-// Exit codes: 0 ok, 69 unreachable, 75 temporary failure, 77 AUTH refused,
-// 78 configuration or TLS verification failure.
+// runProbe is `relayq probe [-sender ADDR] [-trace] [-send ADDR] [RELAY]`:
+// connect to the relay as delivery would, show what it offers and try AUTH
+// (with -send, then send one test message). Exit codes: 0 ok, 69
+// unreachable (or the test message refused), 75 temporary failure, 77
+// AUTH refused, 78 configuration or TLS verification failure.
 func runProbe(s stdio, args []string) int {
 	fl := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fl.SetOutput(s.err)
 	sender := fl.String("sender", "", "envelope sender whose credential to use (per-sender authinfo entries)")
 	trace := fl.Bool("trace", false, "also print the SMTP dialogue (AUTH payloads redacted)")
+	send := fl.String("send", "", "after a successful probe, send one test message to this address and print the relay's reply (its queue ID)")
 	fl.Usage = func() {
-		fmt.Fprintf(s.err, "usage: relayq probe [-sender ADDR] [-trace] [RELAY]\n\n"+
+		fmt.Fprintf(s.err, "usage: relayq probe [-sender ADDR] [-trace] [-send ADDR] [RELAY]\n\n"+
 			"Connects to RELAY (Postfix relayhost syntax; default RELAYQ_RELAYHOST) as delivery would,\n"+
 			"prints the banner, EHLO capabilities before and after STARTTLS, the certificate chain and\n"+
 			"its verification, the AUTH mechanisms, and the relay's answer to AUTH with the configured\n"+
-			"credentials. No mail is sent. Exit: 0 ok, 69 unreachable, 75 temporary failure,\n"+
-			"77 AUTH refused, 78 configuration or TLS failure.\n")
+			"credentials. No mail is sent, unless -send ADDR: then one test message goes to ADDR\n"+
+			"the way delivery sends mail (not queued, never retried) and the relay's reply, which\n"+
+			"names its queue ID, is printed; the envelope sender is -sender, else RELAYQ_SENDER_REWRITE,\n"+
+			"else root@RELAYQ_DOMAIN. A port that answers no banner but a TLS handshake is reported\n"+
+			"as implicit TLS (set RELAYQ_TLS_IMPLICIT=yes). Exit: 0 ok, 69 unreachable or test message\n"+
+			"refused, 75 temporary failure, 77 AUTH refused, 78 configuration or TLS failure.\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -79,8 +85,15 @@ func runProbe(s stdio, args []string) int {
 		return exConfig
 	}
 	defer c.Close()
+	if *send != "" && (strings.ContainsAny(*send, "<>\r\n \t") || !strings.Contains(*send, "@")) {
+		fmt.Fprintf(s.err, "relayq probe: -send %q: expected one address, user@domain\n", *send)
+		return exUsage
+	}
 	switch c.Probe(context.Background(), s.out, relay, *sender) {
 	case smarthost.ProbeOK:
+		if *send != "" {
+			return probeSend(c, s.out, cfg, *sender, *send)
+		}
 		return exOK
 	case smarthost.ProbeConnect:
 		return exUnavail

@@ -7,7 +7,9 @@
 # STARTTLS; the mechanisms; the AUTH answer; never the password) and the
 # exit codes: 0 ok, 77 wrong password, 78 untrusted certificate, 69
 # nothing listening; implicit TLS on the smtps port; mechanisms pinned by
-# RELAYQ_SASL_MECHANISMS; the relay argument winning over RELAYQ_RELAYHOST.
+# RELAYQ_SASL_MECHANISMS; the relay argument winning over RELAYQ_RELAYHOST;
+# the smtps port without RELAYQ_TLS_IMPLICIT detected as implicit TLS;
+# -send delivering one test message whose queue ID the smarthost logged.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -70,6 +72,20 @@ RELAYQ_RELAYHOST=$SMTPS RELAYQ_TLS_IMPLICIT=yes expect_exit 0 relayq probe
 assert_contains "$OUT" "(implicit TLS)"
 assert_contains "$OUT" "AUTH SCRAM-SHA-256: 235 2.7.0"
 assert_not_contains "$OUT" "EHLO capabilities (before TLS)"
+
+check "the smtps port without RELAYQ_TLS_IMPLICIT: detected as implicit TLS, exit 78 (no 300 s greeting wait)"
+RELAYQ_RELAYHOST=$SMTPS expect_exit 78 relayq probe
+assert_contains "$OUT" "speaks TLS from the first byte"
+assert_contains "$OUT" "set RELAYQ_TLS_IMPLICIT=yes"
+
+check "-send ADDRESS: one real test message; the relay's reply names its queue ID"
+tok=t21send-$$-$RANDOM
+expect_exit 0 relayq probe -sender "$SMARTHOST_USER@relayq.test" -send "$tok@example.net"
+assert_match "$OUT" '^test message: delivered by .*: 250 2\.0\.0 Ok: queued as [0-9A-F]+' "probe -send"
+f=$(wait_for_mail "$tok@example.net" 1 | head -1)
+assert_contains "$f" "Subject: relayq probe test message" "the test message"
+qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' "$OUT" | head -1)
+grep -q "$qid" "$SMARTHOST_LOG" || fail "the queue ID $qid that probe printed is not in the smarthost's log"
 
 check "nothing listening: exit 69"
 RELAYQ_RELAYHOST="[127.0.0.1]:1" expect_exit 69 relayq probe
