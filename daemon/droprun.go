@@ -91,8 +91,34 @@ func runLocked(ctx context.Context, o Options, st *transient, r *runner, drain t
 		if err := r.run(runCtx, true, drain); err != nil {
 			return err
 		}
-		if runCtx.Err() != nil || !maildrop.Pending(dir) {
+		if runCtx.Err() != nil || !linger(runCtx, dir) {
 			return nil
+		}
+	}
+}
+
+// runLinger is how long a run that has delivered everything waits for new
+// drop files before it lets go of the run lock. Serial callers (a cron
+// burst, a script sending one message after another) then find the lock
+// held and start no process, and their messages go out over the run's
+// open relay connection instead of one new run and connection each.
+const runLinger = 250 * time.Millisecond
+
+// linger waits up to runLinger for a file in dir; it reports whether one
+// came.
+func linger(ctx context.Context, dir string) bool {
+	deadline := time.Now().Add(runLinger)
+	for {
+		if maildrop.Pending(dir) {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

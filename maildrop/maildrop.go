@@ -221,6 +221,13 @@ type owner struct{ uid, gid int }
 // should get (the parent's).
 func ensureDir(dir string) (*owner, error) {
 	parent, err := os.Stat(filepath.Dir(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		// As spool.Open: the spool directory is created, private.
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return nil, fmt.Errorf("drop directory: %w", err)
+		}
+		parent, err = os.Stat(filepath.Dir(dir))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("drop directory: %w", err)
 	}

@@ -203,3 +203,15 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// A missing spool directory is created (private), as spool.Open does.
+func TestWriteCreatesSpoolDir(t *testing.T) {
+	spoolDir := filepath.Join(t.TempDir(), "a", "spool")
+	if _, err := Write(filepath.Join(spoolDir, "maildrop"), testEnv(), strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(spoolDir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("spool directory: %v %v", fi.Mode(), err)
+	}
+}
