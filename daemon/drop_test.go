@@ -289,3 +289,34 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A run that finds the lock held leaves a wake-up flag, so the holder runs
+// the queue once more after it lets go (a flush or release made messages
+// due that no drop file announces); the holder's next pass clears it.
+func TestRefusedRunKicksHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	dir := maildrop.Dir(path)
+	submitDirect(t, path, 1, "due@example.net") // due, no drop file
+	l, ok, err := maildrop.TryRunLock(dir, "run")
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	relay := &fakeRelay{}
+	o := Options{SpoolPath: path, DropDir: dir, Deliverer: relay, LockTimeout: time.Second}
+	if err := RunOnce(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if !maildrop.Pending(dir) {
+		t.Fatal("no wake-up for the holder")
+	}
+	l.Unlock()
+	if err := RunOnce(context.Background(), o); err != nil { // the holder's look after letting go
+		t.Fatal(err)
+	}
+	if n := len(relay.deliveries()); n != 1 {
+		t.Fatalf("%d deliveries, want 1", n)
+	}
+	if maildrop.Pending(dir) {
+		t.Error("the wake-up flag was not cleared")
+	}
+}

@@ -30,9 +30,19 @@ func runWithDrops(ctx context.Context, o Options, st *transient, r *runner, drai
 		}
 		if !ok {
 			if !o.WaitRunLock {
+				// The holder looks at the drop directory after it
+				// lets go: the flag makes it run the queue once
+				// more (this run may be for messages a flush or a
+				// release made due, which no drop file announces).
 				pid, role := maildrop.Holder(dir)
 				o.Log.Debug("another delivery run or the daemon holds the run lock and delivers", "pid", pid, "role", role)
-				return nil
+				if err := maildrop.Kick(dir); err != nil {
+					return fmt.Errorf("queue run: %w", err)
+				}
+				if maildrop.RunActive(dir) {
+					return nil
+				}
+				continue // the holder has just let go: try again
 			}
 			select {
 			case <-ctx.Done():
@@ -88,6 +98,7 @@ func runLocked(ctx context.Context, o Options, st *transient, r *runner, drain t
 				return err
 			}
 		}
+		maildrop.ClearKick(dir)
 		if err := r.run(runCtx, true, drain); err != nil {
 			return err
 		}
@@ -144,6 +155,10 @@ func watchDrops(ctx context.Context, s *spool.Spool, o *Options, kick func()) {
 				lastMod = fi.ModTime()
 			}
 			lastFull = time.Now()
+			if maildrop.Pending(dir) {
+				maildrop.ClearKick(dir)
+				kick()
+			}
 			for more := true; more && ctx.Err() == nil; {
 				var n int
 				n, more, err = importDrops(ctx, s, dir, importBatch, o)

@@ -316,9 +316,27 @@ func List(dir string) ([]Entry, error) {
 	return out, nil
 }
 
+// kickName is the wake-up flag: a run that found the run lock held
+// creates it, so that the holder runs the queue once more (a flush or a
+// release made messages due that no drop file announces).
+const kickName = ".kick"
+
+// Kick asks the holder of the run lock for one more delivery pass; Pending
+// reports it until ClearKick.
+func Kick(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, kickName), os.O_RDONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("drop directory: %w", err)
+	}
+	return f.Close()
+}
+
+// ClearKick removes the wake-up flag before a delivery pass.
+func ClearKick(dir string) { _ = os.Remove(filepath.Join(dir, kickName)) }
+
 // Pending reports whether dir holds a message to import (damaged files do
-// not count). Errors count as pending: better a wasted run than a lost
-// wake-up.
+// not count) or a wake-up flag (Kick). Errors count as pending: better a
+// wasted run than a lost wake-up.
 func Pending(dir string) bool {
 	d, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -331,7 +349,7 @@ func Pending(dir string) bool {
 	for {
 		names, err := d.Readdirnames(64)
 		for _, n := range names {
-			if ValidID(n) {
+			if ValidID(n) || n == kickName {
 				return true
 			}
 		}
