@@ -58,11 +58,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	addrFile := fs.String("addr-file", "", "file to write the listening address to")
 	auth := fs.Bool("auth", true, "advertise AUTH PLAIN and LOGIN without TLS")
 	utf8 := fs.Bool("smtputf8", false, "advertise SMTPUTF8 (RFC 6531)")
+	mechs := fs.String("mechs", "PLAIN LOGIN", "AUTH mechanisms advertised with -auth (XOAUTH2 and OAUTHBEARER accept any token)")
 	if err := fs.Parse(args); err != nil {
 		return 64
 	}
 	if *recordPath == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: smtprecorder -listen ADDR -record FILE [-addr-file FILE] [-auth=false] [-smtputf8]")
+		fmt.Fprintln(stderr, "usage: smtprecorder -listen ADDR -record FILE [-addr-file FILE] [-auth=false] [-mechs LIST] [-smtputf8]")
 		return 64
 	}
 	host, _, err := net.SplitHostPort(*listen)
@@ -94,7 +95,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 	}
 
-	s := smtp.NewServer(backend{auth: *auth})
+	s := smtp.NewServer(backend{auth: *auth, mechs: strings.Fields(strings.ToUpper(*mechs))})
 	s.Domain = "recorder.relayq.test"
 	s.AllowInsecureAuth = *auth
 	s.EnableSMTPUTF8 = *utf8
@@ -229,11 +230,14 @@ func (c *recordingConn) Close() error {
 }
 
 // backend accepts everything; the record file is the test's evidence.
-type backend struct{ auth bool }
+type backend struct {
+	auth  bool
+	mechs []string
+}
 
 func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
 	if b.auth {
-		return &authSession{}, nil
+		return &authSession{mechs: b.mechs}, nil
 	}
 	return &session{}, nil
 }
@@ -246,10 +250,13 @@ func (*session) Mail(string, *smtp.MailOptions) error { return nil }
 func (*session) Rcpt(string, *smtp.RcptOptions) error { return nil }
 func (*session) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
 
-// authSession adds AUTH (PLAIN, LOGIN) to session.
-type authSession struct{ session }
+// authSession adds AUTH (the -mechs list) to session.
+type authSession struct {
+	session
+	mechs []string
+}
 
-func (*authSession) AuthMechanisms() []string              { return []string{sasl.Plain, sasl.Login} }
+func (a *authSession) AuthMechanisms() []string            { return a.mechs }
 func (*authSession) Auth(mech string) (sasl.Server, error) { return authServer(mech) }
 
 // authServer accepts any credentials for PLAIN and LOGIN.
@@ -259,9 +266,18 @@ func authServer(mech string) (sasl.Server, error) {
 		return sasl.NewPlainServer(func(_, _, _ string) error { return nil }), nil
 	case sasl.Login:
 		return &loginServer{}, nil
+	case "XOAUTH2":
+		return &acceptServer{}, nil
+	case sasl.OAuthBearer:
+		return sasl.NewOAuthBearerServer(func(sasl.OAuthBearerOptions) *sasl.OAuthBearerError { return nil }), nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
+
+// acceptServer accepts any single response (XOAUTH2).
+type acceptServer struct{}
+
+func (acceptServer) Next([]byte) ([]byte, bool, error) { return nil, true, nil }
 
 // loginServer is the LOGIN mechanism (username, then password), accepting
 // anything; go-sasl has no LOGIN server.
