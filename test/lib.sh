@@ -512,6 +512,24 @@ check_bcc_delivery() {
 	done
 }
 
+# check_daemon_bcc_delivery TOKEN SERVICE — with `relayq serve` started
+# here, sendmail -t -i hands a message with Bcc to the daemon over the unix
+# socket; check_bcc_delivery through SERVICE, the daemon's queue ends
+# empty, and the credentials never appear in its log. Stops the daemon.
+check_daemon_bcc_delivery() {
+	local tok=$1 service=$2
+	start_serve
+	write_bcc_message "$T/$tok.eml" "$tok" yes
+	check "sendmail -t -i exits 0 with relayq serve running"
+	expect_exit 0 sendmail -t -i <"$T/$tok.eml"
+	check_bcc_delivery "$T/$tok.eml" "$tok" "$service"
+	check "the daemon's queue is empty after delivery"
+	wait_queue_count 0
+	stop_serve
+	check "the credentials never appear in relayq's log"
+	assert_not_contains "$T/serve.log" "$SMARTHOST_PASS" "relayq serve log"
+}
+
 # ---------------------------------------------------------------------------
 # set-up and clean-up
 

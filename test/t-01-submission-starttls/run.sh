@@ -43,16 +43,6 @@ unset RELAYQ_LOG_FILE
 save_config
 
 # 3. with the daemon: sendmail hands the message over the unix socket.
-start_serve
-tok=t01c-$$-$RANDOM
-write_bcc_message "$T/c.eml" "$tok" yes
-check "sendmail -t -i exits 0 with relayq serve running"
-expect_exit 0 sendmail -t -i <"$T/c.eml"
-check_bcc_delivery "$T/c.eml" "$tok" submission
-check "the daemon's queue is empty after delivery"
-wait_queue_count 0
-stop_serve
-check "the credentials never appear in relayq's log"
-assert_not_contains "$T/serve.log" "$SMARTHOST_PASS" "relayq serve log"
+check_daemon_bcc_delivery t01c-$$-$RANDOM submission
 
 pass

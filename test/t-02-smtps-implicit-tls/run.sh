@@ -34,16 +34,6 @@ check "the spool is empty after delivery"
 wait_queue_count 0
 
 # 3. with the daemon.
-start_serve
-tok=t02c-$$-$RANDOM
-write_bcc_message "$T/c.eml" "$tok" yes
-check "sendmail -t -i exits 0 with relayq serve running"
-expect_exit 0 sendmail -t -i <"$T/c.eml"
-check_bcc_delivery "$T/c.eml" "$tok" smtps
-check "the daemon's queue is empty after delivery"
-wait_queue_count 0
-stop_serve
-check "the credentials never appear in relayq's log"
-assert_not_contains "$T/serve.log" "$SMARTHOST_PASS" "relayq serve log"
+check_daemon_bcc_delivery t02c-$$-$RANDOM smtps
 
 pass
