@@ -51,6 +51,7 @@ check "direct path (no daemon): sendmail -odq, then relayq queue run"
 for i in "${!ADDRS[@]}"; do
 	msg "d$i" | expect_exit 0 relayq sendmail -odq -f "d$i@relayq.test" "${ADDRS[$i]}"
 done
+msg dq | expect_exit 0 relayq sendmail -odq -f '"quoted sender"@relayq.test' "dq@example.net"
 relayq queue run >"$T/run.out" 2>"$T/run.log" || { show "$T/run.log"; fail "relayq queue run failed"; }
 
 start_serve
@@ -58,6 +59,7 @@ check "daemon's socket: sendmail with relayq serve running"
 for i in "${!ADDRS[@]}"; do
 	msg "s$i" | expect_exit 0 relayq sendmail -f "s$i@relayq.test" "${ADDRS[$i]}"
 done
+msg sq | expect_exit 0 relayq sendmail -f '"quoted sender"@relayq.test' "sq@example.net"
 
 check "listener: Python smtplib"
 python3 - "$PORT" "${ADDRS[@]}" >"$T/py.out" 2>&1 <<'PY' || { show "$T/py.out"; fail "smtplib failed"; }
@@ -67,6 +69,8 @@ for i, a in enumerate(sys.argv[2:]):
     with smtplib.SMTP("127.0.0.1", port) as s:
         opts = ["SMTPUTF8"] if any(ord(c) > 127 for c in a) else []
         s.sendmail("l%d@relayq.test" % i, [a], ("Subject: l%d\r\n\r\nbody\r\n" % i).encode(), mail_options=opts)
+with smtplib.SMTP("127.0.0.1", port) as s:
+    s.sendmail('"quoted sender"@relayq.test', ["lq@example.net"], b"Subject: lq\r\n\r\nbody\r\n")
 print("sent")
 PY
 
@@ -77,6 +81,21 @@ for i in "${!ADDRS[@]}"; do
 		got=$(rcpt_of "$p$i")
 		[ "$got" = "${WANT[$i]}" ] || { show "$T/relay.rec" 60; fail "path $p: ${ADDRS[$i]} reached the relay as <$got>, want <${WANT[$i]}>"; }
 	done
+done
+
+check "a quoted sender: MAIL FROM:<\"quoted sender\"@relayq.test> on all three paths"
+for r in dq sq lq; do
+	for ((k = 0; k < 150; k++)); do
+		grep -q "RCPT TO:<$r@example.net>" "$T/relay.rec" && break
+		sleep 0.2
+	done
+	# The MAIL line of the transaction that carried RCPT TO:<$r@...>
+	# (the last MAIL before it on the same connection).
+	mail=$(awk -v r="RCPT TO:<$r@example.net>" '
+		/ MAIL FROM:</ { last[$1] = $0 }
+		index($0, r) { print last[$1]; exit }' "$T/relay.rec")
+	case "$mail" in *' MAIL FROM:<"quoted sender"@relayq.test>'*) ;; *) false ;; esac ||
+		{ show "$T/relay.rec" 60; fail "path of $r: the quoted sender lost its quotes"; }
 done
 
 check "refused alike on both sendmail paths (exit 64) and by the listener (501)"
