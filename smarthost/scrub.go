@@ -26,12 +26,19 @@ const scrubMin = 4
 // XOAUTH2 response a relay might echo), in std and URL alphabets, and
 // %-escaped as a token request carries it.
 type secretSet struct {
-	mu   sync.RWMutex
-	seen map[string]bool
-	pats []string // longest first, so that a longer form is masked whole
+	mu    sync.RWMutex
+	seen  map[string][]string // secret → its forms
+	order []string            // secrets, oldest first
+	pats  []string            // every form, longest first, so that a longer form is masked whole
 }
 
-func newSecretSet() *secretSet { return &secretSet{seen: map[string]bool{}} }
+// maxSecrets bounds the set: access tokens rotate (about one an hour per
+// OAuth credential), and a daemon runs for months. The oldest secret is
+// dropped first; an expired access token no longer needs masking, and a
+// credential in use is added again at its next lookup.
+const maxSecrets = 512
+
+func newSecretSet() *secretSet { return &secretSet{seen: map[string][]string{}} }
 
 // add records a secret.
 func (s *secretSet) add(secret string) {
@@ -39,7 +46,7 @@ func (s *secretSet) add(secret string) {
 		return
 	}
 	s.mu.RLock()
-	known := s.seen[secret]
+	_, known := s.seen[secret]
 	s.mu.RUnlock()
 	if known {
 		return
@@ -53,14 +60,26 @@ func (s *secretSet) add(secret string) {
 			forms = append(forms, b64Fragments(enc, p)...)
 		}
 	}
+	forms = slices.DeleteFunc(forms, func(f string) bool { return len(f) < scrubMin })
+	slices.Sort(forms)
+	forms = slices.Compact(forms)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seen[secret] = true
-	for _, f := range forms {
-		if len(f) >= scrubMin && !slices.Contains(s.pats, f) {
-			s.pats = append(s.pats, f)
-		}
+	if _, known := s.seen[secret]; known {
+		return
 	}
+	s.seen[secret] = forms
+	s.order = append(s.order, secret)
+	if len(s.order) > maxSecrets {
+		delete(s.seen, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.pats = s.pats[:0]
+	for _, fs := range s.seen {
+		s.pats = append(s.pats, fs...)
+	}
+	slices.Sort(s.pats)
+	s.pats = slices.Compact(s.pats)
 	slices.SortStableFunc(s.pats, func(a, b string) int { return len(b) - len(a) })
 }
 

@@ -157,3 +157,21 @@ func TestScrubBase64AnyOffset(t *testing.T) {
 		t.Errorf("plain: %q", got)
 	}
 }
+
+// TestSecretSetBounded: the set keeps the newest maxSecrets secrets (an
+// access token a day for years would otherwise grow it without end).
+func TestSecretSetBounded(t *testing.T) {
+	s := newSecretSet()
+	for i := range maxSecrets + 10 {
+		s.add(fmt.Sprintf("token-%06d", i))
+	}
+	if len(s.seen) != maxSecrets || len(s.order) != maxSecrets {
+		t.Fatalf("%d secrets kept, want %d", len(s.seen), maxSecrets)
+	}
+	if got := s.scrub("token-000000"); got != "token-000000" {
+		t.Errorf("oldest secret still masked: %q", got)
+	}
+	if got := s.scrub(fmt.Sprintf("x token-%06d y", maxSecrets+9)); got != "x "+scrubMask+" y" {
+		t.Errorf("newest secret not masked: %q", got)
+	}
+}
