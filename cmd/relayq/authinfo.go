@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 
@@ -58,33 +59,11 @@ func runAuthinfo(s stdio, args []string) int {
 		return exUsage
 	}
 	r := rs[0]
-	path, mapPath := *file, *relayMap
 	mapSet := false
 	fl.Visit(func(f *flag.Flag) { mapSet = mapSet || f.Name == "relay-map" })
-	if path == "" || !mapSet {
-		// Files not named by a flag come from the configuration.
-		cfg, code := loadConfig(s)
-		if cfg == nil {
-			return code
-		}
-		if path == "" {
-			path = cfg.AuthInfo
-		}
-		if !mapSet {
-			mapPath = cfg.SenderRelayHostMap
-		}
-	}
-	m, err := authinfo.ParseFile(path)
-	if err != nil {
-		fmt.Fprintf(s.err, "relayq authinfo lookup: %v\n", err)
-		return fileExit(err)
-	}
-	var rm *authinfo.RelayMap
-	if mapPath != "" {
-		if rm, err = authinfo.ParseRelayMapFile(mapPath); err != nil {
-			fmt.Fprintf(s.err, "relayq authinfo lookup: %v\n", err)
-			return fileExit(err)
-		}
+	m, rm, code := lookupFiles(s, *file, *relayMap, mapSet)
+	if m == nil {
+		return code
 	}
 	q := authinfo.Query{Host: r.Host, Port: r.Port, NextHop: r.Spec, Addr: *addr}
 	if fl.NArg() == 2 {
@@ -100,33 +79,71 @@ func runAuthinfo(s stdio, args []string) int {
 			q.Addr = resolveFirst(q.Host)
 		}
 	}
-	sender := q.Sender
-	if sender == "" {
-		sender = "<> (null sender)"
-	}
-	fmt.Fprintf(s.out, "query: server name %s, address %s, port %d, next hop %s, sender %s\n",
-		orNone(q.Host), orNone(q.Addr), q.Port, q.NextHop, sender)
-	if r.MX && *server == "" {
-		fmt.Fprintf(s.out, "note: %s is looked up in DNS (MX) at delivery; pass -server MXHOST to see the MX host's entry\n", r.Host)
-	}
-	for _, l := range m.Explain(q) {
-		fmt.Fprintln(s.out, l)
-	}
-	if rm != nil {
-		fmt.Fprintf(s.out, "sender relay map:\n")
-		for _, l := range rm.Explain(q.Sender) {
-			fmt.Fprintf(s.out, "  %s\n", l)
-		}
-		if own, ok := rm.RelayHost(q.Sender); ok && !relayListed(own, r) {
-			first := strings.SplitN(own, ",", 2)[0]
-			fmt.Fprintf(s.out, "note: mail from %s goes to a different relay host, %s, not to %s; for its credential there run: relayq authinfo lookup %s %s\n",
-				sender, own, r.Spec, first, q.Sender)
-		}
-	}
+	explainLookup(s.out, m, rm, q, r, *server != "")
 	if _, ok := m.Lookup(q); !ok {
 		return 1
 	}
 	return exOK
+}
+
+// lookupFiles reads the credentials file and the sender relay map for
+// `authinfo lookup`: those a flag names, else the configuration's (mapSet:
+// -relay-map was given, even empty). A nil map comes with the exit code.
+func lookupFiles(s stdio, path, mapPath string, mapSet bool) (*authinfo.Map, *authinfo.RelayMap, int) {
+	if path == "" || !mapSet {
+		cfg, code := loadConfig(s)
+		if cfg == nil {
+			return nil, nil, code
+		}
+		if path == "" {
+			path = cfg.AuthInfo
+		}
+		if !mapSet {
+			mapPath = cfg.SenderRelayHostMap
+		}
+	}
+	m, err := authinfo.ParseFile(path)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq authinfo lookup: %v\n", err)
+		return nil, nil, fileExit(err)
+	}
+	var rm *authinfo.RelayMap
+	if mapPath != "" {
+		if rm, err = authinfo.ParseRelayMapFile(mapPath); err != nil {
+			fmt.Fprintf(s.err, "relayq authinfo lookup: %v\n", err)
+			return nil, nil, fileExit(err)
+		}
+	}
+	return m, rm, exOK
+}
+
+// explainLookup prints the query, why each entry matches or not, and what
+// the sender relay map (rm, may be nil) does with the sender.
+func explainLookup(w io.Writer, m *authinfo.Map, rm *authinfo.RelayMap, q authinfo.Query, r smarthost.Relay, serverGiven bool) {
+	sender := q.Sender
+	if sender == "" {
+		sender = "<> (null sender)"
+	}
+	fmt.Fprintf(w, "query: server name %s, address %s, port %d, next hop %s, sender %s\n",
+		orNone(q.Host), orNone(q.Addr), q.Port, q.NextHop, sender)
+	if r.MX && !serverGiven {
+		fmt.Fprintf(w, "note: %s is looked up in DNS (MX) at delivery; pass -server MXHOST to see the MX host's entry\n", r.Host)
+	}
+	for _, l := range m.Explain(q) {
+		fmt.Fprintln(w, l)
+	}
+	if rm == nil {
+		return
+	}
+	fmt.Fprintf(w, "sender relay map:\n")
+	for _, l := range rm.Explain(q.Sender) {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	if own, ok := rm.RelayHost(q.Sender); ok && !relayListed(own, r) {
+		first := strings.SplitN(own, ",", 2)[0]
+		fmt.Fprintf(w, "note: mail from %s goes to a different relay host, %s, not to %s; for its credential there run: relayq authinfo lookup %s %s\n",
+			sender, own, r.Spec, first, q.Sender)
+	}
 }
 
 const authinfoUsage = "usage: relayq authinfo lookup [-f FILE] [-relay-map FILE] [-server NAME] [-addr IP] RELAY [SENDER]"
