@@ -24,6 +24,7 @@ import (
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/authinfo"
 	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
 )
@@ -66,6 +67,7 @@ func runCheck(s stdio, args []string) int {
 	rm := c.senderRelays(cfg)
 	c.tls(cfg, relays)
 	c.spool(cfg)
+	c.dropDir(cfg)
 	c.aliases(cfg)
 	for _, r := range relays {
 		c.plan(cfg, r, m)
@@ -385,6 +387,32 @@ func (c *checker) spool(cfg *config.Config) {
 			return
 		}
 		c.ok("spool: %s opens (%d queued, %d held; no daemon holds it)", p, st.Count, st.Held)
+	}
+}
+
+// dropDir reports the drop directory: messages waiting to be queued (a
+// daemon or a run imports them) and damaged files (set aside, never
+// imported: the operator decides).
+func (c *checker) dropDir(cfg *config.Config) {
+	dir := maildrop.Dir(cfg.Spool)
+	es, err := maildrop.List(dir)
+	if err != nil {
+		c.warn("drop directory: %v", err)
+		return
+	}
+	waiting, damaged := 0, []string{}
+	for _, e := range es {
+		if e.Damaged {
+			damaged = append(damaged, e.Path)
+		} else {
+			waiting++
+		}
+	}
+	if len(damaged) > 0 {
+		c.warn("drop directory: %d damaged file(s) set aside, never queued (inspect, then delete or resubmit): %s", len(damaged), strings.Join(damaged, " "))
+	}
+	if waiting > 0 {
+		c.ok("drop directory: %s holds %d message(s) not yet queued (the daemon or the next delivery run queues them)", dir, waiting)
 	}
 }
 

@@ -200,14 +200,23 @@ func listDrops(dir string, fn func(*spool.Message)) error {
 	}
 	for _, d := range drops {
 		m := &spool.Message{ID: spool.ID(d.ID), Arrival: d.ModTime, Reason: "in the drop directory, not yet queued"}
-		if d.Damaged {
-			m.Held, m.Reason = true, "damaged drop file, not queued: "+d.Path
+		damaged := func() {
+			// Listed held, with where it is: the operator decides.
+			m.Held, m.From, m.Reason = true, "(damaged)", "damaged drop file, never queued: "+d.Path
+			m.Recipients = []spool.Recipient{{Addr: "(unreadable)"}}
 			fn(m)
+		}
+		if d.Damaged {
+			damaged()
 			continue
 		}
 		f, err := maildrop.Open(d.Path)
+		if errors.Is(err, maildrop.ErrTorn) {
+			damaged() // not set aside yet: the next import does that
+			continue
+		}
 		if err != nil {
-			continue // imported or set aside meanwhile
+			continue // imported meanwhile
 		}
 		e := f.Envelope
 		m.From, m.Size, m.Ret, m.EnvID, m.Body8Bit, m.SMTPUTF8, m.Origin = e.From, f.Size, e.Ret, e.EnvID, e.Body8Bit, e.SMTPUTF8, e.Origin

@@ -36,6 +36,12 @@ queue commands on RELAYQ_CONTROL_SOCKET; serves /healthz and /metrics on
 RELAYQ_METRICS_LISTEN when set. Logs go to standard error, or to
 RELAYQ_LOG_FILE when set (RELAYQ_LOG_FORMAT text or json).
 
+Before it opens the spool it takes the run lock of the drop directory
+(maildrop/ beside the spool): a daemonless delivery run that holds it is
+asked to finish its attempts in flight and leave, and serve logs that it
+waits, with the run's pid. It imports the messages that sendmail dropped
+there while no daemon ran or while this one did not answer.
+
 Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT).
 SIGHUP reloads the credentials, the sender relay map and the listener's
 users file (a broken file leaves the old one in force), then closes the
