@@ -25,6 +25,8 @@ type Delivery struct {
 	TLSImplicit string `envconfig:"TLS_IMPLICIT" default:"auto" desc:"implicit TLS: auto (port 465 only), yes (every relay, Postfix smtp_tls_wrappermode), no (always STARTTLS)"`
 	// TLSAuthUnverified allows AUTH over TLS whose certificate did not verify.
 	TLSAuthUnverified bool `envconfig:"TLS_AUTH_UNVERIFIED" default:"false" desc:"send credentials over TLS whose certificate did not verify (policies encrypt and may); off: only after verification or a matching pin"`
+	// Auth says whether a relay with no matching credential gets mail.
+	Auth string `envconfig:"AUTH" default:"required" desc:"required: mail goes to a relay only with a matching credential in RELAYQ_AUTHINFO; without one it waits in the queue, deferred, with a reason naming the relay and the file (no credential, no send). none: a relay with no matching credential gets mail without AUTH (a relay that trusts this host by address)"`
 	// SASLMechanisms restricts the SASL mechanisms.
 	SASLMechanisms string `envconfig:"SASL_MECHANISMS" desc:"comma-separated SASL mechanisms relayq may use (default all: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, OAUTHBEARER, XOAUTH2); the strongest offered is used"`
 	// HeloName is the EHLO name.
@@ -58,6 +60,16 @@ type Delivery struct {
 	QuitTimeout         time.Duration `envconfig:"SMTP_QUIT_TIMEOUT" default:"300s" desc:"wait for the QUIT reply"`
 }
 
+// RELAYQ_AUTH values.
+const (
+	AuthRequired = "required" // no credential, no send (the default)
+	AuthNone     = "none"     // a relay with no matching credential gets mail unauthenticated
+)
+
+// RequireCredential reports whether a relay with no matching credential
+// must get no mail (RELAYQ_AUTH is not "none").
+func (d *Delivery) RequireCredential() bool { return d.Auth != AuthNone }
+
 // DeliveryList splits a comma- or space-separated list value (RELAYQ_TLS_PINS,
 // RELAYQ_SASL_MECHANISMS), dropping empty items.
 func DeliveryList(s string) []string {
@@ -66,6 +78,11 @@ func DeliveryList(s string) []string {
 
 // Validate checks the delivery keys.
 func (d *Delivery) Validate() error {
+	switch d.Auth {
+	case "", AuthRequired, AuthNone:
+	default:
+		return fmt.Errorf("RELAYQ_AUTH: %q is not %s or %s", d.Auth, AuthRequired, AuthNone)
+	}
 	switch d.TLSMinVersion {
 	case "", "1.2", "1.3":
 	default:

@@ -192,10 +192,22 @@ func (c *Client) lookupCred(t target, sender string) (Credential, bool) {
 	return cr, ok
 }
 
+// needCred refuses a connection to t without a credential when the
+// options require one (no credential, no send): nothing is dialled.
+func (c *Client) needCred(t target, hasCred bool) error {
+	if hasCred || !c.o.RequireCredential {
+		return nil
+	}
+	return &errNoCredential{relay: t.relay.Spec, host: t.host, port: t.port, file: c.o.CredentialsFile}
+}
+
 // session returns a ready connection to t for mail from sender: a pooled
 // one (checked with RSET) or a new one. The phase tells where it failed.
 func (c *Client) session(ctx context.Context, t target, sender string) (*session, phase, error) {
 	cred, hasCred := c.lookupCred(t, sender)
+	if err := c.needCred(t, hasCred); err != nil {
+		return nil, phAuth, err
+	}
 	key := credKey(cred, hasCred)
 	if rl := c.rateFor(t); rl != nil {
 		if err := rl.wait(ctx); err != nil {
@@ -217,6 +229,9 @@ func (c *Client) session(ctx context.Context, t target, sender string) (*session
 // fresh dials a new connection to t (after a stale pooled one).
 func (c *Client) fresh(ctx context.Context, t target, sender string) (*session, phase, error) {
 	cred, hasCred := c.lookupCred(t, sender)
+	if err := c.needCred(t, hasCred); err != nil {
+		return nil, phAuth, err
+	}
 	key := credKey(cred, hasCred)
 	p := c.poolFor(t)
 	if err := p.slot(ctx); err != nil {

@@ -48,6 +48,23 @@ type errNoSafeAuth struct{ why string }
 
 func (e *errNoSafeAuth) Error() string { return "credentials not sent: " + e.why }
 
+// errNoCredential: the relay has no matching credential and the options
+// require one (RELAYQ_AUTH=required); nothing was sent.
+type errNoCredential struct {
+	relay, host string
+	port        int
+	file        string
+}
+
+func (e *errNoCredential) Error() string {
+	file := e.file
+	if file == "" {
+		file = "(no credentials file configured)"
+	}
+	return fmt.Sprintf("no credential for relay %s (host %s, port %d) in %s: mail is not sent unauthenticated; add a line for %s to the file and reload (SIGHUP), or set RELAYQ_AUTH=none if this relay needs no AUTH",
+		e.relay, e.host, e.port, file, e.relay)
+}
+
 // permanentError is a local permanent failure (size, 8BITMIME, SMTPUTF8).
 type permanentError struct {
 	Enhanced string
@@ -72,6 +89,22 @@ func authRelated(re *ReplyError) bool {
 	return false
 }
 
+// refusedUnauthenticated reports a MAIL or RCPT refusal that, to a client
+// that did not authenticate, means "not allowed to relay" or "log in
+// first" (Postfix 554 5.7.1 Relay access denied, Microsoft 365 530 5.7.57,
+// Gmail 530 5.7.0, any 5.7.x policy refusal): the client's own
+// configuration is wrong, not the message (smtp_sasl_auth_soft_bounce).
+func refusedUnauthenticated(p phase, re *ReplyError) bool {
+	if p != phMail && p != phRcpt {
+		return false
+	}
+	if strings.HasPrefix(re.Enhanced, "5.7.") || strings.HasPrefix(re.Enhanced, "4.7.") {
+		return true
+	}
+	t := strings.ToLower(re.Text)
+	return strings.Contains(t, "relay") || strings.Contains(t, "authenticat") || strings.Contains(t, "not permitted") || strings.Contains(t, "access denied")
+}
+
 // throttling reports a temporary "slow down" reply (421 or 454 that says
 // so), which is a soft deferral, not an authentication alarm.
 func throttling(re *ReplyError) bool {
@@ -93,7 +126,15 @@ func throttling(re *ReplyError) bool {
 // classify turns an error in a phase into a verdict. It is the only place
 // where relayq decides between delivered, deferred and bounced;
 // anything it does not recognise is temporary.
-func classify(p phase, err error) verdict {
+func classify(p phase, err error) verdict { return classifyAuth(p, err, true) }
+
+// classifyUnauth classifies err on a session that did not authenticate
+// (AUTH not offered, or RELAYQ_AUTH=none): a "not allowed to relay"
+// refusal at MAIL or RCPT defers with an alarm instead of bouncing.
+func classifyUnauth(p phase, err error) verdict { return classifyAuth(p, err, false) }
+
+// classifyAuth is classify with the session's authentication state.
+func classifyAuth(p phase, err error, authed bool) verdict {
 	if err == nil {
 		return verdict{Status: Delivered}
 	}
@@ -130,6 +171,11 @@ func classify(p phase, err error) verdict {
 			// Not authenticated (530 5.7.0, 5.7.8 …): misconfiguration must not
 			// bounce the queue (RELIABILITY R3).
 			v.AuthFailed = true
+		case !authed && refusedUnauthenticated(p, re):
+			// Relay access denied to a client that did not log in: a local
+			// misconfiguration, never a bounce.
+			v.AuthFailed = true
+			v.Text = re.Text + " (relayq did not authenticate: check the credential for this relay)"
 		case c >= 500:
 			v.Status = Bounced
 		}
@@ -140,6 +186,10 @@ func classify(p phase, err error) verdict {
 		return verdict{Status: Bounced, Enhanced: pe.Enhanced, Text: pe.Text}
 	}
 	v := verdict{Status: Deferred, NextRelay: true}
+	var nc *errNoCredential
+	if errors.As(err, &nc) {
+		return verdict{Status: Deferred, NextRelay: true, AuthFailed: true, Enhanced: "4.7.0", Text: nc.Error()}
+	}
 	var nm *errNoMech
 	var ns *errNoSafeAuth
 	var te *tlsError

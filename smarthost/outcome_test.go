@@ -71,3 +71,34 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyUnauthenticated: on a session that did not authenticate,
+// "not allowed to relay" at MAIL or RCPT defers with the alarm; the same
+// reply after the final dot, or a non-policy 5xx, still bounces.
+func TestClassifyUnauthenticated(t *testing.T) {
+	re := func(code int, enh, text string) error {
+		return &ReplyError{Command: "X", Code: code, Enhanced: enh, Text: text}
+	}
+	const hint = " (relayq did not authenticate: check the credential for this relay)"
+	cases := []struct {
+		name string
+		p    phase
+		err  error
+		want verdict
+	}{
+		{"RCPT 554 5.7.1 relay access denied", phRcpt, re(554, "5.7.1", "Relay access denied"), verdict{Status: Deferred, AuthFailed: true, Code: 554, Enhanced: "5.7.1", Text: "Relay access denied" + hint}},
+		{"RCPT 550 5.7.1 unable to relay", phRcpt, re(550, "5.7.1", "Unable to relay"), verdict{Status: Deferred, AuthFailed: true, Code: 550, Enhanced: "5.7.1", Text: "Unable to relay" + hint}},
+		{"MAIL 530 5.7.57 M365", phMail, re(530, "5.7.57", "Client not authenticated to send mail"), verdict{Status: Deferred, AuthFailed: true, Code: 530, Enhanced: "5.7.57", Text: "Client not authenticated to send mail"}},
+		{"MAIL 550 5.7.0 policy", phMail, re(550, "5.7.0", "policy"), verdict{Status: Deferred, AuthFailed: true, Code: 550, Enhanced: "5.7.0", Text: "policy" + hint}},
+		{"RCPT 554 no enhanced relaying denied", phRcpt, re(554, "", "Relaying denied"), verdict{Status: Deferred, AuthFailed: true, Code: 554, Text: "Relaying denied" + hint}},
+		{"RCPT 550 5.1.1 unknown user", phRcpt, re(550, "5.1.1", "unknown"), verdict{Status: Bounced, Code: 550, Enhanced: "5.1.1", Text: "unknown"}},
+		{"end 554 5.7.1 spam", phDataDone, re(554, "5.7.1", "spam"), verdict{Status: Bounced, Code: 554, Enhanced: "5.7.1", Text: "spam"}},
+		{"no credential", phAuth, &errNoCredential{relay: "[127.0.0.1]:587", host: "127.0.0.1", port: 587, file: "/etc/relayq/authinfo"}, verdict{Status: Deferred, NextRelay: true, AuthFailed: true, Enhanced: "4.7.0",
+			Text: "no credential for relay [127.0.0.1]:587 (host 127.0.0.1, port 587) in /etc/relayq/authinfo: mail is not sent unauthenticated; add a line for [127.0.0.1]:587 to the file and reload (SIGHUP), or set RELAYQ_AUTH=none if this relay needs no AUTH"}},
+	}
+	for _, tc := range cases {
+		if got := classifyUnauth(tc.p, tc.err); got != tc.want {
+			t.Errorf("%s:\n got %+v\nwant %+v", tc.name, got, tc.want)
+		}
+	}
+}

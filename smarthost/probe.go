@@ -17,17 +17,18 @@ type ProbeResult int
 
 // Probe results.
 const (
-	ProbeOK      ProbeResult = iota // connected, TLS as required, AUTH accepted (or no credential)
-	ProbeConnect                    // no relay address could be reached (DNS, TCP)
-	ProbeTemp                       // the relay answered with a temporary failure (4xx, 5xx greeting, dropped)
-	ProbeAuth                       // the relay refused the credentials, or none could be used
-	ProbeTLS                        // TLS required but not offered, handshake or certificate verification failed
-	ProbeConfig                     // the relay argument or the options are wrong
+	ProbeOK           ProbeResult = iota // connected, TLS as required, AUTH accepted (or no credential)
+	ProbeConnect                         // no relay address could be reached (DNS, TCP)
+	ProbeTemp                            // the relay answered with a temporary failure (4xx, 5xx greeting, dropped)
+	ProbeAuth                            // the relay refused the credentials, or none could be used
+	ProbeTLS                             // TLS required but not offered, handshake or certificate verification failed
+	ProbeConfig                          // the relay argument or the options are wrong
+	ProbeNoCredential                    // no credential matches the relay and the options require one: no mail would be sent
 )
 
 // String names the result.
 func (r ProbeResult) String() string {
-	return [...]string{"ok", "connect failure", "temporary failure", "authentication refused", "TLS failure", "configuration error"}[r]
+	return [...]string{"ok", "connect failure", "temporary failure", "authentication refused", "TLS failure", "configuration error", "no credential for this relay"}[r]
 }
 
 // probeReport writes what Probe sees as it happens.
@@ -179,8 +180,12 @@ func (c *Client) Probe(ctx context.Context, w io.Writer, relay, sender string) P
 					kind = "OAuth"
 				}
 				p.printf("credential: %s user %q from %s (mechanisms allowed: %s)\n", kind, authID(cred), cred.Source, allowed)
+			} else if err := c.needCred(t, false); err != nil {
+				// The connection is still probed (TLS, AUTH offered), but
+				// delivery would send nothing: that is the result.
+				p.printf("credential: %v\n", err)
 			} else {
-				p.printf("credential: none found for this relay; AUTH will not be tried\n")
+				p.printf("credential: none found for this relay; AUTH will not be tried (RELAYQ_AUTH=none)\n")
 			}
 			if !c.o.Implicit.OnPort(t.port) && c.sniffImplicitTLS(ctx, t) {
 				p.printf("no banner within %s, and the server answered a TLS handshake: port %d speaks TLS from the first byte (implicit TLS, as port 465 does)\n", probeGreetingWait, t.port)
@@ -190,6 +195,9 @@ func (c *Client) Probe(ctx context.Context, w io.Writer, relay, sender string) P
 			}
 			s, ph, err := c.dial(ctx, t, cred, hasCred, p)
 			res = c.probeVerdict(p, ph, err, hasCred, s)
+			if res == ProbeOK && c.needCred(t, hasCred) != nil {
+				res = ProbeNoCredential
+			}
 			if s != nil {
 				s.c.quit()
 			}

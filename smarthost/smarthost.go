@@ -291,6 +291,8 @@ type Options struct {
 	MinTLS              uint16            // minimum TLS version; 0 and anything below are TLS 1.2
 	AllowUnverifiedAuth bool              // send credentials over TLS whose certificate did not verify (encrypt, may)
 	Credentials         Credentials       // nil: no AUTH
+	RequireCredential   bool              // a relay with no matching credential gets no mail (RELAYQ_AUTH=required): deferred, nothing sent
+	CredentialsFile     string            // named in the reason when no credential matches (RELAYQ_AUTHINFO)
 	Mechanisms          []string          // allowed SASL mechanisms, nil = any (intersected with authinfo M:)
 	HeloName            string            // EHLO name; default the host name
 	Dialer              Dialer            // default: *net.Dialer

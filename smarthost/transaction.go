@@ -80,10 +80,19 @@ func (x *txn) set(idx []int, v verdict) {
 	}
 }
 
+// classify is classify for this session: a session that did not
+// authenticate defers "relay access denied" instead of bouncing.
+func (x *txn) classify(p phase, err error) verdict {
+	if x.s.authed == "" {
+		return classifyUnauth(p, err)
+	}
+	return classify(p, err)
+}
+
 // fail records err in phase p for idx; a bounce ends their attempt, any
 // other verdict leaves them pending and is returned as the error.
 func (x *txn) fail(p phase, idx []int, err error) ([]int, error) {
-	v := classify(p, err)
+	v := x.classify(p, err)
 	x.set(idx, v)
 	if v.Status == Bounced {
 		return nil, nil
@@ -174,7 +183,7 @@ func (x *txn) recipients(pending []int, rcpts []string) (accepted, rest []int, e
 			accepted = append(accepted, i)
 			continue
 		}
-		v := classify(phRcpt, err)
+		v := x.classify(phRcpt, err)
 		var re *ReplyError
 		if !errors.As(err, &re) {
 			// Connection trouble: the rest stays pending for the next relay.

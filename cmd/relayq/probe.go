@@ -171,6 +171,7 @@ func smarthostOptions(cfg *config.Config, creds smarthost.Credentials, log *slog
 	if creds != nil {
 		o.Credentials = creds
 	}
+	o.RequireCredential, o.CredentialsFile = cfg.RequireCredential(), cfg.AuthInfo
 	if o.HeloName == "" && cfg.Domain != "" && !strings.Contains(cfg.Domain, " ") {
 		if h, err := os.Hostname(); err == nil && !strings.Contains(h, ".") {
 			o.HeloName = h + "." + cfg.Domain

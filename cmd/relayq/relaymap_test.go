@@ -210,6 +210,7 @@ func TestQueueRunSenderRelay(t *testing.T) {
 	cfg := queueConfig()
 	cfg.Spool = filepath.Join(dir, "queue.db")
 	cfg.TLS = "none"
+	cfg.Auth = "none" // a test relay without AUTH
 	cfg.HeloName = "client.test"
 	cfg.RelayHost = def.Relay()
 	cfg.SenderRelayHostMap = writeTestFile(t, filepath.Join(dir, "sender_relay"), "@example.org "+mapped.Relay()+"\n", 0o644)
@@ -246,6 +247,7 @@ func TestProbeSenderRelay(t *testing.T) {
 	def, mapped := testlib.StartSink(t), testlib.StartSink(t)
 	relayEnv(t, def.Relay(), "", "@example.org "+mapped.Relay()+"\n")
 	t.Setenv("RELAYQ_TLS", "none")
+	t.Setenv("RELAYQ_AUTH", "none") // the sinks take mail without AUTH
 	t.Setenv("RELAYQ_HELO_NAME", "client.test")
 	code, out, errOut := run(runProbe, "-sender", "a@example.org")
 	if code != exOK || !strings.Contains(out, "sender a@example.org: relay host "+mapped.Relay()+" (per-sender relay), not "+def.Relay()) ||

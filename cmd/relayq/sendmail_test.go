@@ -81,6 +81,7 @@ func TestDeliverNowDaemonless(t *testing.T) {
 	cfg.Spool = filepath.Join(dir, "queue.db")
 	cfg.ControlSocket = filepath.Join(dir, "control.sock")
 	cfg.TLS = "none"
+	cfg.Auth = "none" // a test relay without AUTH
 	cfg.HeloName = "client.test"
 	cfg.RelayHost = sink.Relay()
 	sp, err := spool.Open(cfg.Spool, spool.Options{})

@@ -172,7 +172,7 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []d
 		st, err := authinfo.NewStore(cfg.AuthInfo)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			log.Warn("no credentials file: AUTH will not be tried", "authinfo", cfg.AuthInfo)
+			log.Warn("no credentials file: mail waits, deferred, unless RELAYQ_AUTH=none", "authinfo", cfg.AuthInfo)
 		case err != nil:
 			return o, nil, fmt.Errorf("RELAYQ_AUTHINFO: %w", err)
 		default:
