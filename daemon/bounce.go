@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/relayq/relayq/dsn"
@@ -53,6 +54,12 @@ func (r *runner) notify(m *spool.Message, results []spool.Result, ks []int, expi
 	if len(rep.Recipients) == 0 {
 		return
 	}
+	if action == dsn.Failed && contentFailure(rep.Recipients) {
+		// The message failed for its content (size, 8-bit, UTF-8): a
+		// notice carrying it would fail the same way. Headers only
+		// (RFC 3462 §2, RFC 3464 §2: the original may be truncated).
+		rep.Ret = "HDRS"
+	}
 	origin := originDSN
 	if m.From == "" {
 		for _, d := range rep.Recipients {
@@ -68,6 +75,20 @@ func (r *runner) notify(m *spool.Message, results []spool.Result, ks []int, expi
 		origin = originPostmaster
 	}
 	r.submitReport(m, rep, body, origin, string(action))
+}
+
+// contentFailure reports a failure for the message's content rather than
+// its recipients: too large (5.3.4, 552 without an enhanced code), media
+// or conversion not supported (5.6.x: 8-bit to a relay without 8BITMIME,
+// UTF-8 without SMTPUTF8).
+func contentFailure(rs []dsn.Recipient) bool {
+	for _, d := range rs {
+		e := d.Reply.Enhanced
+		if e == "5.3.4" || strings.HasPrefix(e, "5.6.") || (e == "" && d.Reply.Code == 552) {
+			return true
+		}
+	}
+	return false
 }
 
 // submitReport renders rep and submits it from the null sender.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -476,6 +477,10 @@ func (r *runner) record(ctx context.Context, m *spool.Message, a *attemptResults
 	if len(a.failed) > 0 {
 		r.notify(m, a.results, a.failed, a.expired, dsn.Failed, a.now, time.Time{}, open)
 	}
+	if m.From == "" && len(a.failed) > 0 {
+		r.holdNotice(m, a)
+		return
+	}
 	if len(a.relayed) > 0 {
 		r.notify(m, a.results, a.relayed, nil, dsn.Relayed, a.now, time.Time{}, open)
 	}
@@ -514,6 +519,33 @@ func (r *runner) record(ctx context.Context, m *spool.Message, a *attemptResults
 		log.SpoolError(string(m.ID), "reschedule", err)
 		r.c.Metrics.spoolError(err)
 	}
+}
+
+// holdNotice keeps a null-sender message (a bounce, a delay notice, a
+// postmaster copy) that the relay refused or that ran out of time: it is
+// never bounced (RFC 5321 §6.1) and never dropped, but held, its failed
+// recipients pending again, with the reason in mailq, until an operator
+// releases it (after fixing the cause) or deletes it.
+func (r *runner) holdNotice(m *spool.Message, a *attemptResults) {
+	first := a.results[a.failed[0]]
+	for _, k := range a.failed {
+		a.results[k].State = spool.Pending
+	}
+	why := first.Reply.String()
+	if a.relay != "" && first.Reply.Code != 0 {
+		why = a.relay + " said: " + why
+	}
+	reason := fmt.Sprintf("held: a notice from the null sender cannot be delivered (%s); it is never bounced or dropped: fix the cause, then relayq queue release %s (or relayq queue delete %s)", why, m.ID, m.ID)
+	if err := r.st.HoldWith(m.ID, a.results, reason); err != nil {
+		if errors.Is(err, spool.ErrNotFound) {
+			r.c.Log.Info("message deleted while it was being delivered", "queue_id", string(m.ID))
+			return
+		}
+		r.c.Log.SpoolError(string(m.ID), "hold", err)
+		r.c.Metrics.spoolError(err)
+		return
+	}
+	r.c.Log.Warn("notice held: the relay refused it", "queue_id", string(m.ID), "reason", why)
 }
 
 // reschedule ends the lease of m after a local problem.

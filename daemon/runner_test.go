@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/wire"
 )
 
 func TestBackoff(t *testing.T) {
@@ -293,29 +296,73 @@ func TestPartialFailure(t *testing.T) {
 	}
 }
 
+// held waits until n messages are queued and all of them are held, and
+// returns them.
+func (h *harness) held(n int) []*spool.Message {
+	h.t.Helper()
+	var q []*spool.Message
+	h.waitFor(fmt.Sprintf("%d held messages", n), func() bool {
+		q = h.queued()
+		if len(q) != n {
+			return false
+		}
+		for _, m := range q {
+			if !m.Held {
+				return false
+			}
+		}
+		return true
+	})
+	return q
+}
+
+// TestNeverBounceABounce: mail from the null sender that the relay refuses
+// is never bounced and never dropped: it is held with its reason until an
+// operator releases it (then delivered once the cause is fixed).
 func TestNeverBounceABounce(t *testing.T) {
+	var fixed atomic.Bool
 	relay := &fakeRelay{reply: func(m *smarthost.Message, rcpt string, n int) smarthost.RcptOutcome {
+		if fixed.Load() {
+			return smarthost.RcptOutcome{Addr: rcpt, Status: smarthost.Delivered, Reply: wire.Reply{Code: 250, Text: "ok"}}
+		}
 		return perm(550, "5.1.1", "no such user")
 	}}
 	h := newHarness(t, relay, runnerConfig{})
 	h.start()
-	h.submit("", "gone@example.net")
-	h.empty()
+	id := h.submit("", "gone@example.net")
+	q := h.held(1)
 	if n := len(relay.deliveries()); n != 1 {
 		t.Fatalf("%d deliveries, want 1 (no notice for the null sender)", n)
 	}
 	if !strings.Contains(h.logs.String(), "null sender: never bounced") {
 		t.Errorf("not logged:\n%s", h.logs)
 	}
+	if m := q[0]; m.ID != id || m.Recipients[0].State != spool.Pending ||
+		!strings.Contains(m.Reason, "550 5.1.1 no such user") || !strings.Contains(m.Reason, "relayq queue release "+string(id)) {
+		t.Fatalf("held message %+v reason %q", m.Recipients, m.Reason)
+	}
 
 	// A failing notice of our own (from <>) to a sender that is gone:
-	// still no notice, whatever happens.
+	// still no notice, and the notice is held too.
 	h.submit("sender@example.com", "gone2@example.net")
-	h.empty()
+	q = h.held(2)
 	ds := relay.deliveries()
 	// original, its notice (which fails: 550 from the fake), and nothing more
 	if len(ds) != 3 || ds[2].msg.From != "" {
 		t.Fatalf("deliveries: %d", len(ds))
+	}
+
+	// The cause fixed, the operator releases them: delivered, once.
+	fixed.Store(true)
+	for _, m := range q {
+		if err := h.sp.Release(m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.r.Kick()
+	h.empty()
+	if ds := relay.deliveries(); len(ds) != 5 {
+		t.Fatalf("deliveries after release: %d, want 5", len(ds))
 	}
 }
 
@@ -326,9 +373,9 @@ func TestPostmasterCopy(t *testing.T) {
 	h := newHarness(t, relay, runnerConfig{Postmaster: "postmaster@example.com"})
 	h.start()
 	h.submit("", "gone@example.net")
-	h.empty()
+	h.held(2)
 	ds := relay.deliveries()
-	// the bounce, the postmaster report (which fails too), and no more
+	// the bounce, the postmaster report (which fails too, and is held), and no more
 	if len(ds) != 2 {
 		t.Fatalf("%d deliveries, want 2", len(ds))
 	}
@@ -339,6 +386,42 @@ func TestPostmasterCopy(t *testing.T) {
 	rep := parseNotice(t, pm.body)
 	if rep.origType != "text/rfc822-headers" {
 		t.Errorf("postmaster gets %s, want headers only", rep.origType)
+	}
+}
+
+// TestContentFailureNoticeHeadersOnly: a message refused for its content
+// (too large, 8-bit, UTF-8) is reported with its headers only, so that
+// the notice does not fail the same way; other failures return it whole.
+func TestContentFailureNoticeHeadersOnly(t *testing.T) {
+	for _, tc := range []struct {
+		code     int
+		enhanced string
+		want     string
+	}{
+		{552, "5.3.4", "text/rfc822-headers"},
+		{554, "5.6.7", "text/rfc822-headers"},
+		{550, "5.6.3", "text/rfc822-headers"},
+		{550, "5.1.1", "message/rfc822"},
+	} {
+		t.Run(tc.enhanced, func(t *testing.T) {
+			relay := &fakeRelay{reply: func(m *smarthost.Message, rcpt string, n int) smarthost.RcptOutcome {
+				if m.From == "" {
+					return smarthost.RcptOutcome{Addr: rcpt, Status: smarthost.Delivered, Reply: wire.Reply{Code: 250, Text: "ok"}}
+				}
+				return perm(tc.code, tc.enhanced, "refused")
+			}}
+			h := newHarness(t, relay, runnerConfig{})
+			h.start()
+			h.submit("sender@example.com", "a@example.net")
+			h.empty()
+			ns := relay.notices()
+			if len(ns) != 1 {
+				t.Fatalf("%d notices", len(ns))
+			}
+			if rep := parseNotice(t, ns[0].body); rep.origType != tc.want {
+				t.Errorf("notice returns %s, want %s", rep.origType, tc.want)
+			}
+		})
 	}
 }
 

@@ -19,6 +19,7 @@ type store interface {
 	NextDue() (time.Time, bool, error)
 	Defer(id spool.ID, next time.Time, reason string) error
 	Reschedule(id spool.ID, results []spool.Result, next time.Time, reason string) error
+	HoldWith(id spool.ID, results []spool.Result, reason string) error
 	Delete(id spool.ID) error
 	Submit(ctx context.Context, env spool.Envelope, body io.Reader) (spool.ID, error)
 	Get(id spool.ID) (*spool.Message, error)
@@ -74,6 +75,11 @@ func (t *transient) Defer(id spool.ID, next time.Time, reason string) error {
 	return t.with(func(s *spool.Spool) error { return s.Defer(id, next, reason) })
 }
 
+func (t *transient) HoldWith(id spool.ID, results []spool.Result, reason string) error {
+	return t.with(func(s *spool.Spool) error { return s.HoldWith(id, results, reason) })
+}
+
+// Reschedule is spool.Reschedule on a short-lived open.
 func (t *transient) Reschedule(id spool.ID, results []spool.Result, next time.Time, reason string) error {
 	return t.with(func(s *spool.Spool) error { return s.Reschedule(id, results, next, reason) })
 }

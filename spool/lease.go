@@ -206,6 +206,25 @@ func (s *Spool) Reschedule(id ID, results []Result, next time.Time, reason strin
 	})
 }
 
+// HoldWith is Update, the end of the lease and Hold in one commit, with
+// reason as the message-level reason: for a message that must not be
+// dropped and cannot be delivered as things are (a notice the relay
+// refuses). It waits, listed with its reason, for an operator's release
+// or delete.
+func (s *Spool) HoldWith(id ID, results []Result, reason string) error {
+	now := s.now()
+	return s.modify("hold", id, func(r *record) error {
+		if err := applyResults(r, results, now); err != nil {
+			return err
+		}
+		r.LeaseUntil = time.Time{}
+		r.NextAttempt = now // due at once when released
+		r.Reason = reason
+		r.Held = true
+		return nil
+	})
+}
+
 // Defer ends a lease: the message is due again at next, with reason as its
 // message-level reason (why it is still queued). A held message keeps its
 // hold and becomes due at next once released.
