@@ -88,7 +88,7 @@ func runLocked(ctx context.Context, o Options, st *transient, r *runner, drain t
 		return err
 	}
 	for {
-		for more := true; more && runCtx.Err() == nil; {
+		for more := maildrop.Pending(dir); more && runCtx.Err() == nil; {
 			err := st.with(func(s *spool.Spool) error {
 				var err error
 				_, more, err = importDrops(runCtx, s, dir, importBatch, &o)
