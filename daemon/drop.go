@@ -82,7 +82,8 @@ func importDrops(ctx context.Context, s *spool.Spool, dir string, max int, o *Op
 		} else {
 			n++
 			log.Queued(string(id), f.Envelope.From, len(f.Envelope.Recipients), f.Size, f.Envelope.Origin)
-			log.Debug("imported from the drop directory", "queue_id", string(id), "drop_id", e.ID)
+			// sendmail reported the drop ID to its caller.
+			log.Info("imported from the drop directory", "queue_id", string(id), "drop_id", e.ID)
 		}
 		if err := maildrop.Remove(e.Path); err != nil {
 			// The entry stays: the next import removes the file.

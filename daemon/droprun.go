@@ -155,6 +155,7 @@ func watchDrops(ctx context.Context, s *spool.Spool, o *Options, kick func()) {
 				lastMod = fi.ModTime()
 			}
 			lastFull = time.Now()
+			maildrop.ClearNoAnswer(dir) // alive: callers may use the socket again
 			if maildrop.Pending(dir) {
 				maildrop.ClearKick(dir)
 				kick()

@@ -177,3 +177,29 @@ func WaitRunLock(ctx context.Context, dir string, serveWait time.Duration, waiti
 		}
 	}
 }
+
+// noAnswerName flags a daemon that did not answer on its socket: callers
+// that see it fresh go straight to the drop directory instead of waiting
+// for the same silence again. The daemon removes it whenever it looks at
+// the drop directory (it is alive then).
+const noAnswerName = ".noanswer"
+
+// MarkNoAnswer records that the daemon did not answer just now.
+func MarkNoAnswer(dir string) {
+	p := filepath.Join(dir, noAnswerName)
+	if f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE, 0o644); err == nil {
+		f.Close()
+	}
+	now := time.Now()
+	_ = os.Chtimes(p, now, now)
+}
+
+// NoAnswerSince reports whether the daemon was found not answering within
+// the last d.
+func NoAnswerSince(dir string, d time.Duration) bool {
+	fi, err := os.Stat(filepath.Join(dir, noAnswerName))
+	return err == nil && time.Since(fi.ModTime()) < d
+}
+
+// ClearNoAnswer removes the flag (the daemon is alive).
+func ClearNoAnswer(dir string) { _ = os.Remove(filepath.Join(dir, noAnswerName)) }

@@ -23,7 +23,8 @@
 // writes and fsyncs it, links it to its final name (link(2) never replaces
 // an existing file), removes the temporary name and fsyncs the directory;
 // only then does it return. The final name is the drop ID: the time in
-// microseconds and random bits in base 36, unique and in arrival order.
+// microseconds and random bits in base 36 (upper case), unique and in
+// arrival order.
 // Names beginning with "." are never messages (temporary files, locks);
 // a file found torn is renamed to NAME.damaged and kept for the operator.
 //
@@ -191,14 +192,15 @@ func check(env Envelope) error {
 }
 
 // newID is the time in microseconds (base 36, 11 digits, so names sort in
-// arrival order) and 40 random bits (8 digits).
+// arrival order) and 40 random bits (8 digits), in upper case like the
+// spool's queue IDs.
 func newID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	r := binary.BigEndian.Uint64(b[:]) & (1<<40 - 1)
 	t := strconv.FormatInt(time.Now().UnixMicro(), 36)
 	s := strconv.FormatUint(r, 36)
-	return strings.Repeat("0", 11-len(t)) + t + strings.Repeat("0", 8-len(s)) + s
+	return strings.ToUpper(strings.Repeat("0", 11-len(t)) + t + strings.Repeat("0", 8-len(s)) + s)
 }
 
 // ValidID reports whether name is a drop ID (a message's file name).
@@ -208,7 +210,7 @@ func ValidID(name string) bool {
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z') {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
 			return false
 		}
 	}

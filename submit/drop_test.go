@@ -19,8 +19,9 @@ import (
 // hungDaemon listens on a unix socket and plays a daemon that stops
 // answering: before the greeting (SIGSTOP before the connection), or after
 // the final dot (stopped while committing).
-func hungDaemon(t *testing.T, path string, afterDot bool) {
+func hungDaemon(t *testing.T, path string, afterDot bool) *atomic.Int32 {
 	t.Helper()
+	var accepted atomic.Int32
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func hungDaemon(t *testing.T, path string, afterDot bool) {
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			go func() {
 				defer c.Close()
 				if !afterDot {
@@ -63,6 +65,7 @@ func hungDaemon(t *testing.T, path string, afterDot bool) {
 			}()
 		}
 	}()
+	return &accepted
 }
 
 func dropEnvelope() Envelope {
@@ -75,7 +78,7 @@ func dropEnvelope() Envelope {
 func TestHungDaemonFallsBackToDropDir(t *testing.T) {
 	tmp := t.TempDir()
 	sock := filepath.Join(tmp, "submit.sock")
-	hungDaemon(t, sock, false)
+	accepted := hungDaemon(t, sock, false)
 	dir := filepath.Join(tmp, "maildrop")
 	var kicks atomic.Int32
 	o := Options{Socket: sock, SpoolPath: filepath.Join(tmp, "queue.db"), DropDir: dir, DropKick: func() { kicks.Add(1) }, AnswerTimeout: 200 * time.Millisecond}
@@ -98,6 +101,17 @@ func TestHungDaemonFallsBackToDropDir(t *testing.T) {
 	}
 	if _, err := os.Stat(o.SpoolPath); err == nil {
 		t.Error("the spool was opened")
+	}
+	// The next caller does not wait for the same silence: straight to
+	// the drop directory, without connecting.
+	if _, err := Submit(context.Background(), o, dropEnvelope(), strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d connections, want 1 (the second caller should skip the silent daemon)", n)
+	}
+	if es, _ := maildrop.List(dir); len(es) != 2 {
+		t.Errorf("%d drop files, want 2", len(es))
 	}
 }
 

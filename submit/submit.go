@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/relayq/relayq/internal/sysexits"
+	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/wire"
 )
@@ -120,6 +121,11 @@ const DefaultTimeout = 30 * time.Second
 // DefaultAnswerTimeout is Options.AnswerTimeout's default.
 const DefaultAnswerTimeout = 5 * time.Second
 
+// noAnswerMemory is how long after a daemon did not answer callers skip
+// its socket and write the drop directory straight away (the daemon
+// clears the mark as soon as it looks at the drop directory again).
+const noAnswerMemory = 30 * time.Second
+
 // ReplyError is a reply of the daemon that refused the message. Command is
 // the step refused: "greeting", "EHLO", "MAIL", "RCPT TO:<addr>", "DATA",
 // "end of data". Submit returns it wrapped as "daemon refused <Command>:
@@ -141,6 +147,11 @@ func Submit(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, e
 	if err := checkEnvelope(env); err != nil {
 		return "", err
 	}
+	if o.Socket != "" && o.DropDir != "" && maildrop.NoAnswerSince(o.DropDir, noAnswerMemory) {
+		// The daemon did not answer a moment ago: do not wait for it
+		// again; it imports the drop directory when it goes on.
+		return submitDrop(o, env, body, errNoAnswer)
+	}
 	if o.Socket != "" {
 		id, err := submitSocket(ctx, o, env, body)
 		if !errors.Is(err, errNoDaemon) {
@@ -151,7 +162,11 @@ func Submit(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, e
 			return "", fmt.Errorf("submit via %s: %w: %w", o.Socket, ErrTemporary, err)
 		}
 		if o.DropDir != "" {
-			return submitDrop(o, env, body, err)
+			id, derr := submitDrop(o, env, body, err)
+			if derr == nil && errors.Is(err, errNoAnswer) {
+				maildrop.MarkNoAnswer(o.DropDir)
+			}
+			return id, derr
 		}
 	}
 	if o.DropDir != "" {

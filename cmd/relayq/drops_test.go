@@ -24,7 +24,7 @@ func TestListDrops(t *testing.T) {
 	if err := maildrop.SetAside(filepath.Join(dir, bad)); err != nil {
 		t.Fatal(err)
 	}
-	torn := "zzzzzzzzzzzzzzzzzzz"
+	torn := "ZZZZZZZZZZZZZZZZZZZ"
 	os.WriteFile(filepath.Join(dir, torn), []byte("relayq-drop/1\n{"), 0o600)
 	var got []*spool.Message
 	if err := listDrops(dir, func(m *spool.Message) { got = append(got, m) }); err != nil {
