@@ -2,8 +2,9 @@
 # t-53-dropdir-exactly-once: daemonless submission goes through the drop
 # directory, and no daemon start, stop or hang makes a message go out twice
 # or get lost. Against the real Postfix + Dovecot smarthost; every message
-# carries a unique X-Test-Token, and each token is counted in the
-# smarthost's maildir at the end (duplicates and losses reported).
+# carries a unique X-Test-Token (ended by ';', so that no token matches
+# inside another), and each token is counted in the smarthost's maildir at
+# the end (duplicates and losses reported).
 #
 #  1. The daemon starts at a random point of a daemonless delivery run
 #     (ROUNDS_START rounds, default 100): sendmail without a daemon (drop
@@ -37,7 +38,7 @@ TOKENS=$T/tokens
 
 # send TOKEN — one message through /usr/sbin/sendmail's personality.
 send() {
-	printf 'From: alice@relayq.test\nTo: %s@%s\nSubject: t53 %s\nX-Test-Token: %s\n\nbody %s\n' \
+	printf 'From: alice@relayq.test\nTo: %s@%s\nSubject: t53 %s\nX-Test-Token: %s;\n\nbody %s\n' \
 		"$SMARTHOST_USER" "$SMARTHOST_HOST" "$1" "$1" "$1" | "$BIN/sendmail" -t -i ||
 		fail "sendmail exited $? for $1"
 	echo "$1" >>"$TOKENS"
@@ -66,7 +67,7 @@ count_all() {
 	for ((i = 0; i < MAIL_TIMEOUT * 5; i++)); do
 		lost=0
 		while read -r tok; do
-			[ -n "$(mail_files "X-Test-Token: $tok")" ] || lost=$((lost + 1))
+			[ -n "$(mail_files "X-Test-Token: $tok;")" ] || lost=$((lost + 1))
 		done <"$TOKENS"
 		[ "$lost" = 0 ] && break
 		sleep 0.2
@@ -76,7 +77,7 @@ count_all() {
 	lost=0
 	while read -r tok; do
 		total=$((total + 1))
-		n=$(mail_files "X-Test-Token: $tok" | grep -c . || true)
+		n=$(mail_files "X-Test-Token: $tok;" | grep -c . || true)
 		if [ "$n" = 0 ]; then
 			lost=$((lost + 1))
 			log "lost: $tok"
@@ -129,13 +130,13 @@ kill -STOP "$SERVE_PID"
 on_exit kill -CONT "$SERVE_PID"
 tok=t53c-$$
 START=$(date +%s%N)
-timeout 60 "$BIN/sendmail" -t -i < <(printf 'To: %s@%s\nSubject: t53 %s\nX-Test-Token: %s\n\nbody\n' "$SMARTHOST_USER" "$SMARTHOST_HOST" "$tok" "$tok") ||
+timeout 60 "$BIN/sendmail" -t -i < <(printf 'To: %s@%s\nSubject: t53 %s\nX-Test-Token: %s;\n\nbody\n' "$SMARTHOST_USER" "$SMARTHOST_HOST" "$tok" "$tok") ||
 	fail "sendmail exited $? with the daemon stopped"
 echo "$tok" >>"$TOKENS"
 log "sendmail returned after $((($(date +%s%N) - START) / 1000000)) ms with the daemon stopped"
 # The next caller does not wait for the same silence (maildrop/.noanswer).
 START=$(date +%s%N)
-timeout 60 "$BIN/sendmail" -t -i < <(printf 'To: %s@%s\nSubject: t53 %s\nX-Test-Token: %s\n\nbody\n' "$SMARTHOST_USER" "$SMARTHOST_HOST" "$tok-2" "$tok-2") ||
+timeout 60 "$BIN/sendmail" -t -i < <(printf 'To: %s@%s\nSubject: t53 %s\nX-Test-Token: %s;\n\nbody\n' "$SMARTHOST_USER" "$SMARTHOST_HOST" "$tok-2" "$tok-2") ||
 	fail "the second sendmail exited $? with the daemon stopped"
 echo "$tok-2" >>"$TOKENS"
 log "the next sendmail returned after $((($(date +%s%N) - START) / 1000000)) ms"
@@ -145,9 +146,9 @@ timeout 60 "$BIN/mailq" >"$T/mailq.out" 2>"$T/mailq.err" || rc=$?
 assert_eq "$rc" 75 "mailq's exit status with the daemon stopped"
 assert_contains "$T/mailq.err" "does not answer" "mailq's error"
 assert_contains "$T/mailq.out" "in the drop directory, not yet queued" "mailq lists the drop directory's message"
-assert_no_mail "X-Test-Token: $tok" 1
+assert_no_mail "X-Test-Token: $tok;" 1
 kill -CONT "$SERVE_PID"
-wait_for_mail "X-Test-Token: $tok-2" >/dev/null
+wait_for_mail "X-Test-Token: $tok-2;" >/dev/null
 wait_drained
 stop_serve
 count_all "SIGSTOP"
