@@ -85,6 +85,7 @@ func (b *bench) run(n, par int) error {
 		"RELAYQ_CONTROL_SOCKET="+filepath.Join(b.dir, "control.sock"),
 		"RELAYQ_RELAYHOST=[127.0.0.1]:"+fmt.Sprint(s.port),
 		"RELAYQ_TLS=none",
+		"RELAYQ_AUTH=none", // the sink trusts loopback; no credential is configured
 		"RELAYQ_AUTHINFO="+authinfo,
 		"RELAYQ_ALIASES="+filepath.Join(b.dir, "aliases"),
 		"RELAYQ_DOMAIN=bench.example",
