@@ -59,6 +59,7 @@ type runner struct {
 	d    Deliverer
 	c    runnerConfig
 	kick chan struct{}
+	gate relayGate // the dead-relay hold
 }
 
 func newRunner(st store, d Deliverer, c runnerConfig) *runner {
@@ -157,6 +158,20 @@ func (s *schedule) lease() (leased int, timer Timer, finished bool) {
 		return 0, nil, false
 	}
 	now := r.c.Clock.Now()
+	if until, closed := r.gate.closedUntil(); closed {
+		// Dead-relay hold: nothing is leased while it lasts, then one
+		// message at a time (the probe).
+		if s.once {
+			return 0, nil, s.inflight == 0 && len(s.ready) == 0
+		}
+		if until.IsZero() || now.Before(until) || len(s.ready) > 0 {
+			if !until.IsZero() {
+				timer = r.c.Clock.TimerAt(until)
+			}
+			return 0, timer, false
+		}
+		room = 1
+	}
 	msgs, err := r.st.LeaseDue(now, room, r.c.Lease)
 	if err != nil {
 		r.c.Log.SpoolError("", "lease", err)
@@ -201,16 +216,42 @@ func (s *schedule) lease() (leased int, timer Timer, finished bool) {
 }
 
 // start hands ready messages to free workers.
+// While the dead-relay hold lasts, what was leased goes back to the spool,
+// due when the hold ends, its reason unchanged.
 func (s *schedule) start(workCtx context.Context) {
 	for s.inflight < s.r.c.Workers && len(s.ready) > 0 {
+		ok, probe := s.r.gate.admit(s.r.c.Clock.Now())
+		if !ok {
+			s.putBack()
+			return
+		}
 		m := s.ready[0]
 		s.ready = s.ready[1:]
 		s.inflight++
 		go func() {
 			defer func() { s.done <- m.ID }()
-			s.r.attempt(workCtx, m)
+			s.r.attempt(workCtx, m, probe)
 		}()
 	}
+}
+
+// putBack ends the leases of the ready messages during a dead-relay hold:
+// due again when it ends (a probe in flight: when it would end again).
+func (s *schedule) putBack() {
+	until, closed := s.r.gate.closedUntil()
+	if !closed {
+		return
+	}
+	if until.IsZero() {
+		until = s.r.c.Clock.Now().Add(s.r.c.Policy.BackoffMin)
+	}
+	for _, m := range s.ready {
+		if err := s.r.st.Defer(m.ID, until, m.Reason); err != nil {
+			s.r.c.Log.SpoolError(string(m.ID), "release", err)
+		}
+		delete(s.active, m.ID)
+	}
+	s.ready = nil
 }
 
 // wait sleeps until ctx ends, a kick, the timer, or a finished attempt
@@ -266,7 +307,12 @@ func (s *schedule) stop(drain time.Duration, cancelWork context.CancelFunc) {
 // it, in named steps: the smarthost message, the delivery, each
 // recipient's result, the lifetime give-up, the next attempt time, then
 // notices before the record (at-least-once for both).
-func (r *runner) attempt(ctx context.Context, m *spool.Message) {
+func (r *runner) attempt(ctx context.Context, m *spool.Message, probe bool) {
+	if probe {
+		// A probe that ends before any delivery attempt lets the next
+		// message probe (gateResult has ended it otherwise).
+		defer r.gate.probeEnded()
+	}
 	pending := pendingRecipients(m)
 	if len(pending) == 0 {
 		// Every recipient was final before (a crash between the last
@@ -290,6 +336,7 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 	if !ok {
 		return
 	}
+	r.gateResult(m, out, derr, probe)
 	now := r.c.Clock.Now()
 	a := r.results(m, pending, out, derr, now)
 	r.giveUp(m, a)
@@ -298,6 +345,27 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message) {
 		r.c.Attempted(m, a.results)
 	}
 	r.record(ctx, m, a, next, open)
+}
+
+// gateResult feeds an attempt's outcome to the dead-relay hold and logs
+// when it closes or opens.
+func (r *runner) gateResult(m *spool.Message, out smarthost.Outcome, derr error, probe bool) {
+	reason := ""
+	if derr != nil {
+		reason = wire.Sanitize(derr.Error())
+	}
+	wait := func(n int) time.Duration { return r.c.Policy.Backoff(n, r.c.Rand) }
+	now := r.c.Clock.Now()
+	closed, opened := r.gate.result(now, relayDown(out, derr), probe, wait, reason)
+	switch {
+	case closed:
+		until, _ := r.gate.closedUntil()
+		r.c.Log.Warn("relay held: no message is sent until the hold ends, then one probes the relay (dead-relay hold)",
+			"queue_id", string(m.ID), "until", until, "reason", reason)
+	case opened:
+		r.c.Log.Info("relay hold ended: the probe got through", "queue_id", string(m.ID))
+		r.Kick()
+	}
 }
 
 // pendingRecipients returns the indexes of m's recipients still pending.

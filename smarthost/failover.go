@@ -37,12 +37,14 @@ func (d *delivery) failed(t target, p phase, err error) verdict {
 		d.out.Relay = t.String()
 	}
 	d.out.AuthFailed = d.out.AuthFailed || v.AuthFailed
+	d.out.NoSession = true
 	return v
 }
 
 // send runs the transaction on s and returns s to the pool.
 func (d *delivery) send(s *session) error {
 	d.out.Relay = s.tgt.String()
+	d.out.NoSession = false
 	d.out.DSN = s.c.has("DSN")
 	s.stop = context.AfterFunc(d.ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
 	var err error
@@ -59,6 +61,7 @@ func (d *delivery) relays(relays []Relay) bool {
 		if err != nil {
 			d.lastErr = err
 			d.setAll(classify(phConnect, err))
+			d.out.NoSession = true
 			continue
 		}
 		for _, t := range tgts {

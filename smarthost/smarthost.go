@@ -170,6 +170,11 @@ type Outcome struct {
 	Relay      string        // relay that gave the replies ("" if none was reached), e.g. "smtp.example.com[192.0.2.1]:587"
 	Recipients []RcptOutcome // one per Message.Recipients, same order
 	AuthFailed bool          // a relay refused AUTH (535, 534, 454 …) or none could be done: raise an alarm; the recipients it concerned are Deferred
+	// NoSession reports that the attempt ended without a usable session:
+	// no relay address could be reached, greeted, secured and logged in
+	// to (a relay-level failure, not the message's: the daemon's
+	// dead-relay hold).
+	NoSession bool
 	// DSN reports that the relay announced DSN (RFC 3461) and took the
 	// NOTIFY/ORCPT/RET/ENVID parameters. When false, recipients that asked
 	// for NOTIFY=SUCCESS are owed a "relayed" DSN (RFC 3461 §5.2.2).
