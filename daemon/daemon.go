@@ -249,6 +249,10 @@ func Serve(ctx context.Context, o Options) (err error) {
 	defer stopRunner()
 	drain := o.drainTimeout()
 	runnerDone := make(chan error, 1)
+	// A restart may carry the fix (credentials, relay host, TLS): mail
+	// deferred for such a reason goes at once (the dead-relay hold then
+	// limits the attempts if it does not).
+	s.r.configChanged("a start of relayq serve")
 	go func() { runnerDone <- s.r.run(runCtx, false, drain) }()
 	if o.DropDir != "" {
 		s.startDrops()
@@ -430,6 +434,9 @@ func (s *server) wait(ctx context.Context, runnerDone <-chan error) error {
 					s.log.Info("reloaded", "what", fmt.Sprintf("%T", rl))
 				}
 			}
+			// The fix may be in: mail waiting for a configuration reason
+			// goes now, not after its backoff.
+			s.r.configChanged("a reload (SIGHUP)")
 		case err := <-runnerDone:
 			return fmt.Errorf("runner stopped: %v", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
+	"github.com/relayq/relayq/wire"
 )
 
 // switchRelay is a go-smtp relay on loopback that refuses every session
@@ -190,5 +191,53 @@ func TestDeadRelayHoldWrongPassword(t *testing.T) {
 	h.waitFor("the hold again", quiet)
 	if got := len(relay.deliveries()); got != first+1 {
 		t.Fatalf("%d logins after one hold period, want %d", got, first+1)
+	}
+}
+
+// TestReloadRetriesConfigDeferrals: mail deferred because the login was
+// refused is retried at once after a reload (no clock advance: not after
+// its backoff), with the stale reason gone; mail deferred for another
+// reason (a 451 from the relay) waits out its backoff.
+func TestReloadRetriesConfigDeferrals(t *testing.T) {
+	var fixed atomic.Bool
+	relay := &fakeRelay{auth: true, err: func(m *smarthost.Message) error {
+		if fixed.Load() {
+			return nil
+		}
+		return errors.New("AUTH: 535 5.7.8 authentication failed")
+	}}
+	h := newHarness(t, relay, runnerConfig{})
+	h.start()
+	id := h.submit("a@example.org", "b@example.net")
+	m := h.settled(id, 1)
+	if m.ReasonKind != smarthost.KindAuth || !m.NextAttempt.After(h.clock.Now()) {
+		t.Fatalf("deferred: kind %q next %v", m.ReasonKind, m.NextAttempt)
+	}
+	// The password is fixed; SIGHUP.
+	fixed.Store(true)
+	relay.mu.Lock()
+	relay.auth = false
+	relay.mu.Unlock()
+	h.r.configChanged("a reload (SIGHUP)")
+	h.empty()
+	if n := relay.perRcpt["b@example.net"]; n != 2 {
+		t.Errorf("%d attempts, want 2", n)
+	}
+	if !strings.Contains(h.logs.String(), "deferred mail retried at once") {
+		t.Errorf("not logged:\n%s", h.logs)
+	}
+
+	// A deferral the relay gave for its own reasons is not retried early.
+	relay.mu.Lock()
+	relay.reply = func(m *smarthost.Message, rcpt string, n int) smarthost.RcptOutcome {
+		return smarthost.RcptOutcome{Addr: rcpt, Status: smarthost.Deferred, Reply: wire.Reply{Code: 451, Enhanced: "4.3.0", Text: "later"}}
+	}
+	relay.mu.Unlock()
+	id = h.submit("a@example.org", "c@example.net")
+	h.settled(id, 1)
+	h.r.configChanged("a reload (SIGHUP)")
+	m = h.settled(id, 1)
+	if !m.NextAttempt.After(h.clock.Now()) || m.ReasonKind != "" || strings.Contains(m.Reason, "retrying") {
+		t.Errorf("a 451 deferral was retried early: %+v", m)
 	}
 }

@@ -88,6 +88,9 @@ func (f *fakeRelay) Deliver(ctx context.Context, m *smarthost.Message) (smarthos
 		at = f.clock.Now()
 	}
 	out := smarthost.Outcome{Relay: "sink.test[127.0.0.1]:25", DSN: f.dsn, AuthFailed: f.auth}
+	if f.auth {
+		out.Kind = smarthost.KindAuth
+	}
 	var werr error
 	if f.err != nil {
 		werr = f.err(m)

@@ -15,7 +15,7 @@ type NoRelay string
 
 // Deliver defers every recipient.
 func (n NoRelay) Deliver(ctx context.Context, m *smarthost.Message) (smarthost.Outcome, error) {
-	out := smarthost.Outcome{}
+	out := smarthost.Outcome{Kind: KindNoRelay}
 	for _, r := range m.Recipients {
 		out.Recipients = append(out.Recipients, smarthost.RcptOutcome{Addr: r.Addr, Status: smarthost.Deferred, Reply: wire.Reply{Enhanced: "4.3.5", Text: string(n)}})
 	}

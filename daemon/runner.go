@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/relayq/relayq/config"
@@ -24,9 +23,13 @@ type Deliverer interface {
 	Deliver(ctx context.Context, m *smarthost.Message) (smarthost.Outcome, error)
 }
 
-// delayMarker starts the spool Reason of a message whose sender has been
-// sent the delay notice, so that it is sent once.
-const delayMarker = "(delay notice sent) "
+// KindNoRelay is the reason kind of mail deferred because no relay host
+// is configured (NoRelay).
+const KindNoRelay = "norelay"
+
+// configKinds are the reason kinds a configuration change may fix: mail
+// deferred for them is retried at once after a reload or a restart.
+var configKinds = []string{smarthost.KindAuth, smarthost.KindTLS, smarthost.KindConnect, smarthost.KindCredential, KindNoRelay}
 
 // Origins of messages the runner submits itself (spool.Envelope.Origin).
 const (
@@ -368,6 +371,23 @@ func (r *runner) gateResult(m *spool.Message, out smarthost.Outcome, derr error,
 	}
 }
 
+// configChanged is called after a reload or at start: the dead-relay hold
+// ends and mail deferred for a reason a configuration change may fix
+// (authentication, TLS, no credential, no relay host, connection) is
+// retried at once, its stale reason replaced.
+func (r *runner) configChanged(what string) {
+	r.gate.open()
+	n, err := r.st.RetryKinds(configKinds, "retrying at once after "+what)
+	if err != nil {
+		r.c.Log.SpoolError("", "retry after "+what, err)
+		return
+	}
+	if n > 0 {
+		r.c.Log.Info("deferred mail retried at once", "after", what, "messages", n)
+	}
+	r.Kick()
+}
+
 // pendingRecipients returns the indexes of m's recipients still pending.
 func pendingRecipients(m *spool.Message) []int {
 	var pending []int
@@ -438,6 +458,7 @@ func (r *runner) deliver(ctx context.Context, m *spool.Message, sm *smarthost.Me
 // were relayed to a relay without DSN, or stay deferred.
 type attemptResults struct {
 	relay                     string
+	kind                      string // Outcome.Kind: the relay-level failure's kind
 	now                       time.Time
 	delay                     time.Duration // since arrival
 	results                   []spool.Result
@@ -449,7 +470,7 @@ type attemptResults struct {
 // each delivered and bounced recipient.
 func (r *runner) results(m *spool.Message, pending []int, out smarthost.Outcome, derr error, now time.Time) *attemptResults {
 	log := r.c.Log
-	a := &attemptResults{relay: out.Relay, now: now, delay: now.Sub(m.Arrival), results: make([]spool.Result, len(pending)), expired: map[int]bool{}}
+	a := &attemptResults{relay: out.Relay, kind: out.Kind, now: now, delay: now.Sub(m.Arrival), results: make([]spool.Result, len(pending)), expired: map[int]bool{}}
 	for k, idx := range pending {
 		ro := smarthost.RcptOutcome{Status: smarthost.Deferred}
 		if k < len(out.Recipients) {
@@ -523,7 +544,7 @@ func (r *runner) nextAttempt(ctx context.Context, m *spool.Message, a *attemptRe
 		// when the daemon comes back.
 		next = a.now
 	}
-	warned := strings.HasPrefix(m.Reason, delayMarker)
+	warned := m.DelayNotified
 	if dw := r.c.Policy.DelayWarning; dw > 0 && !warned && a.delay < dw && next.After(m.Arrival.Add(dw)) {
 		next = m.Arrival.Add(dw) // wake up in time to send the delay notice
 	}
@@ -567,17 +588,16 @@ func (r *runner) record(ctx context.Context, m *spool.Message, a *attemptResults
 	if ctx.Err() != nil {
 		reason = "interrupted by shutdown: " + reason
 	}
-	warned := strings.HasPrefix(m.Reason, delayMarker)
+	warned := m.DelayNotified
 	if dw := r.c.Policy.DelayWarning; dw > 0 && !warned && a.delay >= dw {
 		retryUntil := m.Arrival.Add(r.c.Policy.Lifetime(m.From))
 		r.notify(m, a.results, a.deferred, nil, dsn.Delayed, a.now, retryUntil, open)
 		warned = true
 	}
-	if warned {
-		reason = delayMarker + reason
-	}
-	// The outcomes and the end of the lease in one commit.
-	if err := r.st.Reschedule(m.ID, a.results, next, reason); err != nil {
+	// The outcomes, the end of the lease, the reason's kind and the
+	// delay-notice state in one commit.
+	why := spool.Why{Text: reason, Kind: a.kind, DelayNotified: warned}
+	if err := r.st.RescheduleAs(m.ID, a.results, next, why); err != nil {
 		if errors.Is(err, spool.ErrNotFound) {
 			log.Info("message deleted while it was being delivered", "queue_id", string(m.ID))
 			return

@@ -482,8 +482,8 @@ func TestDelayWarningOnce(t *testing.T) {
 	if rep.rcpts[0].Get("Action") != "delayed" || rep.rcpts[0].Get("Will-Retry-Until") == "" {
 		t.Errorf("delay notice %v", rep.rcpts[0].Map())
 	}
-	if !strings.HasPrefix(m.Reason, delayMarker) {
-		t.Errorf("reason %q", m.Reason)
+	if !m.DelayNotified {
+		t.Errorf("delay notice state not recorded; reason %q", m.Reason)
 	}
 	for i := 4; i < 7; i++ {
 		h.clock.Advance(m.NextAttempt.Sub(h.clock.Now()))

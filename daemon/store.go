@@ -20,6 +20,8 @@ type store interface {
 	Defer(id spool.ID, next time.Time, reason string) error
 	Reschedule(id spool.ID, results []spool.Result, next time.Time, reason string) error
 	HoldWith(id spool.ID, results []spool.Result, reason string) error
+	RescheduleAs(id spool.ID, results []spool.Result, next time.Time, why spool.Why) error
+	RetryKinds(kinds []string, note string) (int, error)
 	Delete(id spool.ID) error
 	Submit(ctx context.Context, env spool.Envelope, body io.Reader) (spool.ID, error)
 	Get(id spool.ID) (*spool.Message, error)
@@ -77,6 +79,17 @@ func (t *transient) Defer(id spool.ID, next time.Time, reason string) error {
 
 func (t *transient) HoldWith(id spool.ID, results []spool.Result, reason string) error {
 	return t.with(func(s *spool.Spool) error { return s.HoldWith(id, results, reason) })
+}
+
+// RescheduleAs is spool.RescheduleAs on a short-lived open.
+func (t *transient) RescheduleAs(id spool.ID, results []spool.Result, next time.Time, why spool.Why) error {
+	return t.with(func(s *spool.Spool) error { return s.RescheduleAs(id, results, next, why) })
+}
+
+// RetryKinds is spool.RetryKinds on a short-lived open.
+func (t *transient) RetryKinds(kinds []string, note string) (n int, err error) {
+	err = t.with(func(s *spool.Spool) error { n, err = s.RetryKinds(kinds, note); return err })
+	return n, err
 }
 
 // Reschedule is spool.Reschedule on a short-lived open.

@@ -38,13 +38,14 @@ func (d *delivery) failed(t target, p phase, err error) verdict {
 	}
 	d.out.AuthFailed = d.out.AuthFailed || v.AuthFailed
 	d.out.NoSession = true
+	d.out.Kind = kindOf(p, err, v)
 	return v
 }
 
 // send runs the transaction on s and returns s to the pool.
 func (d *delivery) send(s *session) error {
 	d.out.Relay = s.tgt.String()
-	d.out.NoSession = false
+	d.out.NoSession, d.out.Kind = false, ""
 	d.out.DSN = s.c.has("DSN")
 	s.stop = context.AfterFunc(d.ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
 	var err error
@@ -61,7 +62,7 @@ func (d *delivery) relays(relays []Relay) bool {
 		if err != nil {
 			d.lastErr = err
 			d.setAll(classify(phConnect, err))
-			d.out.NoSession = true
+			d.out.NoSession, d.out.Kind = true, KindConnect
 			continue
 		}
 		for _, t := range tgts {

@@ -225,6 +225,33 @@ func classifyAuth(p phase, err error, authed bool) verdict {
 	return v
 }
 
+// Kinds of relay-level failure (Outcome.Kind): the configuration may be
+// their cause, so a configuration reload retries mail deferred for them.
+const (
+	KindAuth       = "auth"       // login refused, no common mechanism, relay access denied without login
+	KindTLS        = "tls"        // TLS required but not offered, handshake or verification failed, credentials not safe to send
+	KindConnect    = "connect"    // no address reached, greeting or EHLO refused, relay lookup failed
+	KindCredential = "credential" // no credential for the relay (no credential, no send)
+)
+
+// kindOf is the kind of a session failure in phase p with verdict v.
+func kindOf(p phase, err error, v verdict) string {
+	var nc *errNoCredential
+	var te *tlsError
+	var ns *errNoSafeAuth
+	switch {
+	case errors.As(err, &nc):
+		return KindCredential
+	case v.AuthFailed || p == phAuth && !errors.As(err, &ns):
+		return KindAuth
+	case p == phTLS || errors.Is(err, errTLSRequired) || errors.As(err, &te) || errors.As(err, &ns):
+		return KindTLS
+	case p == phConnect || p == phGreeting || p == phHelo:
+		return KindConnect
+	}
+	return ""
+}
+
 // isNetErr reports I/O failures, as opposed to local SASL errors.
 func isNetErr(err error) bool {
 	type timeout interface{ Timeout() bool }

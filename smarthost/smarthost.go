@@ -175,6 +175,9 @@ type Outcome struct {
 	// to (a relay-level failure, not the message's: the daemon's
 	// dead-relay hold).
 	NoSession bool
+	// Kind is the kind of the relay-level failure (KindAuth, KindTLS,
+	// KindConnect, KindCredential), "" when there was none.
+	Kind string
 	// DSN reports that the relay announced DSN (RFC 3461) and took the
 	// NOTIFY/ORCPT/RET/ENVID parameters. When false, recipients that asked
 	// for NOTIFY=SUCCESS are owed a "relayed" DSN (RFC 3461 §5.2.2).

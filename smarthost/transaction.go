@@ -77,6 +77,7 @@ func (x *txn) set(idx []int, v verdict) {
 	}
 	if v.AuthFailed {
 		x.out.AuthFailed = true
+		x.out.Kind = KindAuth
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -194,6 +195,19 @@ func applyResults(r *record, results []Result, now time.Time) error {
 // saves the runner one commit (two fsyncs) per deferred attempt. Nothing
 // is written when a result is invalid.
 func (s *Spool) Reschedule(id ID, results []Result, next time.Time, reason string) error {
+	return s.RescheduleAs(id, results, next, Why{Text: reason})
+}
+
+// Why is the message-level reason of a deferral and what goes with it.
+type Why struct {
+	Text          string // why it is still queued (mailq)
+	Kind          string // the failure's kind (Message.ReasonKind)
+	DelayNotified bool   // the delay notice has been sent (never unset)
+}
+
+// RescheduleAs is Reschedule with the reason's kind and the delay-notice
+// state, all in the one commit.
+func (s *Spool) RescheduleAs(id ID, results []Result, next time.Time, why Why) error {
 	now := s.now()
 	return s.modify("reschedule", id, func(r *record) error {
 		if err := applyResults(r, results, now); err != nil {
@@ -201,9 +215,55 @@ func (s *Spool) Reschedule(id ID, results []Result, next time.Time, reason strin
 		}
 		r.NextAttempt = next
 		r.LeaseUntil = time.Time{}
-		r.Reason = reason
+		r.Reason, r.ReasonKind = why.Text, why.Kind
+		r.DelayNotified = r.DelayNotified || why.DelayNotified
 		return nil
 	})
+}
+
+// RetryKinds makes every message that is not held or leased and whose last
+// failure is of one of kinds due now, its reason replaced by note (the
+// old one kept after it) and its kind cleared: after a configuration
+// reload that may have fixed the cause. It returns how many.
+func (s *Spool) RetryKinds(kinds []string, note string) (int, error) {
+	now := s.now()
+	var n int
+	err := s.c.do(func(tx *bolt.Tx) error {
+		type change struct {
+			id  ID
+			old *record
+		}
+		var todo []change
+		err := tx.Bucket(bucketMsg).ForEach(func(k, v []byte) error {
+			r, err := decodeRecord(v)
+			if err != nil {
+				return nil // damaged records are listed elsewhere
+			}
+			if r.Held || r.LeaseUntil.After(now) || r.ReasonKind == "" || !slices.Contains(kinds, r.ReasonKind) {
+				return nil
+			}
+			todo = append(todo, change{ID(append([]byte(nil), k...)), r})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range todo {
+			r := *c.old
+			r.NextAttempt = now
+			r.Reason = note + " (was: " + c.old.Reason + ")"
+			r.ReasonKind = ""
+			if err := putRecord(tx, c.id, &r, c.old); err != nil {
+				return err
+			}
+		}
+		n = len(todo)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry: %w", err)
+	}
+	return n, nil
 }
 
 // HoldWith is Update, the end of the lease and Hold in one commit, with

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,30 @@ type record struct {
 	LeaseUntil  time.Time `json:"lease,omitzero"` // a worker holds it until then
 	Held        bool      `json:"held,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
+	// ReasonKind is the kind of the last failure (smarthost.Kind*: "auth",
+	// "tls", "connect", "credential", "norelay"; "" for any other):
+	// a configuration reload retries the configuration kinds at once.
+	ReasonKind string `json:"kind,omitempty"`
+	// DelayNotified: the delay notice was sent (once per message).
+	// Before it was a field, it was the prefix legacyDelayMarker of Reason;
+	// decodeRecord migrates such records.
+	DelayNotified bool `json:"delaynotified,omitempty"`
+}
+
+// legacyDelayMarker started Reason when the delay notice had been sent
+// (spools written before DelayNotified was a field).
+const legacyDelayMarker = "(delay notice sent) "
+
+// migrate brings a record written by an older relayq to the current
+// form: the delay-notice prefix of Reason becomes DelayNotified. The
+// record is written back in the new form at its next change; an older
+// relayq reading a new record only loses the delay-notice state (at worst
+// a second delay notice).
+func (r *record) migrate() {
+	if rest, ok := strings.CutPrefix(r.Reason, legacyDelayMarker); ok {
+		r.Reason = rest
+		r.DelayNotified = true
+	}
 }
 
 type rcptRec struct {
@@ -78,6 +103,7 @@ func decodeRecord(data []byte) (*record, error) {
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("%w: record: %w", ErrCorrupt, err)
 	}
+	r.migrate()
 	return &r, nil
 }
 
@@ -116,14 +142,16 @@ func (r *record) message(id ID) *Message {
 			SMTPUTF8:   r.SMTPUTF8,
 			Origin:     r.Origin,
 		},
-		Arrival:     r.Arrival,
-		Size:        r.Size,
-		Attempts:    r.Attempts,
-		LastAttempt: r.LastAttempt,
-		NextAttempt: r.NextAttempt,
-		LeaseUntil:  r.LeaseUntil,
-		Held:        r.Held,
-		Reason:      r.Reason,
+		Arrival:       r.Arrival,
+		Size:          r.Size,
+		Attempts:      r.Attempts,
+		LastAttempt:   r.LastAttempt,
+		NextAttempt:   r.NextAttempt,
+		LeaseUntil:    r.LeaseUntil,
+		Held:          r.Held,
+		Reason:        r.Reason,
+		ReasonKind:    r.ReasonKind,
+		DelayNotified: r.DelayNotified,
 	}
 	for i, rc := range r.Recipients {
 		m.Recipients[i] = Recipient{

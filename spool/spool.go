@@ -121,14 +121,16 @@ type Envelope struct {
 type Message struct {
 	ID ID
 	Envelope
-	Arrival     time.Time // when Submit committed it
-	Size        int64     // body size in octets
-	Attempts    int       // delivery attempts started (recorded before each attempt)
-	LastAttempt time.Time // start of the last attempt, zero if none
-	NextAttempt time.Time // when it is due next (the lease expiry while leased)
-	LeaseUntil  time.Time // while a delivery attempt holds it: the lease expiry; zero otherwise
-	Held        bool      // on hold: never due until released
-	Reason      string    // last message-level reason (why it is still queued)
+	Arrival       time.Time // when Submit committed it
+	Size          int64     // body size in octets
+	Attempts      int       // delivery attempts started (recorded before each attempt)
+	LastAttempt   time.Time // start of the last attempt, zero if none
+	NextAttempt   time.Time // when it is due next (the lease expiry while leased)
+	LeaseUntil    time.Time // while a delivery attempt holds it: the lease expiry; zero otherwise
+	Held          bool      // on hold: never due until released
+	Reason        string    // last message-level reason (why it is still queued)
+	ReasonKind    string    // kind of the last failure ("auth", "tls", "connect", "credential", "norelay" or "")
+	DelayNotified bool      // the delay notice has been sent
 }
 
 // Errors callers test with errors.Is; each carries its exit code
