@@ -91,11 +91,15 @@ func runServe(s stdio, args []string) int {
 		log.Warn("configuration", "warning", w)
 	}
 
+	if strings.TrimSpace(cfg.RelayHost) == "" {
+		fmt.Fprintln(s.err, "relayq serve: no relay host configured (RELAYQ_RELAYHOST): mail is accepted and queued but not delivered until one is set")
+	}
 	o, reload, err := daemonOptions(cfg, log)
 	if err != nil {
-		log.Error("relayq serve: configuration", "error", err)
-		fmt.Fprintf(s.err, "relayq serve: %v\n", err)
-		return exConfig
+		// Mail is still accepted and queued: it waits, with the reason
+		// in mailq, until the configuration is fixed and serve restarts.
+		fmt.Fprintf(s.err, "relayq serve: configuration error, mail is accepted and queued but not delivered: %v\n", err)
+		o.Deliverer = configProblem(log, err)
 	}
 	o.Reload = append(o.Reload, reload...)
 	if logf != nil {
@@ -163,6 +167,7 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []d
 	if strings.TrimSpace(cfg.RelayHost) == "" {
 		// Mail stays queued until a relay is configured (`relayq check`
 		// says why); it is deferred, never bounced.
+		log.Error("no relay host configured (RELAYQ_RELAYHOST): mail is accepted and queued but not delivered until one is set")
 		o.Deliverer = daemon.NoRelay("no relay host configured (RELAYQ_RELAYHOST)")
 		return o, nil, nil
 	}
@@ -210,6 +215,17 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []d
 	return o, reload, nil
 }
 
+// configProblem is the Deliverer used when the delivery configuration
+// (credentials file, sender relay map, TLS or relay settings) cannot be
+// used: daemonOptions's error is logged and every message is deferred with
+// it as the reason, so that mail is still accepted and queued, and the
+// problem shows in mailq beside each waiting message. daemonOptions's
+// errors name keys and files, never secret values.
+func configProblem(log *maillog.Logger, err error) daemon.Deliverer {
+	log.Error("configuration error: mail is accepted and queued but not delivered until it is fixed", "error", err)
+	return daemon.NoRelay("configuration error (mail waits; fix it, then restart relayq serve): " + strings.ReplaceAll(err.Error(), "\n", "; "))
+}
+
 // idleSessions is the last SIGHUP reloader: once the credentials (and the
 // sender relay map) have reloaded cleanly, the relay sessions idle in the
 // pool are closed, so that the next delivery logs in with the new
@@ -242,7 +258,9 @@ func runQueueOnce(ctx context.Context, cfg *config.Config, l *slog.Logger, attem
 func runQueueLocked(ctx context.Context, cfg *config.Config, l *slog.Logger, attempted func(*spool.Message, []spool.Result), wait bool) error {
 	o, _, err := daemonOptions(cfg, maillog.Wrap(l))
 	if err != nil {
-		return err
+		// Record the problem on the waiting messages (mailq shows it)
+		// rather than failing where nobody looks.
+		o.Deliverer = configProblem(maillog.Wrap(l), err)
 	}
 	o.Attempted = attempted
 	o.WaitRunLock = wait
