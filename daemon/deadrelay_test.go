@@ -241,3 +241,25 @@ func TestReloadRetriesConfigDeferrals(t *testing.T) {
 		t.Errorf("a 451 deferral was retried early: %+v", m)
 	}
 }
+
+// TestPossibleDuplicateLogged: a message whose previous attempt left no
+// outcome (a process leased it and died) is delivered and the attempt is
+// logged as a possible duplicate, with when the previous attempt started.
+func TestPossibleDuplicateLogged(t *testing.T) {
+	relay := &fakeRelay{}
+	h := newHarness(t, relay, runnerConfig{})
+	id := h.submit("a@example.org", "b@example.net")
+	if ms, err := h.sp.LeaseDue(h.clock.Now(), 1, h.r.c.Lease); err != nil || len(ms) != 1 {
+		t.Fatalf("lease: %v %v", ms, err)
+	}
+	h.clock.Advance(h.r.c.Lease + time.Minute) // the crashed attempt's lease runs out
+	h.start()
+	h.empty()
+	logs := h.logs.String()
+	if !strings.Contains(logs, `"msg":"possible duplicate`) || !strings.Contains(logs, string(id)) || !strings.Contains(logs, "previous_attempt_started") {
+		t.Errorf("not logged as a possible duplicate:\n%s", logs)
+	}
+	if n := len(relay.deliveries()); n != 1 {
+		t.Errorf("%d deliveries", n)
+	}
+}

@@ -316,6 +316,12 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message, probe bool) {
 		// message probe (gateResult has ended it otherwise).
 		defer r.gate.probeEnded()
 	}
+	if m.Unrecorded {
+		// At-least-once: the previous attempt left no outcome. What is
+		// known is said; whether its final dot reached the relay is not.
+		r.c.Log.Warn("possible duplicate: the previous attempt of this message recorded no outcome (relayq stopped or lost the spool during it); if it had sent the message, this attempt sends it again",
+			"queue_id", string(m.ID), "attempt", m.Attempts, "previous_attempt_started", m.PreviousAttempt)
+	}
 	pending := pendingRecipients(m)
 	if len(pending) == 0 {
 		// Every recipient was final before (a crash between the last

@@ -98,7 +98,13 @@ func (s *Spool) LeaseDue(now time.Time, max int, lease time.Duration) ([]*Messag
 			if err := putRecord(tx, id, &r, old); err != nil {
 				return err
 			}
-			out = append(out, r.message(id))
+			m := r.message(id)
+			if !old.LeaseUntil.IsZero() {
+				// The previous lease was never ended: that attempt
+				// recorded no outcome (a crash, a kill, a lost spool).
+				m.Unrecorded, m.PreviousAttempt = true, old.LastAttempt
+			}
+			out = append(out, m)
 		}
 		return nil
 	})

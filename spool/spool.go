@@ -131,6 +131,12 @@ type Message struct {
 	Reason        string    // last message-level reason (why it is still queued)
 	ReasonKind    string    // kind of the last failure ("auth", "tls", "connect", "credential", "norelay" or "")
 	DelayNotified bool      // the delay notice has been sent
+	// Unrecorded (set by LeaseDue only): the previous attempt, started at
+	// PreviousAttempt, ended without recording an outcome (its process
+	// died or lost the spool). If it had sent the final dot, the relay
+	// may already have the message: this attempt may be a duplicate.
+	Unrecorded      bool
+	PreviousAttempt time.Time
 }
 
 // Errors callers test with errors.Is; each carries its exit code

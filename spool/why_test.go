@@ -70,3 +70,28 @@ func TestRetryKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseUnrecorded: a message whose previous lease was never ended (the
+// process died during the attempt) is marked Unrecorded when leased again,
+// with the start of that attempt; one whose attempt was recorded is not.
+func TestLeaseUnrecorded(t *testing.T) {
+	s, c := openTest(t)
+	id := submit(t, s, "body")
+	first := c.Now()
+	ms, err := s.LeaseDue(first, 1, time.Minute)
+	if err != nil || len(ms) != 1 || ms[0].Unrecorded {
+		t.Fatalf("first lease: %+v %v", ms, err)
+	}
+	// No outcome recorded; the lease runs out.
+	ms, err = s.LeaseDue(first.Add(2*time.Minute), 1, time.Minute)
+	if err != nil || len(ms) != 1 || ms[0].ID != id || !ms[0].Unrecorded || !ms[0].PreviousAttempt.Equal(first) {
+		t.Fatalf("second lease: %+v %v", ms, err)
+	}
+	if err := s.Defer(id, first.Add(3*time.Minute), "451 later"); err != nil {
+		t.Fatal(err)
+	}
+	ms, err = s.LeaseDue(first.Add(4*time.Minute), 1, time.Minute)
+	if err != nil || len(ms) != 1 || ms[0].Unrecorded {
+		t.Fatalf("lease after a recorded attempt: %+v %v", ms, err)
+	}
+}
