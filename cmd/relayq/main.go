@@ -57,7 +57,7 @@ var commands = map[string]command{
 	"authinfo":   {runAuthinfo, "credentials tools: authinfo lookup HOST[:PORT] [SENDER]"},
 	"probe":      {runProbe, "connect to the relay as delivery would and try AUTH (no mail sent)"},
 	"config":     {runConfig, "print every configuration key with its default and current value"},
-	"passwd":     {runPasswd, "print a users-file line (NAME:bcrypt-hash) for the listener's client AUTH"},
+	"passwd":     {runPasswd, "make a users-file line (NAME:bcrypt-hash) for the listener's client AUTH; -f FILE writes it into FILE (mode 0600)"},
 	"help":       {nil, "this help"},
 }
 

@@ -8,23 +8,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/relayq/relayq/listener"
 )
 
-const passwdUsage = `usage: relayq passwd NAME
+const passwdUsage = `usage: relayq passwd [-f FILE] NAME
 
-Reads a password and prints "NAME:bcrypt-hash", one line for the users file
+Reads a password and makes "NAME:bcrypt-hash", one line for the users file
 of RELAYQ_SMTPD_USERS (bcrypt cost %d). On a terminal it asks twice without
-echo; otherwise it reads the first line of standard input:
+echo; otherwise it reads the first line of standard input.
 
-  printf '%%s\n' "$PASSWORD" | relayq passwd app1 >>/etc/relayq/smtpd-users
+With -f FILE it writes the line into FILE itself: NAME's line is replaced
+(or added), atomically (a temporary file renamed over FILE), and a new FILE
+gets mode 0600 (an existing FILE keeps its owner and loses any group or
+other permission: serve accepts only 0600 or 0400). Without -f it prints
+the line.
 
-Exit: 0 ok, 64 usage, 65 empty or mismatched password, 74 read error.
+  printf '%%s\n' "$PASSWORD" | relayq passwd -f /etc/relayq/smtpd-users app1
+
+Exit: 0 ok, 64 usage, 65 empty or mismatched password, 73 cannot write
+FILE, 74 read error.
 `
 
 // runPasswd is `relayq passwd NAME`.
@@ -32,6 +42,12 @@ func runPasswd(s stdio, args []string) int {
 	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
 		fmt.Fprintf(s.out, passwdUsage, listener.HashCost)
 		return exOK
+	}
+	file := ""
+	if len(args) == 3 && args[0] == "-f" && args[1] != "" {
+		file, args = args[1], args[2:]
+	} else if len(args) == 2 && strings.HasPrefix(args[0], "-f=") && len(args[0]) > 3 {
+		file, args = args[0][3:], args[1:]
 	}
 	if len(args) != 1 {
 		fmt.Fprintf(s.err, passwdUsage, listener.HashCost)
@@ -55,8 +71,102 @@ func runPasswd(s stdio, args []string) int {
 		fmt.Fprintf(s.err, "relayq passwd: %v\n", err)
 		return exDataErr
 	}
-	fmt.Fprintf(s.out, "%s:%s\n", name, hash)
+	line := fmt.Sprintf("%s:%s\n", name, hash)
+	if file == "" {
+		fmt.Fprint(s.out, line)
+		return exOK
+	}
+	replaced, err := setUsersLine(file, name, line)
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq passwd: %v\n", err)
+		return exCantCrt
+	}
+	what := "added"
+	if replaced {
+		what = "replaced"
+	}
+	fmt.Fprintf(s.err, "relayq passwd: %s %s in %s (send SIGHUP to relayq serve to reload it)\n", what, name, file)
 	return exOK
+}
+
+// setUsersLine writes path with name's line replaced by line (or line
+// added at the end), atomically: a temporary file in the same directory,
+// fsynced, with the old file's owner and mode less group and other bits
+// (0600 and the caller's for a new file), renamed over path. It reports whether a line was replaced.
+func setUsersLine(path, name, line string) (bool, error) {
+	old, err := os.ReadFile(path)
+	mode, uid, gid := os.FileMode(0o600), -1, -1
+	switch {
+	case err == nil:
+		fi, err := os.Stat(path)
+		if err != nil {
+			return false, err
+		}
+		mode = fi.Mode().Perm() &^ 0o077 // serve refuses group or other access
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return false, fmt.Errorf("users file: %w", err)
+	}
+	var b strings.Builder
+	replaced := false
+	for _, l := range strings.SplitAfter(string(old), "\n") {
+		if l == "" {
+			continue
+		}
+		if strings.HasPrefix(l, name+":") {
+			if !replaced {
+				b.WriteString(line)
+			}
+			replaced = true
+			continue
+		}
+		b.WriteString(l)
+		if !strings.HasSuffix(l, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	if !replaced {
+		b.WriteString(line)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return false, fmt.Errorf("users file %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename, there is nothing to remove
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return false, fmt.Errorf("users file %s: %w", path, err)
+	}
+	if uid >= 0 && (uid != os.Getuid() || gid != os.Getgid()) {
+		if err := f.Chown(uid, gid); err != nil {
+			f.Close()
+			return false, fmt.Errorf("users file %s: keep its owner %d:%d: %w", path, uid, gid, err)
+		}
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return false, fmt.Errorf("users file %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, fmt.Errorf("users file %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("users file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return false, fmt.Errorf("users file %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return replaced, nil
 }
 
 // errPasswordInput marks a password the user typed wrong (empty, or the

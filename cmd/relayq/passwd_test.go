@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestPasswd(t *testing.T) {
 		{"colon in name", "a:b", "x\n", exUsage, "must not contain ':'"},
 		{"space in name", "a b", "x\n", exUsage, "white space"},
 		{"option-like name", "-x", "x\n", exUsage, "must not start with '-'"},
-		{"no name", "", "x\n", exUsage, "usage: relayq passwd NAME"},
+		{"no name", "", "x\n", exUsage, "usage: relayq passwd [-f FILE] NAME"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -154,5 +155,73 @@ func TestPasswdTerminal(t *testing.T) {
 				t.Errorf("output %q", out.String())
 			}
 		})
+	}
+}
+
+// TestPasswdFile: -f writes the users file itself, mode 0600 (a file that
+// was 0644 loses its group and other bits), adding a user or replacing the
+// user's line in place, leaving the other lines and comments alone; the
+// listener loads the result and each password checks.
+func TestPasswdFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "smtpd-users")
+	run := func(name, pw string, args ...string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := runPasswd(stdio{strings.NewReader(pw + "\n"), &out, &errb}, append(args, name)); code != exOK {
+			t.Fatalf("passwd %v %s: exit %d: %s", args, name, code, errb.String())
+		}
+		if out.Len() != 0 || strings.Contains(errb.String(), pw) {
+			t.Errorf("output %q, stderr %q", out.String(), errb.String())
+		}
+	}
+	check := func(wantLines int, pws map[string]string) {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("mode %04o, want 0600", fi.Mode().Perm())
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), "\n"); n != wantLines {
+			t.Errorf("%d lines, want %d:\n%s", n, wantLines, b)
+		}
+		u, err := listener.LoadUsers(path)
+		if err != nil {
+			t.Fatalf("listener cannot load the file: %v", err)
+		}
+		for name, pw := range pws {
+			if _, err := u.Verify(name, pw); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+	run("app1", "first", "-f", path)
+	check(1, map[string]string{"app1": "first"})
+	run("app2", "second", "-f="+path)
+	check(2, map[string]string{"app1": "first", "app2": "second"})
+	// A comment and a 0644 mode, as `>>` left them.
+	b, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, append([]byte("# users\n"), b...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	run("app1", "changed", "-f", path)
+	check(3, map[string]string{"app1": "changed", "app2": "second"})
+	if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), "# users\napp1:") {
+		t.Errorf("order not kept:\n%s", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+	// A directory that cannot be written: exit 73, file untouched.
+	var out, errb bytes.Buffer
+	if code := runPasswd(stdio{strings.NewReader("x\n"), &out, &errb}, []string{"-f", filepath.Join(dir, "no", "such"), "app3"}); code != exCantCrt {
+		t.Errorf("unwritable directory: exit %d, want %d", code, exCantCrt)
 	}
 }
