@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -318,5 +319,21 @@ func TestRefusedRunKicksHolder(t *testing.T) {
 	}
 	if maildrop.Pending(dir) {
 		t.Error("the wake-up flag was not cleared")
+	}
+}
+
+// A second daemon on the same spool finds the run lock held by a daemon
+// and fails as before (spool locked, exit 75) after its lock wait.
+func TestSecondServeFindsRunLockHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	dir := maildrop.Dir(path)
+	l, ok, err := maildrop.TryRunLock(dir, "serve")
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	err = Serve(context.Background(), Options{SpoolPath: path, DropDir: dir, Deliverer: &fakeRelay{}, LockTimeout: 200 * time.Millisecond})
+	if !errors.Is(err, spool.ErrLocked) || !errors.Is(err, maildrop.ErrDaemonHolds) {
+		t.Fatalf("Serve = %v, want spool locked by another relayq serve", err)
 	}
 }
