@@ -367,7 +367,7 @@ func (s *server) startControl() error {
 	if s.o.ControlSocket == "" {
 		return nil
 	}
-	cs := control.NewServer(control.ServerOptions{Spool: s.sp, Kick: s.r.Kick, Logger: s.log.Logger, PublicList: s.o.ControlPublic, AdminUID: -1})
+	cs := control.NewServer(control.ServerOptions{Spool: s.sp, Kick: s.r.operatorKick, Logger: s.log.Logger, PublicList: s.o.ControlPublic, AdminUID: -1})
 	ln, err := control.Listen(s.o.ControlSocket)
 	if err != nil {
 		return err

@@ -377,6 +377,14 @@ func (r *runner) gateResult(m *spool.Message, out smarthost.Outcome, derr error,
 	}
 }
 
+// operatorKick is the control socket's kick after a flush or a release:
+// the operator says "try now", so the dead-relay hold ends too (as
+// Postfix's postqueue -f flushes the dead-destination cache).
+func (r *runner) operatorKick() {
+	r.gate.open()
+	r.Kick()
+}
+
 // configChanged is called after a reload or at start: the dead-relay hold
 // ends and mail deferred for a reason a configuration change may fix
 // (authentication, TLS, no credential, no relay host, connection) is
