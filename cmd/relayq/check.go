@@ -24,6 +24,7 @@ import (
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/authinfo"
 	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/listener"
 	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
@@ -38,10 +39,12 @@ func runCheck(s stdio, args []string) int {
 	fl.SetOutput(s.err)
 	fl.Usage = func() {
 		fmt.Fprintf(s.err, "usage: relayq check\n\n"+
-			"Validates the configuration (relay hosts, TLS settings, credentials file and sender\n"+
-			"relay map syntax and permissions, spool, aliases) and prints what relayq will do for\n"+
-			"each relay host and each sender relay map entry, secrets masked. Exit 0 when fine,\n"+
-			"78 when not.\n")
+			"Validates the configuration (relay hosts and that they resolve, TLS settings,\n"+
+			"credentials file and sender relay map syntax and permissions, a credential for\n"+
+			"each relay host, the listener's users file and TLS, the default sender's domain,\n"+
+			"spool, aliases) and prints what relayq will do for each relay host and each sender\n"+
+			"relay map entry, secrets masked. Each problem comes with what to change. Exit 0\n"+
+			"when fine, 78 when mail cannot be delivered as configured.\n")
 	}
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -69,7 +72,10 @@ func runCheck(s stdio, args []string) int {
 	c.spool(cfg)
 	c.dropDir(cfg)
 	c.aliases(cfg)
+	c.listener(cfg)
+	c.sender(cfg)
 	for _, r := range relays {
+		c.resolves(r)
 		c.plan(cfg, r, m)
 	}
 	c.senderPlan(rm, m)
@@ -151,7 +157,7 @@ func (c *checker) credentials(cfg *config.Config) *authinfo.Map {
 	var pe *authinfo.PermError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		c.warn("credentials: %s does not exist: AUTH is never attempted", cfg.AuthInfo)
+		c.fail("credentials: %s does not exist, so no relay gets AUTH and an authenticating relay refuses the mail: create it with a line per relay host (install -m 0600 /dev/null %s; then add \"%s user:password\"), or set RELAYQ_AUTHINFO to the file you use", cfg.AuthInfo, cfg.AuthInfo, firstRelay(cfg))
 		return nil
 	case errors.As(err, &pe) && pe.Kind == authinfo.PermForeignGroup && os.Geteuid() == 0:
 		// root checking a root:relayq 0640 file for a daemon that runs as
@@ -179,7 +185,7 @@ func (c *checker) credentials(cfg *config.Config) *authinfo.Map {
 	}
 	c.ok("credentials: %s: %s syntax, %d entries%s%s", cfg.AuthInfo, m.Format(), m.Len(), sd, owner)
 	if m.Len() == 0 {
-		c.warn("credentials: %s has no entries: AUTH is never attempted", cfg.AuthInfo)
+		c.fail("credentials: %s has no entries, so no relay gets AUTH: add a line \"%s user:password\"", cfg.AuthInfo, firstRelay(cfg))
 	}
 	for _, e := range m.Entries() {
 		if len(e.Mechs) > 0 && !slices.ContainsFunc(e.Mechs, speaksMech) {
@@ -478,7 +484,7 @@ func (c *checker) plan(cfg *config.Config, r smarthost.Relay, m *authinfo.Map) {
 		fmt.Fprintf(c.w, "    %s\n", l)
 	}
 	if _, ok := m.Lookup(q); !ok && m.Len() > 0 && !m.SenderDependent() && !r.MX {
-		c.warn("credentials: no entry of %s matches relay %s: AUTH is not attempted there (keys: %s)", m.Name(), r.Spec, strings.Join(m.Keys(), ", "))
+		c.fail("credentials: no entry of %s matches relay %s, so it gets no AUTH (keys: %s): add a line \"%s user:password\", or make the key match RELAYQ_RELAYHOST exactly", m.Name(), r.Spec, strings.Join(m.Keys(), ", "), r.Spec)
 	}
 	for _, k := range m.SenderKeys() {
 		q.Sender = exampleSender(k)
@@ -486,6 +492,105 @@ func (c *checker) plan(cfg *config.Config, r smarthost.Relay, m *authinfo.Map) {
 			fmt.Fprintf(c.w, "  sender %s: %s\n", k, cr)
 		}
 	}
+}
+
+// firstRelay is the first relay of RELAYQ_RELAYHOST as written, for the
+// line a message suggests adding; a placeholder when there is none.
+func firstRelay(cfg *config.Config) string {
+	if rs, err := smarthost.ParseRelays(cfg.RelayHost); err == nil && len(rs) > 0 {
+		return rs[0].Spec
+	}
+	return "[smtp.example.com]:587"
+}
+
+// checkResolver answers relayq check's name lookups (tests replace it).
+var checkResolver interface {
+	LookupHost(ctx context.Context, host string) ([]string, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+} = net.DefaultResolver
+
+// resolves checks that a relay host's name resolves (its MX records, for
+// an MX relay); an address needs no lookup. 5 s limit.
+func (c *checker) resolves(r smarthost.Relay) {
+	if _, err := netip.ParseAddr(r.Host); err == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	if r.MX {
+		var mx []*net.MX
+		if mx, err = checkResolver.LookupMX(ctx, r.Host); err == nil && len(mx) == 0 {
+			err = errors.New("no MX records")
+		}
+	} else {
+		_, err = checkResolver.LookupHost(ctx, r.Host)
+	}
+	if err != nil {
+		c.fail("relay host %s does not resolve (%v): correct the name in RELAYQ_RELAYHOST, or write the address as [192.0.2.1]:587", r.Spec, err)
+		return
+	}
+	c.ok("relay host %s resolves", r.Spec)
+}
+
+// listener checks RELAYQ_LISTEN: the users file loads (mode 0600/0400, as
+// serve requires), and an address that is not loopback has STARTTLS.
+func (c *checker) listener(cfg *config.Config) {
+	addrs := strings.FieldsFunc(cfg.Listen, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	if len(addrs) == 0 {
+		return
+	}
+	if cfg.SMTPDUsers != "" {
+		if u, err := listener.LoadUsers(cfg.SMTPDUsers); err != nil {
+			c.fail("listener: RELAYQ_SMTPD_USERS: %v (relayq passwd -f %s NAME writes it with mode 0600)", err, cfg.SMTPDUsers)
+		} else {
+			c.ok("listener: users file %s: %d users", cfg.SMTPDUsers, u.Len())
+		}
+	}
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			c.fail("listener: RELAYQ_LISTEN %q: %v (want host:port, e.g. 127.0.0.1:2525)", a, err)
+			continue
+		}
+		if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap().IsLoopback() || host == "localhost" {
+			c.ok("listener: %s (loopback)", a)
+			continue
+		}
+		if cfg.SMTPDTLSCert == "" {
+			c.fail("listener: %s is not a loopback address and has no TLS: mail and client passwords would cross the network in clear; set RELAYQ_SMTPD_TLS_CERT and RELAYQ_SMTPD_TLS_KEY, or listen on 127.0.0.1", a)
+			continue
+		}
+		c.ok("listener: %s with STARTTLS (%s)", a, cfg.SMTPDTLSCert)
+	}
+}
+
+// sender checks that the default sender (user@RELAYQ_DOMAIN, or the
+// host's name without it) and RELAYQ_SENDER_REWRITE are fully qualified:
+// relays refuse a sender like root@localhost or root@vm.
+func (c *checker) sender(cfg *config.Config) {
+	domain, from := cfg.Domain, "RELAYQ_DOMAIN"
+	if domain == "" {
+		domain, _ = os.Hostname()
+		from = "the host name (RELAYQ_DOMAIN is empty)"
+	}
+	if !fullyQualified(domain) {
+		c.fail("default sender: root@%s, from %s, is not a fully-qualified address and relays refuse it: set RELAYQ_DOMAIN=example.com (your mail domain)", domain, from)
+	} else {
+		c.ok("default sender: user@%s", domain)
+	}
+	if cfg.SenderRewrite != "" {
+		_, d, ok := strings.Cut(cfg.SenderRewrite, "@")
+		if !ok || !fullyQualified(d) {
+			c.fail("RELAYQ_SENDER_REWRITE: %q is not a fully-qualified address: write user@example.com", cfg.SenderRewrite)
+		}
+	}
+}
+
+// fullyQualified: a domain with a dot, not localhost or localdomain.
+func fullyQualified(d string) bool {
+	d = strings.TrimSuffix(strings.ToLower(d), ".")
+	return strings.Contains(d, ".") && !strings.HasSuffix(d, ".localdomain") && !strings.HasSuffix(d, ".local") && d != "localhost"
 }
 
 // resolveFirst returns the first address of host, or "" (2 s limit).

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,7 +123,31 @@ func relayEnv(t *testing.T, relayHost, authinfoText, mapText string) string {
 	t.Setenv("RELAYQ_SOCKET", filepath.Join(dir, "submit.sock"))
 	t.Setenv("RELAYQ_CONTROL_SOCKET", filepath.Join(dir, "control.sock"))
 	t.Setenv("RELAYQ_ALIASES", "")
+	t.Setenv("RELAYQ_DOMAIN", "example.com")
+	// relayq check resolves relay hosts: here every name of example.com,
+	// example.net and example.org resolves, nothing else does.
+	old := checkResolver
+	checkResolver = fakeResolver{}
+	t.Cleanup(func() { checkResolver = old })
 	return dir
+}
+
+type fakeResolver struct{}
+
+func (fakeResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	for _, d := range []string{"example.com", "example.net", "example.org", "example"} {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return []string{"192.0.2.1"}, nil
+		}
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func (f fakeResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	if _, err := f.LookupHost(ctx, name); err != nil {
+		return nil, err
+	}
+	return []*net.MX{{Host: "mx." + name, Pref: 10}}, nil
 }
 
 func run(fn func(stdio, []string) int, args ...string) (code int, out, errOut string) {

@@ -2,7 +2,10 @@
 # t-12: `relayq check` and `relayq authinfo lookup` as an operator meets
 # them: exit 0 for a good configuration with the plan per relay host (secrets
 # masked); exit 78 with a specific message for an empty or bad relay host, a
-# missing CA file, a credentials file with a bad line (file:line, no secret),
+# relay host with no matching credential, a missing credentials file, a
+# relay host that does not resolve, a 0644 listener users file, a
+# non-loopback listener without TLS, a default sender that is not fully
+# qualified, a missing CA file, a credentials file with a bad line (file:line, no secret),
 # one that is world-readable, group-readable by a foreign group, or owned by
 # another user; a group-readable file of the own group passes; a spool held
 # by the running daemon is reported as such, not as an error; lookup exits 1
@@ -73,10 +76,23 @@ RELAYQ_RELAYHOST='' check_fails "empty relay host" "RELAYQ_RELAYHOST is empty"
 RELAYQ_RELAYHOST="[$SMARTHOST_HOST" check_fails "bad relay host" "RELAYQ_RELAYHOST:"
 RELAYQ_TLS_CA_FILE=$T/no-such-ca.pem check_fails "missing CA file" "RELAYQ_TLS_CA_FILE: open $T/no-such-ca.pem"
 
-check "relayq check: a relay without a matching entry is a warning"
 ai "[other.example]:587 $SMARTHOST_USER:$SECRET"
-expect_exit 0 relayq check
-assert_contains "$T/last.out" "no entry of $RELAYQ_AUTHINFO matches relay $RELAY" "relayq check output"
+check_fails "a relay without a matching entry" "no entry of $RELAYQ_AUTHINFO matches relay $RELAY, so it gets no AUTH"
+assert_contains "$T/last.err" "add a line \"$RELAY user:password\"" "says what to change"
+mv "$RELAYQ_AUTHINFO" "$T/authinfo.away"
+check_fails "a missing credentials file" "credentials: $RELAYQ_AUTHINFO does not exist"
+assert_contains "$T/last.err" "install -m 0600 /dev/null $RELAYQ_AUTHINFO" "says what to change"
+mv "$T/authinfo.away" "$RELAYQ_AUTHINFO"
+ai "[nosuch.invalid]:587 $SMARTHOST_USER:$SECRET"
+RELAYQ_RELAYHOST='[nosuch.invalid]:587' check_fails "a relay host that does not resolve" "relay host [nosuch.invalid]:587 does not resolve"
+ai "$RELAY $SMARTHOST_USER:$SECRET"
+printf 'app1:%s\n' '$2a$12$abcdefghijklmnopqrstuu5TnQyQZV3m1QpJ2vK3m8H1zQ4yQ3qGe' >"$T/smtpd-users"
+chmod 0644 "$T/smtpd-users"
+RELAYQ_LISTEN=127.0.0.1:2525 RELAYQ_SMTPD_USERS=$T/smtpd-users check_fails "a 0644 listener users file" "RELAYQ_SMTPD_USERS: users file $T/smtpd-users: mode 0644"
+assert_contains "$T/last.err" "relayq passwd -f $T/smtpd-users NAME" "says what to change"
+RELAYQ_LISTEN=192.0.2.1:2525 RELAYQ_MYNETWORKS=192.0.2.0/24 check_fails "a non-loopback listener without TLS" "listener: 192.0.2.1:2525 is not a loopback address and has no TLS"
+RELAYQ_DOMAIN=localhost check_fails "a default sender that is not fully qualified" "default sender: root@localhost, from RELAYQ_DOMAIN, is not a fully-qualified address"
+assert_contains "$T/last.err" "set RELAYQ_DOMAIN=" "says what to change"
 
 check "relayq check: an entry allowing only mechanisms relayq lacks is a warning"
 ai "AuthInfo:$SMARTHOST_HOST \"U:$SMARTHOST_USER\" \"P:$SECRET\" \"M:DIGEST-MD5 GSSAPI\""
