@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t-66: an operator's ordinary mistakes against the real smarthost (Postfix
 # + Dovecot SASL). For each — a credentials key that differs from the relay
-# host, no credentials file, a wrong password, no relay host, the wrong CA —
+# host, no credentials file, a wrong password, no relay host, the wrong CA,
+# a credentials file of mode 0644, an unknown key in the env file —
 # a message waits, deferred, with a reason in mailq that names the problem;
 # nothing is bounced or lost; the user fixes it as a user would (edit the
 # file + SIGHUP, or edit the configuration + restart) and the message
@@ -108,6 +109,35 @@ stop_serve
 export RELAYQ_TLS_CA_FILE=$SMARTHOST_CA
 start_serve
 arrives "$tok"
+
+check "credentials file mode 0644: refused as unsafe, the message waits (not sent without AUTH); chmod 0600 + restart: delivered once"
+stop_serve
+chmod 0644 "$RELAYQ_AUTHINFO"
+tok=t66mode-$$-$RANDOM
+message "$tok" | "$BIN/sendmail" -t || fail "sendmail exited $? (a configuration error must not refuse mail)"
+wait_detached
+assert_no_mail "$tok" 1
+wait_queue_count 1 10
+"$BIN/mailq" >"$T/mailq.out" 2>&1 || true
+assert_contains "$T/mailq.out" "$RELAYQ_AUTHINFO" "mailq (the reason names the credentials file)"
+assert_not_contains "$T/serve.log" "dsn queued" "relayq serve log"
+chmod 0600 "$RELAYQ_AUTHINFO"
+start_serve
+arrives "$tok"
+
+check "an unknown key in the env file: mail is accepted and delivered once"
+stop_serve
+echo "RELAYQ_NO_SUCH_KEY=1" >>"$RELAYQ_CONFIG"
+tok=t66key2-$$-$RANDOM
+message "$tok" | "$BIN/sendmail" -t || fail "sendmail exited $? with an unknown key in the env file"
+wait_detached
+"$BIN/relayq" serve >>"$T/serve.log" 2>&1 &
+SERVE_PID=$!
+_PIDS+=("$SERVE_PID")
+arrives "$tok"
+stop_serve
+save_config
+start_serve
 
 check "a bounce the relay refuses too: held with its reason, never dropped; release retries it; delete removes it"
 tok=t66bounce-$$-$RANDOM
