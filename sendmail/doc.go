@@ -18,7 +18,7 @@
 //	-f, -r ADDR   envelope sender ("<>" or "" is the null sender)
 //	-F NAME       full name for the From header relayq adds
 //	-bm           read a message and queue it (default)
-//	-bs           an SMTP session on standard input and output (go-smtp)
+//	-bs           an SMTP session on standard input and output (package sendmail/smtpd)
 //	-bp           list the queue (= mailq)
 //	-bi, -I       check the aliases file (= newaliases); -oA FILE names another
 //	-q            run the queue now; -q<interval> is ignored (as Postfix);

@@ -94,6 +94,10 @@ type Options struct {
 	RunQueue func(ctx context.Context) error                                    // -q
 	List     func(ctx context.Context) ([]QueueEntry, error)                    // -bp, mailq
 
+	// ServeSMTP is -bs (package sendmail/smtpd's Serve); nil: -bs is not
+	// available in this binary (exit 70).
+	ServeSMTP func(ctx context.Context, o Options, f *Flags) int
+
 	Log *maillog.Logger // may be nil
 }
 
@@ -132,7 +136,11 @@ func Main(ctx context.Context, o Options, args []string) int {
 	case ModeQueueRun:
 		return queueRun(ctx, o, f)
 	case ModeSMTP:
-		return serveSMTP(ctx, o, f)
+		if o.ServeSMTP == nil {
+			fmt.Fprintf(o.Stderr, "%s: -bs: SMTP sessions are not available in this binary\n", o.prog())
+			return ExitSoftware
+		}
+		return o.ServeSMTP(ctx, o, f)
 	}
 	return deliver(ctx, o, f)
 }

@@ -11,18 +11,17 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"os/user"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/relayq/relayq/aliases"
+	"github.com/relayq/relayq/cmd/internal/personality"
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
 	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/sendmail"
+	"github.com/relayq/relayq/sendmail/smtpd"
 	"github.com/relayq/relayq/spool"
 	"github.com/relayq/relayq/submit"
 )
@@ -59,84 +58,28 @@ func sendmailMain(s stdio, prog string, args []string) int {
 }
 
 // sendmailOptions maps the configuration and the calling process to
-// sendmail.Options.
+// sendmail.Options: the submission part shared with the small sendmail
+// binary (package personality), plus what only the full binary serves:
+// the queue through the control client (mailq, -q, -odi) and -bs.
 func sendmailOptions(s stdio, prog string, cfg *config.Config) (sendmail.Options, int) {
-	var generic *aliases.Generic
-	if cfg.GenericMap != "" {
-		g, err := aliases.ParseGenericFile(cfg.GenericMap)
-		if err != nil {
-			fmt.Fprintf(s.err, "%s: RELAYQ_GENERIC_MAP: %v\n", prog, err)
-			return sendmail.Options{}, exConfig
-		}
-		generic = g
-	}
-	host, _ := os.Hostname()
-	domain := cfg.Domain
-	if domain == "" {
-		domain = host
-	}
-	local := []string{"localhost", "localhost.localdomain"}
-	if host != "" {
-		local = append(local, host)
-		if i := strings.IndexByte(host, '.'); i > 0 {
-			local = append(local, host[:i])
-		}
+	self, _ := os.Executable()
+	o, code := personality.Options(s.in, s.out, s.err, prog, cfg, self)
+	if code != exOK {
+		return o, code
 	}
 	c := controlClient(cfg)
-	o := sendmail.Options{
-		Stdin:           s.in,
-		Stdout:          s.out,
-		Stderr:          s.err,
-		Prog:            prog,
-		Identity:        callerIdentity(),
-		Hostname:        host,
-		Domain:          domain,
-		LocalDomains:    local,
-		TrustedUsers:    cfg.TrustedUsers,
-		RefuseUntrusted: cfg.UntrustedSender == "refuse",
-		AliasesPath:     cfg.Aliases,
-		Generic:         generic,
-		SenderRewrite:   cfg.SenderRewrite,
-		MaxHeaderSize:   cfg.MaxHeaderSize,
-		HopCountLimit:   cfg.HopCountLimit,
-		Submit: func(ctx context.Context, env submit.Envelope, body io.Reader, mode sendmail.DeliveryMode) (submit.ID, error) {
-			so := submitOptions(cfg)
-			switch mode {
-			case sendmail.DeliverBackground:
-			default:
-				// -odi reports the attempt by queue ID, and -odq
-				// promises the message is in the queue for `relayq
-				// queue` at once: straight into the spool (no drop
-				// file; a run holds the spool's lock only for its
-				// short transactions), no detached run (-odi's
-				// Deliver runs the queue itself).
-				so.Kick, so.DropDir = nil, ""
-			}
-			return submit.Submit(ctx, so, env, body)
-		},
-		RunQueue: func(ctx context.Context) error {
-			_, err := c.Flush(ctx)
-			return err
-		},
-		List: func(ctx context.Context) ([]sendmail.QueueEntry, error) {
-			return withDrops(mailqEntries(ctx, c))(maildrop.Dir(cfg.Spool))
-		},
-		Deliver: func(ctx context.Context, id submit.ID) ([]sendmail.RecipientResult, error) {
-			return deliverNow(ctx, cfg, c, id, s.err)
-		},
+	o.RunQueue = func(ctx context.Context) error {
+		_, err := c.Flush(ctx)
+		return err
 	}
+	o.List = func(ctx context.Context) ([]sendmail.QueueEntry, error) {
+		return withDrops(mailqEntries(ctx, c))(maildrop.Dir(cfg.Spool))
+	}
+	o.Deliver = func(ctx context.Context, id submit.ID) ([]sendmail.RecipientResult, error) {
+		return deliverNow(ctx, cfg, c, id, s.err)
+	}
+	o.ServeSMTP = smtpd.Serve
 	return o, exOK
-}
-
-// callerIdentity is the real uid of this process and its passwd entry.
-func callerIdentity() sendmail.Identity {
-	uid := os.Getuid()
-	id := sendmail.Identity{UID: uid}
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		id.User = u.Username
-		id.FullName = strings.TrimSpace(u.Name) // the gecos field's first entry
-	}
-	return id
 }
 
 // mailqEntries lists the queue for mailq: every message with its

@@ -10,17 +10,15 @@ import (
 	"log/syslog"
 	"net"
 	"os"
-	"os/exec"
 	"os/user"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/relayq/relayq/cmd/internal/personality"
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/control"
 	"github.com/relayq/relayq/listener"
-	"github.com/relayq/relayq/maildrop"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/submit"
 )
@@ -29,23 +27,12 @@ import (
 // every problem on its own line to s.err and returns exConfig (78); the
 // caller returns that code.
 func loadConfig(s stdio) (*config.Config, int) {
-	cfg, err := config.Load()
-	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(s.err, "relayq: configuration: %s\n", line)
-		}
-		return nil, exConfig
-	}
-	return cfg, exOK
+	return personality.LoadConfig("relayq", s.err)
 }
 
-// warnConfig prints the configuration's warnings (unknown keys, which keep
-// their defaults) on w, prefixed with prog: every command says so, none
-// refuses to run because of them.
+// warnConfig prints the configuration's warnings (personality.WarnConfig).
 func warnConfig(w io.Writer, prog string, cfg *config.Config) {
-	for _, msg := range cfg.Warnings() {
-		fmt.Fprintf(w, "%s: warning: configuration: %s\n", prog, msg)
-	}
+	personality.WarnConfig(w, prog, cfg)
 }
 
 // newLogger returns the slog logger cfg asks for (RELAYQ_LOG_FORMAT,
@@ -105,31 +92,11 @@ func stderrIsDevNull() bool {
 	return err == nil && os.SameFile(a, b)
 }
 
-// submitOptions returns how intake hands a message to the spool: the
-// daemon's socket, else a file in the drop directory beside the spool
-// followed by a detached `relayq queue run` unless a run (or the daemon)
-// holds the run lock already and will pick the file up.
+// submitOptions returns how intake hands a message to the spool
+// (personality.SubmitOptions, with this binary for the delivery run).
 func submitOptions(cfg *config.Config) submit.Options {
-	dir := maildrop.Dir(cfg.Spool)
-	return submit.Options{
-		Socket:      cfg.Socket,
-		SpoolPath:   cfg.Spool,
-		LockTimeout: cfg.LockTimeout,
-		Kick:        startQueueRun,
-		DropDir:     dir,
-		DropKick:    func() { kickRun(dir) },
-	}
-}
-
-// kickRun starts a delivery run for a new drop file unless the run lock is
-// held: its holder (a run, the daemon) looks at the drop directory after
-// this file was written (a run does so once more after it lets go of the
-// lock), so starting another run would only cost a process.
-func kickRun(dir string) {
-	if maildrop.RunActive(dir) {
-		return
-	}
-	startQueueRun()
+	self, _ := os.Executable()
+	return personality.SubmitOptions(cfg, self)
 }
 
 // controlClient returns the client for queue commands: the daemon's control
@@ -148,31 +115,14 @@ func controlClient(cfg *config.Config) *control.Client {
 // socket: a stopped or deadlocked daemon must not hang mailq.
 const controlTimeout = 5 * time.Second
 
-// startQueueRun starts `relayq queue run` as a detached process and does
-// not wait for it: a new session (setsid, so a terminal's hangup or the
-// caller's process group signals do not reach it), stdin, stdout and stderr
-// on /dev/null (a caller that reads our output to EOF, as PHP's mail() and
-// cron do, must not wait for the delivery), only fds 0-2 inherited, and the
-// same environment (so it reads the same configuration). A goroutine reaps
-// it if this process lives on; otherwise init does. It runs in "/", so it
-// never pins the caller's working directory. Errors are ignored: the
-// message is queued, and the next run or the daemon delivers it.
+// startQueueRun starts this binary's `relayq queue run`, detached
+// (personality.StartQueueRun).
 func startQueueRun() {
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
-	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        []string{"relayq", "queue", "run"},
-		Dir:         "/", // do not keep the caller's working directory busy
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
-		// Stdin, Stdout, Stderr nil: /dev/null.
-	}
-	if err := cmd.Start(); err != nil {
-		return
-	}
-	go func() { _ = cmd.Wait() }()
+	personality.StartQueueRun(exe)
 }
 
 // listenerOptions maps the listener keys (config/listen.go) to

@@ -1,10 +1,93 @@
-package sendmail
+package smtpd
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/relayq/relayq/sendmail"
+	"github.com/relayq/relayq/submit"
 )
+
+// queued is what the fake queue received.
+type queued struct {
+	env  submit.Envelope
+	body []byte
+}
+
+// fakeQueue records submissions; err, when set, is returned instead (after
+// reading the body, as a failing spool write would).
+type fakeQueue struct {
+	mu   sync.Mutex
+	msgs []queued
+	err  error
+}
+
+func (q *fakeQueue) submit(ctx context.Context, env submit.Envelope, body io.Reader, mode sendmail.DeliveryMode) (submit.ID, error) {
+	b, rerr := io.ReadAll(body)
+	if rerr != nil {
+		return "", fmt.Errorf("reading body: %w", rerr)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err != nil {
+		return "", q.err
+	}
+	q.msgs = append(q.msgs, queued{env: env, body: b})
+	return submit.ID(fmt.Sprintf("TESTID%06d", len(q.msgs))), nil
+}
+
+var errTest = errors.New("test failure")
+
+// testOptions returns sendmail.Options with -bs served by this package,
+// for a caller "alice" (uid 1000, untrusted) on host.example.org.
+func testOptions(q *fakeQueue, stdin string) (sendmail.Options, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	return sendmail.Options{
+		Stdin:         strings.NewReader(stdin),
+		Stdout:        &out,
+		Stderr:        &errb,
+		Identity:      sendmail.Identity{UID: 1000, User: "alice", FullName: "Alice Example"},
+		Hostname:      "host.example.org",
+		Domain:        "example.org",
+		LocalDomains:  []string{"localhost", "host.example.org", "host"},
+		TrustedUsers:  []string{"root", "relayq"},
+		MaxHeaderSize: 102400,
+		HopCountLimit: 50,
+		Now:           func() time.Time { return time.Date(2026, 11, 22, 21, 8, 12, 0, time.UTC) },
+		Submit:        q.submit,
+		ServeSMTP:     Serve,
+	}, &out, &errb
+}
+
+// checkWire asserts what everything relayq queues holds to: only CRLF line
+// ends, no bare CR or LF, no NUL, lines at most 998 octets.
+func checkWire(t *testing.T, body []byte) {
+	t.Helper()
+	if !bytes.HasSuffix(body, []byte("\r\n")) {
+		t.Errorf("body does not end with CRLF")
+	}
+	for i, line := range bytes.Split(body, []byte("\r\n")) {
+		if bytes.ContainsAny(line, "\r\n\x00") || len(line) > sendmail.MaxLine {
+			t.Errorf("line %d: bare CR/LF, NUL or longer than %d: %q", i+1, sendmail.MaxLine, line)
+		}
+	}
+}
+
+// TestNoServeSMTP: a binary without this package refuses -bs with 70.
+func TestNoServeSMTP(t *testing.T) {
+	o, _, errb := testOptions(&fakeQueue{}, "HELO x\r\n")
+	o.ServeSMTP = nil
+	if code := sendmail.Main(context.Background(), o, []string{"-bs"}); code != sendmail.ExitSoftware || !strings.Contains(errb.String(), "not available") {
+		t.Errorf("exit %d, stderr %q", code, errb)
+	}
+}
 
 // TestBS drives -bs with a whole SMTP conversation on standard input, as
 // swaks --pipe does, and checks the replies and what was queued.
@@ -35,7 +118,7 @@ func TestBS(t *testing.T) {
 	}, "\r\n")
 	q := &fakeQueue{}
 	o, out, errb := testOptions(q, script)
-	if code := Main(context.Background(), o, []string{"-bs"}); code != ExitOK {
+	if code := sendmail.Main(context.Background(), o, []string{"-bs"}); code != sendmail.ExitOK {
 		t.Fatalf("exit %d: %s", code, errb)
 	}
 	replies := out.String()
@@ -82,7 +165,7 @@ func TestBSUntrustedRefused(t *testing.T) {
 	q := &fakeQueue{}
 	o, out, _ := testOptions(q, script)
 	o.RefuseUntrusted = true
-	if code := Main(context.Background(), o, []string{"-bs"}); code != ExitOK {
+	if code := sendmail.Main(context.Background(), o, []string{"-bs"}); code != sendmail.ExitOK {
 		t.Fatalf("exit %d", code)
 	}
 	if !strings.Contains(out.String(), "550 5.7.1 user alice may not send as <boss@example.com>") {
@@ -98,7 +181,7 @@ func TestBSTempFail(t *testing.T) {
 	script := "HELO x\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n"
 	q := &fakeQueue{err: errTest}
 	o, out, _ := testOptions(q, script)
-	Main(context.Background(), o, []string{"-bs"})
+	sendmail.Main(context.Background(), o, []string{"-bs"})
 	if !strings.Contains(out.String(), "451 4.3.0 test failure") {
 		t.Errorf("replies:\n%s", out)
 	}
@@ -111,7 +194,7 @@ func TestBSEOFInData(t *testing.T) {
 	script := "HELO x\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\nSubject: cut\r\n\r\npartial body\r\n"
 	q := &fakeQueue{}
 	o, out, _ := testOptions(q, script)
-	if code := Main(context.Background(), o, []string{"-bs"}); code != ExitOK {
+	if code := sendmail.Main(context.Background(), o, []string{"-bs"}); code != sendmail.ExitOK {
 		t.Fatalf("exit %d", code)
 	}
 	if len(q.msgs) != 0 {
