@@ -162,6 +162,7 @@ func (c *Client) listRemote(ctx context.Context, fn func(*spool.Message) error) 
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var damaged []error
 	for sc.Scan() {
 		var l listLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
@@ -172,10 +173,12 @@ func (c *Client) listRemote(ctx context.Context, fn func(*spool.Message) error) 
 			if err := fn(l.Message); err != nil {
 				return err
 			}
+		case l.Damaged != nil:
+			damaged = append(damaged, &spool.DamagedError{ID: l.Damaged.ID, Err: fmt.Errorf("%w: %s", spool.ErrCorrupt, l.Damaged.Error)})
 		case l.Error != "":
-			return errorOf(l.Kind, l.Error)
+			return errors.Join(append(damaged, errorOf(l.Kind, l.Error))...)
 		case l.End:
-			return nil
+			return errors.Join(damaged...)
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -144,10 +144,16 @@ type errorBody struct {
 
 type listLine struct {
 	Message *spool.Message `json:"message,omitempty"`
+	Damaged *damagedLine   `json:"damaged,omitempty"` // a record that cannot be read (spool.DamagedError)
 	End     bool           `json:"end,omitempty"`
 	Count   int            `json:"count,omitempty"`
 	Error   string         `json:"error,omitempty"`
 	Kind    string         `json:"kind,omitempty"`
+}
+
+type damagedLine struct {
+	ID    spool.ID `json:"id"`
+	Error string   `json:"error"`
 }
 
 type okBody struct {

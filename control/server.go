@@ -220,6 +220,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		}
 		return r.Context().Err()
 	})
+	damaged, err := spool.Damaged(err)
+	for _, d := range damaged {
+		_ = enc.Encode(listLine{Damaged: &damagedLine{ID: d.ID, Error: d.Error()}})
+	}
 	if err != nil {
 		kind, _ := kindOf(err)
 		_ = enc.Encode(listLine{Error: err.Error(), Kind: kind})

@@ -117,7 +117,8 @@ func (s *Spool) Get(id ID) (*Message, error) {
 // records per read transaction; fn runs outside any transaction and may call
 // other Spool methods. An error from fn stops the walk and is returned. A
 // damaged record does not stop the walk: List visits all the others and
-// then returns the damaged ones' errors (wrapping ErrCorrupt) joined.
+// then returns the damaged ones' errors (*DamagedError, wrapping
+// ErrCorrupt) joined; Damaged separates them.
 func (s *Spool) List(fn func(*Message) error) error {
 	var after []byte
 	var bad []error
@@ -139,7 +140,7 @@ func (s *Spool) List(fn func(*Message) error) error {
 				after = append(after[:0], k...)
 				r, err := decodeRecord(v)
 				if err != nil {
-					bad = append(bad, fmt.Errorf("spool %s: message %s: %w", s.path, k, err))
+					bad = append(bad, &DamagedError{Path: s.path, ID: ID(k), Err: err})
 					continue
 				}
 				page = append(page, r.message(ID(k)))
@@ -345,4 +346,44 @@ func (s *Spool) Stats() (Stats, error) {
 		return st, fmt.Errorf("stats: %w", err)
 	}
 	return st, nil
+}
+
+// DamagedError is a message record that cannot be decoded: List reports
+// it after listing every other message, so that one damaged record never
+// hides the rest. It wraps ErrCorrupt (through Err).
+type DamagedError struct {
+	Path string // the spool file
+	ID   ID
+	Err  error
+}
+
+func (e *DamagedError) Error() string {
+	if e.Path == "" { // as the daemon reported it: Err says it all
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("spool %s: message %s: %v", e.Path, e.ID, e.Err)
+}
+
+// Unwrap returns the decoding error.
+func (e *DamagedError) Unwrap() error { return e.Err }
+
+// Damaged splits an error from List into its damaged records and the
+// rest (nil when there is nothing else).
+func Damaged(err error) (damaged []*DamagedError, rest error) {
+	if err == nil {
+		return nil, nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var others []error
+	for _, e := range errs {
+		if d, ok := e.(*DamagedError); ok {
+			damaged = append(damaged, d)
+		} else {
+			others = append(others, e)
+		}
+	}
+	return damaged, errors.Join(others...)
 }

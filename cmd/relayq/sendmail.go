@@ -105,6 +105,20 @@ func mailqEntries(ctx context.Context, c *control.Client) ([]sendmail.QueueEntry
 		out = append(out, e)
 		return nil
 	})
+	// A damaged record is listed, marked, among the others: one bad
+	// record never hides the rest of the queue.
+	damaged, err := spool.Damaged(err)
+	for _, d := range damaged {
+		out = append(out, sendmail.QueueEntry{
+			ID:   string(d.ID),
+			From: "(unknown: damaged record)",
+			Held: true,
+			Recipients: []sendmail.QueueRecipient{{
+				Addr:   "(recipients unknown)",
+				Reason: fmt.Sprintf("DAMAGED RECORD, not delivered (%v); `relayq queue delete %s` removes it", d.Err, d.ID),
+			}},
+		})
+	}
 	return out, err
 }
 
