@@ -13,7 +13,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"os/user"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -134,11 +137,51 @@ func runServe(s stdio, args []string) int {
 	if err := daemon.Serve(ctx, o); err != nil {
 		log.Error("relayq serve failed", "error", err)
 		fmt.Fprintf(s.err, "relayq: %v\n", err) // err starts with "serve:"
+		if errors.Is(err, fs.ErrPermission) {
+			hint := spoolOwnerHint(cfg.Spool)
+			log.Error("relayq serve: the spool belongs to another user", "fix", hint)
+			fmt.Fprintf(s.err, "relayq serve: %s\n", hint)
+		}
 		// 75 spool locked, 74 spool damaged, 78 listener configuration,
 		// 77 permission denied, 66 a file missing.
 		return sysexits.FileCode(err, exOSErr)
 	}
 	return exOK
+}
+
+// spoolOwnerHint says who owns the spool file and its directory, who
+// this process is, and the command that gives them to this user: the
+// usual cause is a spool created by root (a quick start run as root) and
+// then opened by the service user.
+func spoolOwnerHint(path string) string {
+	dir := filepath.Dir(path)
+	var owners []string
+	for _, p := range []string{dir, path} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			owners = append(owners, fmt.Sprintf("%s is owned by %s:%s, mode %04o", p, userName(int(st.Uid)), groupName(int(st.Gid)), fi.Mode().Perm()))
+		}
+	}
+	me, group := userName(os.Geteuid()), groupName(os.Getegid())
+	return fmt.Sprintf("%s; relayq runs as %s:%s: run chown -R %s:%s %s (the packaged unit does so before each start)",
+		strings.Join(owners, "; "), me, group, me, group, dir)
+}
+
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(uid)
+}
+
+func groupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(gid)
 }
 
 // daemonOptions maps the configuration to daemon.Options for Serve and
