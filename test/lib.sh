@@ -164,9 +164,14 @@ build_relayq() {
 		fail "go build ./test/tools/smtprecorder failed"
 	(cd "$REPO" && go build -o "$BIN/dsncheck" ./test/tools/dsncheck) >&2 ||
 		fail "go build ./test/tools/dsncheck failed"
+	# sendmail is the small binary (cmd/sendmail), as installed; it runs
+	# relayq beside it for mailq, -q, -bs, -odi and the delivery run.
+	rm -f "$BIN/sendmail"
+	(cd "$REPO" && go build -o "$BIN/sendmail" ./cmd/sendmail) >&2 ||
+		fail "go build ./cmd/sendmail failed"
 	local n
-	for n in sendmail mailq newaliases; do
-		ln -sfn relayq "$BIN/$n"
+	for n in mailq newaliases; do
+		ln -sfn sendmail "$BIN/$n"
 	done
 	export TESTBED_BUILT=1
 }

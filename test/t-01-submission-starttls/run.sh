@@ -22,14 +22,15 @@ wait_detached
 check "the spool is empty after delivery"
 wait_queue_count 0
 
-# 2. the same through the sendmail symlink (-t -i: a lone "." is data),
+# 2. the same through the small sendmail binary, cmd/sendmail (-t -i: a lone
+# "." is data), which starts relayq beside it for the delivery run,
 # with RELAYQ_LOG_FILE: the detached delivery run logs there.
 export RELAYQ_LOG_FILE="$T/relayq.log"
 save_config
 tok=t01b-$$-$RANDOM
 write_bcc_message "$T/b.eml" "$tok" yes
-check "sendmail -t -i (symlink) exits 0 (daemonless)"
-[ "$(readlink "$BIN/sendmail")" = relayq ] || fail "$BIN/sendmail is not a symlink to relayq"
+check "sendmail -t -i (the small binary) exits 0 (daemonless)"
+[ -f "$BIN/sendmail" ] && [ ! -L "$BIN/sendmail" ] || fail "$BIN/sendmail is not the small binary (cmd/sendmail)"
 expect_exit 0 sendmail -t -i <"$T/b.eml"
 check_bcc_delivery "$T/b.eml" "$tok" submission
 wait_detached
