@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/relayq/relayq/internal/buildinfo"
 	"github.com/relayq/relayq/internal/sysexits"
 )
 
@@ -57,6 +58,7 @@ var commands = map[string]command{
 	"authinfo":   {runAuthinfo, "credentials tools: authinfo lookup HOST[:PORT] [SENDER]"},
 	"probe":      {runProbe, "connect to the relay as delivery would and try AUTH (no mail sent)"},
 	"config":     {runConfig, "print every configuration key with its default and current value"},
+	"version":    {runVersion, "print the version and build information (also -V, --version)"},
 	"passwd":     {runPasswd, "make a users-file line (NAME:bcrypt-hash) for the listener's client AUTH; -f FILE writes it into FILE (mode 0600)"},
 	"help":       {nil, "this help"},
 }
@@ -84,6 +86,8 @@ func dispatch(argv []string, s stdio) int {
 	case "help", "-h", "--help":
 		usage(s.out)
 		return exOK
+	case "-V", "--version":
+		return runVersion(s, argv[2:])
 	}
 	c, ok := commands[name]
 	if !ok || c.run == nil {
@@ -106,4 +110,15 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nInstalled as sendmail, mailq or newaliases, relayq behaves as that program.\n"+
 		"Configuration: RELAYQ_* environment variables and %s; see `relayq config`.\n", "/etc/relayq/relayq.env")
+}
+
+// runVersion is `relayq version`: the version scripts/package stamped in,
+// else the toolchain's build information.
+func runVersion(s stdio, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintf(s.err, "usage: relayq version\n")
+		return exUsage
+	}
+	buildinfo.Current().Write(s.out, "relayq")
+	return exOK
 }
