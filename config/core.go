@@ -28,5 +28,5 @@ type Core struct {
 	// LogLevel selects the minimum log level.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn, error"`
 	// LogFile is where the daemon and delivery runs append their logs.
-	LogFile string `envconfig:"LOG_FILE" desc:"file that relayq serve and the delivery runs (also the one sendmail starts without a daemon) append their logs to, reopened on SIGHUP; empty: standard error (serve) or syslog (the detached run)"`
+	LogFile string `envconfig:"LOG_FILE" desc:"file that relayq serve and the delivery runs (also the one sendmail starts without a daemon) append their logs to, reopened on SIGHUP; empty: standard error (serve); for the detached run syslog, or relayq.log in the spool directory when there is no syslog"`
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -51,9 +52,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 // backgroundLogger is the logger of a delivery run (`relayq queue run`,
 // also the detached one that startQueueRun starts): RELAYQ_LOG_FILE when
-// set; else, when stderr is /dev/null and syslog listens on /dev/log,
-// syslog (facility mail, tag relayq, as Postfix logs); otherwise w as
-// newLogger does. A log file that cannot be opened is reported on w and
+// set; else, when stderr is /dev/null, syslog (facility mail, tag relayq,
+// as Postfix logs) if it listens on /dev/log, or relayq.log in the spool's
+// directory (defaultRunLog); otherwise w as newLogger does. A log file that cannot be opened is reported on w and
 // the run goes on.
 func backgroundLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	if cfg.LogFile != "" {
@@ -69,10 +70,22 @@ func backgroundLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 		return newLogger(cfg, w)
 	}
 	sw, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "relayq")
-	if err != nil {
-		return newLogger(cfg, w)
+	if err == nil {
+		return newLogger(cfg, sw)
 	}
-	return newLogger(cfg, sw)
+	// No syslog (a container, a minimal host): the spool directory's
+	// relayq.log, where `relayq help` and the README say to look, rather
+	// than nowhere.
+	if f, err := openLogFile(defaultRunLog(cfg)); err == nil {
+		return newLogger(cfg, f)
+	}
+	return newLogger(cfg, w)
+}
+
+// defaultRunLog is where a detached delivery run logs when RELAYQ_LOG_FILE
+// is empty and there is no syslog: relayq.log beside the spool.
+func defaultRunLog(cfg *config.Config) string {
+	return filepath.Join(filepath.Dir(cfg.Spool), "relayq.log")
 }
 
 // withoutLogFile is cfg with RELAYQ_LOG_FILE unset.

@@ -83,6 +83,14 @@ check "credentials file of mode 0644, no daemon: sendmail accepts, the run recor
 send sendmail mode-direct
 wait_detached
 waiting_reason "$RUN-mode-direct" "RELAYQ_AUTHINFO"
+check "the detached run logged the problem where a user without syslog finds it"
+if [ -S /dev/log ]; then
+	log "syslog listens on /dev/log here: the run logged there"
+else
+	# No RELAYQ_LOG_FILE, no syslog: relayq.log beside the spool.
+	grep -q "configuration error.*RELAYQ_AUTHINFO" "$T/spool/relayq.log" ||
+		{ show "$T/spool/relayq.log"; fail "the detached run's log $T/spool/relayq.log lacks the problem"; }
+fi
 
 check "no relay host: serve says so at start; mail accepted and shown waiting"
 chmod 0600 "$RELAYQ_AUTHINFO"
