@@ -28,7 +28,7 @@ type Listener struct {
 	// SMTPDTLSKey is the private key (PEM) of SMTPDTLSCert.
 	SMTPDTLSKey string `envconfig:"SMTPD_TLS_KEY" desc:"PEM private key of RELAYQ_SMTPD_TLS_CERT"`
 	// SMTPDMessageSizeLimit is the largest message accepted (SIZE).
-	SMTPDMessageSizeLimit int64 `envconfig:"SMTPD_MESSAGE_SIZE_LIMIT" default:"10240000" desc:"largest message in octets the listener and socket accept and announce as SIZE (Postfix message_size_limit); larger: 552 5.3.4"`
+	SMTPDMessageSizeLimit int64 `envconfig:"SMTPD_MESSAGE_SIZE_LIMIT" default:"10240000" desc:"largest message in octets accepted on every door: the listener and the socket (announced as SIZE; larger: 552 5.3.4) and sendmail without a daemon (larger: exit 65, nothing queued) (Postfix message_size_limit)"`
 	// SMTPDRecipientLimit is the most recipients per message.
 	SMTPDRecipientLimit int `envconfig:"SMTPD_RECIPIENT_LIMIT" default:"1000" desc:"most recipients per message from RELAYQ_LISTEN clients (Postfix smtpd_recipient_limit); more: 452 4.5.3. The unix submission socket (sendmail) has no limit"`
 	// SMTPDHeaderSizeLimit caps the message header.

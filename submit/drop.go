@@ -18,7 +18,10 @@ func submitDrop(o Options, env Envelope, body io.Reader, why error) (ID, error) 
 		d.Recipients = append(d.Recipients, maildrop.Recipient{Addr: r.Addr, Notify: r.Notify, ORcpt: r.ORcpt})
 	}
 	id, err := maildrop.Write(o.DropDir, d, body)
+	var tooBig *TooBigError
 	switch {
+	case errors.As(err, &tooBig):
+		return "", fmt.Errorf("submit: %w", tooBig) // the message, not the moment: not temporary
 	case errors.Is(err, maildrop.ErrInvalid):
 		return "", fmt.Errorf("submit: %w: %w", ErrInvalid, err)
 	case errors.Is(err, fs.ErrPermission) && o.Socket != "":

@@ -106,6 +106,12 @@ type Options struct {
 	// instead (or the error is temporary). 0: DefaultAnswerTimeout.
 	AnswerTimeout time.Duration
 
+	// MaxSize is the largest message body in octets that the direct and
+	// drop routes accept (RELAYQ_SMTPD_MESSAGE_SIZE_LIMIT, the limit the
+	// daemon's socket applies itself); larger: *TooBigError, nothing
+	// stored. 0: no limit.
+	MaxSize int64
+
 	// Timeout bounds each step of the socket conversation (greeting, each
 	// command, the reply to the final dot); 0 means DefaultTimeout. The
 	// context's deadline, if sooner, applies too.
@@ -150,7 +156,7 @@ func Submit(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, e
 	if o.Socket != "" && o.DropDir != "" && maildrop.NoAnswerSince(o.DropDir, noAnswerMemory) {
 		// The daemon did not answer a moment ago: do not wait for it
 		// again; it imports the drop directory when it goes on.
-		return submitDrop(o, env, body, errNoAnswer)
+		return submitDrop(o, env, limitBody(o, body), errNoAnswer)
 	}
 	if o.Socket != "" {
 		id, err := submitSocket(ctx, o, env, body)
@@ -162,7 +168,7 @@ func Submit(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, e
 			return "", fmt.Errorf("submit via %s: %w: %w", o.Socket, ErrTemporary, err)
 		}
 		if o.DropDir != "" {
-			id, derr := submitDrop(o, env, body, err)
+			id, derr := submitDrop(o, env, limitBody(o, body), err)
 			if derr == nil && errors.Is(err, errNoAnswer) {
 				maildrop.MarkNoAnswer(o.DropDir)
 			}
@@ -170,12 +176,12 @@ func Submit(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, e
 		}
 	}
 	if o.DropDir != "" {
-		return submitDrop(o, env, body, nil)
+		return submitDrop(o, env, limitBody(o, body), nil)
 	}
 	if o.SpoolPath == "" {
 		return "", fmt.Errorf("submit: no daemon answers on %s and no spool path is configured: %w", o.Socket, ErrTemporary)
 	}
-	id, err := submitDirect(ctx, o, env, body)
+	id, err := submitDirect(ctx, o, env, limitBody(o, body))
 	if errors.Is(err, spool.ErrLocked) && o.Socket != "" {
 		// The lock holder may be a daemon that has opened the spool but
 		// not yet its socket. Nothing of body has been read: the spool

@@ -126,6 +126,7 @@ func SubmitOptions(cfg *config.Config, relayq string) submit.Options {
 		SpoolPath:   cfg.Spool,
 		LockTimeout: cfg.LockTimeout,
 		Kick:        func() { StartQueueRun(relayq) },
+		MaxSize:     cfg.SMTPDMessageSizeLimit,
 		DropDir:     dir,
 		DropKick:    func() { kickRun(dir, relayq) },
 	}
