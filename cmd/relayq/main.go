@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/relayq/relayq/internal/buildinfo"
 	"github.com/relayq/relayq/internal/sysexits"
@@ -60,7 +59,13 @@ var commands = map[string]command{
 	"config":     {runConfig, "print every configuration key with its default and current value"},
 	"version":    {runVersion, "print the version and build information (also -V, --version)"},
 	"passwd":     {runPasswd, "make a users-file line (NAME:bcrypt-hash) for the listener's client AUTH; -f FILE writes it into FILE (mode 0600)"},
+	"man":        {nil, "print a manual page in roff: relayq man relayq.8 | relayq-sendmail.8 | relayq.env.5"},
 	"help":       {nil, "this help"},
+}
+
+func init() {
+	// runMan reads the commands table (for relayq.8), so it is set here.
+	commands["man"] = command{runMan, commands["man"].short}
 }
 
 func main() {
@@ -100,12 +105,7 @@ func dispatch(argv []string, s stdio) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: relayq <command> [arguments]\n\ncommands:\n")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].short)
 	}
 	fmt.Fprintf(w, "\nInstalled as sendmail, mailq or newaliases, relayq behaves as that program.\n"+

@@ -8,7 +8,8 @@
 # only Recommends of swaks), real sendmail(1) callers (bsd-mailx, php-cli,
 # cron), iproute2 (ss, for free ports), openssl (test CA), util-linux
 # (flock), bsdutils (script), shellcheck, and gcc + libc6-dev for
-# `go test -race` (cgo).
+# `go test -race` (cgo), groff-base + man-db (cmd/relayq's man page test
+# renders each generated page with groff and man -l).
 set -euo pipefail
 
 pkgs=(
@@ -31,6 +32,8 @@ pkgs=(
 	git
 	gcc
 	libc6-dev
+	groff-base
+	man-db
 )
 
 missing=()
