@@ -153,10 +153,15 @@ func TestSubmitBodyReadError(t *testing.T) {
 	}
 
 	// Through the listener.
+	// Through the listener: failing in the second BDAT chunk (after one
+	// chunk was accepted), and after several chunks.
 	sock, sp := startDaemon(t, dir)
-	_, err = submit.Submit(context.Background(), submit.Options{Socket: sock}, env, &failingReader{n: 300 << 10})
-	if !errors.Is(err, errStdin) {
-		t.Fatalf("socket: err = %v, want the read error", err)
+	for _, n := range []int{300 << 10, 2<<20 + 5} {
+		body := io.MultiReader(strings.NewReader("Subject: cut\r\n\r\n"), &failingReader{n: n})
+		_, err = submit.Submit(context.Background(), submit.Options{Socket: sock}, env, body)
+		if !errors.Is(err, errStdin) {
+			t.Fatalf("socket, failing after %d octets: err = %v, want the read error", n, err)
+		}
 	}
 
 	for _, s := range []string{direct, ""} {
