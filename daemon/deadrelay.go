@@ -23,6 +23,18 @@ type relayGate struct {
 	failures int       // consecutive relay-level failures
 	probing  bool      // the probe is in flight
 	reason   string    // the failure that closed it
+	kind     string    // its kind (smarthost.Kind*)
+}
+
+// hold is the current hold: until when, why, and the kind of the failure;
+// ok is false when the gate is open or a probe is in flight.
+func (g *relayGate) hold() (until time.Time, reason, kind string, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.until.IsZero() || g.probing {
+		return time.Time{}, "", "", false
+	}
+	return g.until, g.reason, g.kind, true
 }
 
 // relayDown reports an outcome that says the relay as a whole cannot take
@@ -67,7 +79,7 @@ func (g *relayGate) closedUntil() (until time.Time, closed bool) {
 
 // result records an attempt's outcome. It reports whether the gate has
 // just closed (down) or opened (up), for the log.
-func (g *relayGate) result(now time.Time, down, probe bool, wait func(failures int) time.Duration, reason string) (closed, opened bool) {
+func (g *relayGate) result(now time.Time, down, probe bool, wait func(failures int) time.Duration, reason, kind string) (closed, opened bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if probe {
@@ -84,7 +96,7 @@ func (g *relayGate) result(now time.Time, down, probe bool, wait func(failures i
 	}
 	g.failures++
 	g.until = now.Add(wait(g.failures))
-	g.reason = reason
+	g.reason, g.kind = reason, kind
 	return true, false
 }
 

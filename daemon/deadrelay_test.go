@@ -139,6 +139,23 @@ func TestDeadRelayHold(t *testing.T) {
 	if first < 1 || first > workers {
 		t.Fatalf("%d connections for %d messages with the relay down, want 1..%d (the attempts in flight when it closed)", first, n, workers)
 	}
+	// Every waiting message says why it waits, and none counts an
+	// attempt that was not made.
+	clock.Advance(time.Second) // all submitted (the fake clock ticks on each reading)
+	h.r.Kick()
+	h.waitFor("a reason for every message", func() bool {
+		for _, m := range h.queued() {
+			if m.Reason == "" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range h.queued() {
+		if m.Attempts > 1 || (m.Attempts == 0 && !strings.Contains(m.Reason, "not tried: the relay is held until")) || !strings.Contains(m.Reason, "relay down") {
+			t.Errorf("%s: %d attempts, reason %q", m.ID, m.Attempts, m.Reason)
+		}
+	}
 	if !strings.Contains(logs.String(), "dead-relay hold") {
 		t.Errorf("the hold is not logged:\n%s", logs)
 	}

@@ -169,6 +169,7 @@ func (s *schedule) lease() (leased int, timer Timer, finished bool) {
 		}
 		if until.IsZero() || now.Before(until) || len(s.ready) > 0 {
 			if !until.IsZero() {
+				r.holdDue(now)
 				timer = r.c.Clock.TimerAt(until)
 			}
 			return 0, timer, false
@@ -248,8 +249,13 @@ func (s *schedule) putBack() {
 	if until.IsZero() {
 		until = s.r.c.Clock.Now().Add(s.r.c.Policy.BackoffMin)
 	}
+	_, held, _, _ := s.r.holdReason()
 	for _, m := range s.ready {
-		if err := s.r.st.Defer(m.ID, until, m.Reason); err != nil {
+		reason := m.Reason
+		if reason == "" {
+			reason = held
+		}
+		if err := s.r.st.Defer(m.ID, until, reason); err != nil {
 			s.r.c.Log.SpoolError(string(m.ID), "release", err)
 		}
 		delete(s.active, m.ID)
@@ -356,6 +362,38 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message, probe bool) {
 	r.record(ctx, m, a, next, open)
 }
 
+// holdReason is the dead-relay hold's end, the reason a message not
+// tried because of it shows, and the kind of the failure behind it.
+func (r *runner) holdReason() (until time.Time, reason, kind string, ok bool) {
+	until, why, kind, ok := r.gate.hold()
+	if !ok {
+		return until, "", "", false
+	}
+	return until, fmt.Sprintf("not tried: the relay is held until %s after a failure: %s", until.UTC().Format(time.RFC3339), why), kind, true
+}
+
+// holdDue moves the messages that fall due during a dead-relay hold to
+// its end, without an attempt, each with a reason that says why it waits.
+func (r *runner) holdDue(now time.Time) {
+	until, reason, kind, ok := r.holdReason()
+	if !ok {
+		return
+	}
+	if next, due, err := r.st.NextDue(); err != nil || !due || next.After(now) {
+		return // nothing due: no write
+	}
+	for {
+		n, err := r.st.DeferDue(now, until, reason, kind, 256)
+		if err != nil {
+			r.c.Log.SpoolError("", "defer due", err)
+			return
+		}
+		if n < 256 {
+			return
+		}
+	}
+}
+
 // gateResult feeds an attempt's outcome to the dead-relay hold and logs
 // when it closes or opens.
 func (r *runner) gateResult(m *spool.Message, out smarthost.Outcome, derr error, probe bool) {
@@ -365,7 +403,7 @@ func (r *runner) gateResult(m *spool.Message, out smarthost.Outcome, derr error,
 	}
 	wait := func(n int) time.Duration { return r.c.Policy.Backoff(n, r.c.Rand) }
 	now := r.c.Clock.Now()
-	closed, opened := r.gate.result(now, relayDown(out, derr), probe, wait, reason)
+	closed, opened := r.gate.result(now, relayDown(out, derr), probe, wait, reason, out.Kind)
 	switch {
 	case closed:
 		until, _ := r.gate.closedUntil()

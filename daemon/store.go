@@ -22,6 +22,7 @@ type store interface {
 	HoldWith(id spool.ID, results []spool.Result, reason string) error
 	RescheduleAs(id spool.ID, results []spool.Result, next time.Time, why spool.Why) error
 	RetryKinds(kinds []string, note string) (int, error)
+	DeferDue(now, next time.Time, reason, kind string, max int) (int, error)
 	Delete(id spool.ID) error
 	Submit(ctx context.Context, env spool.Envelope, body io.Reader) (spool.ID, error)
 	Get(id spool.ID) (*spool.Message, error)
@@ -84,6 +85,12 @@ func (t *transient) HoldWith(id spool.ID, results []spool.Result, reason string)
 // RescheduleAs is spool.RescheduleAs on a short-lived open.
 func (t *transient) RescheduleAs(id spool.ID, results []spool.Result, next time.Time, why spool.Why) error {
 	return t.with(func(s *spool.Spool) error { return s.RescheduleAs(id, results, next, why) })
+}
+
+// DeferDue is spool.DeferDue on a short-lived open.
+func (t *transient) DeferDue(now, next time.Time, reason, kind string, max int) (n int, err error) {
+	err = t.with(func(s *spool.Spool) error { n, err = s.DeferDue(now, next, reason, kind, max); return err })
+	return n, err
 }
 
 // RetryKinds is spool.RetryKinds on a short-lived open.

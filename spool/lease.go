@@ -117,6 +117,41 @@ func (s *Spool) LeaseDue(now time.Time, max int, lease time.Duration) ([]*Messag
 	return out, nil
 }
 
+// DeferDue moves up to max messages due at now to next without an
+// attempt, with reason as their reason and kind as their reason's kind:
+// the daemon's dead-relay hold, so that every waiting message says why it
+// waits (mailq) and counts no attempt that was not made. It returns how
+// many it moved. Damaged entries are left for LeaseDue to set aside.
+func (s *Spool) DeferDue(now, next time.Time, reason, kind string, max int) (int, error) {
+	limit := binary.BigEndian.AppendUint64(nil, dueNanos(now))
+	var n int
+	err := s.c.do(func(tx *bolt.Tx) error {
+		n = 0
+		keys, err := s.dueKeys(tx, limit, max)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			id := ID(k[8:])
+			old, err := s.getRecord(tx, id)
+			if err != nil || old.Held || string(dueKey(old.NextAttempt, id)) != string(k) {
+				continue // damaged or stale: LeaseDue's to handle
+			}
+			r := *old
+			r.NextAttempt, r.Reason, r.ReasonKind = next, reason, kind
+			if err := putRecord(tx, id, &r, old); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("defer due: %w", err)
+	}
+	return n, nil
+}
+
 // dueKeys returns up to max due-index keys not after limit (8 bytes of
 // unix nanoseconds), earliest first: the head of the index, never a scan.
 func (s *Spool) dueKeys(tx *bolt.Tx, limit []byte, max int) ([][]byte, error) {

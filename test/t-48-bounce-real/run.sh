@@ -45,7 +45,7 @@ check "the queue is empty: the message and the report have left it"
 wait_queue_count 0 20
 assert_contains "$T/serve.log" "dsn queued" "relayq serve log"
 
-check "a refused message from the null sender is not bounced; the postmaster gets one header-only copy"
+check "a refused message from the null sender is not bounced (held, never dropped); the postmaster gets one header-only copy"
 printf 'From: MAILER-DAEMON@example.org\nTo: reject-b-%s@example.net\nSubject: nullsender %s\n\nbody\n' "$tok" "$tok" |
 	sendmail -i -f '<>' "reject-b-$tok@example.net" || fail "sendmail exited $?"
 wait_for_log "$T/serve.log" "reason=\"null sender: never bounced\"" 30
@@ -53,6 +53,13 @@ wait_for_mail "Delivered-To: pm-$tok@example.org" >"$T/pm.list"
 "$BIN/dsncheck" "$(head -n 1 "$T/pm.list")" >"$T/pm.txt" || fail "the postmaster copy is not a well-formed report"
 assert_match "$T/pm.txt" "^rcpt rfc822;reject-b-$tok@example.net action=failed status=5\.1\.1" "postmaster copy"
 assert_match "$T/pm.txt" "^part 3 text/rfc822-headers" "postmaster copy (headers only)"
+# The refused null-sender message stays, held, for the operator: deleted here.
+wait_for_log "$T/serve.log" "notice held" 20
+wait_queue_count 1 20
+relayq queue list -json | grep -q '"Held":true' || fail "the refused null-sender message is not held"
+for id in $(relayq queue list -json | sed -n 's/.*"ID":"\([0-9A-Z]*\)".*/\1/p'); do
+	relayq queue delete "$id" >/dev/null || fail "relayq queue delete $id failed"
+done
 wait_queue_count 0 20
 
 check "a postmaster copy that fails is not reported again (no bounce of a bounce)"
@@ -61,8 +68,11 @@ export RELAYQ_POSTMASTER="reject-pm-$tok@example.org"
 start_serve
 printf 'From: MAILER-DAEMON@example.org\nTo: reject-c-%s@example.net\nSubject: nullsender2 %s\n\nbody\n' "$tok" "$tok" |
 	sendmail -i -f '<>' "reject-c-$tok@example.net" || fail "sendmail exited $?"
-wait_queue_count 0 30
+# The message and its failed postmaster copy: both held, neither reported.
+wait_queue_count 2 30
 sleep 2
+assert_eq "$(relayq queue list -json | grep -c '"Held":true' || true)" 2 "held messages"
+
 assert_eq "$(mail_files "reject-c-$tok" | grep -c . || true)" 0 "messages naming reject-c-$tok delivered anywhere"
 assert_eq "$(wait_for_mail "Delivered-To: sender-$tok@example.org" | grep -c .)" 1 "reports to the first sender (still one)"
 stop_serve
