@@ -51,8 +51,12 @@ users file (a broken file leaves the old one in force), then closes the
 idle relay sessions so a new password applies at once, and reopens
 RELAYQ_LOG_FILE. A credentials file or relay map that changes is also
 re-read without SIGHUP (checked at most once a second, at lookup), and
-the idle relay sessions are closed then too. With systemd Type=notify, READY=1 is sent once everything
-listens.
+the idle relay sessions are closed then too. After SIGHUP and at start,
+mail deferred for authentication, TLS, a missing credential or relay host,
+or a connection failure is retried at once, and the dead-relay hold ends
+(after a connection or login failure no message is sent for a back-off
+period, then one probes the relay). With systemd Type=notify, READY=1 is
+sent once everything listens.
 
 Exit codes: 0 stopped by a signal, 64 usage, 75 spool locked by another
 process, 74 damaged spool, 73 RELAYQ_LOG_FILE cannot be opened, 78
