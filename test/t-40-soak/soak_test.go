@@ -192,6 +192,7 @@ func newDaemon(t testing.TB, bin, relay string, extra ...string) *daemonProc {
 		"RELAYQ_RELAYHOST=[127.0.0.1]:"+strings.Split(relay, ":")[1],
 		"RELAYQ_TLS=none",
 		"RELAYQ_AUTHINFO="+filepath.Join(dir, "no-authinfo"),
+		"RELAYQ_AUTH=none", // the sink takes mail without AUTH
 		"RELAYQ_SPOOL="+filepath.Join(dir, "queue.db"),
 		"RELAYQ_SOCKET="+filepath.Join(dir, "submit.sock"),
 		"RELAYQ_CONTROL_SOCKET="+filepath.Join(dir, "control.sock"),

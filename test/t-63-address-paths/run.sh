@@ -17,6 +17,7 @@ start_recorder relay -auth=false -smtputf8
 relayq_env "[127.0.0.1]:$RECORDER_PORT"
 export RELAYQ_TLS=none
 : >"$RELAYQ_AUTHINFO" # no credential: plain relay on loopback
+export RELAYQ_AUTH=none # ... which needs no AUTH (no credential, no send otherwise)
 PORT=$((20000 + ($$ + 13) % 20000))
 export RELAYQ_LISTEN=127.0.0.1:$PORT
 save_config
