@@ -5,17 +5,13 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
-// CheckInterval is how often Store.Lookup (and RelayStore.RelayHost) looks
-// at the file for a change.
-const CheckInterval = time.Second
-
 // Store holds the credentials map of one file and reloads it: on Reload
-// (the daemon calls it on SIGHUP) and, at most once per CheckInterval, at
-// Lookup time when the file's inode, size, mtime, ctime, mode or owner
-// changed. A file that fails to load leaves the old map in force; Reload
+// (the daemon calls it on SIGHUP) and at Lookup time when the file's inode,
+// size, mtime, ctime, mode or owner changed (one stat(2) per lookup, so a
+// message submitted after the file was replaced is sent with the new
+// entries, even by a delivery run that was already logged in). A file that fails to load leaves the old map in force; Reload
 // returns the error, an automatic reload logs it (once per version of the
 // file) and Err reports it. Store is safe for concurrent use.
 type Store struct {
@@ -34,8 +30,8 @@ func NewStore(path string) (*Store, error) {
 // Map is the map in force.
 func (s *Store) Map() *Map { return s.cur.Load() }
 
-// Lookup reloads the file if it changed (checked at most once per
-// CheckInterval) and looks q up in the map in force.
+// Lookup reloads the file if it changed and looks q up in the map in
+// force.
 func (s *Store) Lookup(q Query) (Credential, bool) {
 	return s.current().Lookup(q)
 }
@@ -46,8 +42,8 @@ func (s *Store) Explain(q Query) []string {
 }
 
 // RelayStore holds the sender relay map of one file and reloads it as
-// Store does its credentials: on Reload (SIGHUP) and, at most once per
-// CheckInterval, at RelayHost time when the file changed. A file that
+// Store does its credentials: on Reload (SIGHUP) and at RelayHost time
+// when the file changed. A file that
 // fails to load leaves the old map in force. RelayStore is safe for
 // concurrent use; a nil *RelayStore matches no sender.
 type RelayStore struct {
@@ -72,8 +68,7 @@ func (s *RelayStore) Map() *RelayMap {
 	return s.cur.Load()
 }
 
-// RelayHost reloads the file if it changed (checked at most once per
-// CheckInterval) and is RelayMap.RelayHost on the map in force
+// RelayHost reloads the file if it changed and is RelayMap.RelayHost on the map in force
 // (smarthost.SenderRelays).
 func (s *RelayStore) RelayHost(sender string) (relays string, ok bool) {
 	if s == nil {
@@ -98,17 +93,15 @@ type watch[T any] struct {
 	parse func(path string) (*T, fileSig, error)
 	size  func(*T) int // entries, for the reload log line
 	log   *slog.Logger
-	now   func() time.Time
 
 	cur      atomic.Pointer[T]
 	onReload atomic.Pointer[func()] // after an automatic reload (OnReload)
 
-	mu        sync.Mutex // serialises loads; guards the fields below
-	sig       fileSig    // the loaded version
-	badSig    fileSig    // the last version that failed (not retried until it changes)
-	bad       bool
-	err       error
-	lastCheck time.Time
+	mu     sync.Mutex // serialises loads; guards the fields below
+	sig    fileSig    // the loaded version
+	badSig fileSig    // the last version that failed (not retried until it changes)
+	bad    bool
+	err    error
 }
 
 // init loads path for the first time.
@@ -118,9 +111,8 @@ func (w *watch[T]) init(path, what string, parse func(string) (*T, fileSig, erro
 		return err
 	}
 	w.path, w.what, w.parse, w.size = path, what, parse, size
-	w.log, w.now, w.sig = slog.Default(), time.Now, sig
+	w.log, w.sig = slog.Default(), sig
 	w.cur.Store(v)
-	w.lastCheck = w.now()
 	return nil
 }
 
@@ -156,7 +148,6 @@ func (w *watch[T]) Reload() error {
 
 // load must be called with mu held.
 func (w *watch[T]) load() error {
-	w.lastCheck = w.now()
 	v, sig, err := w.parse(w.path)
 	if err != nil {
 		w.err, w.bad, w.badSig = err, true, sig
@@ -167,8 +158,8 @@ func (w *watch[T]) load() error {
 	return nil
 }
 
-// current reloads the file if it changed (checked at most once per
-// CheckInterval) and returns the contents in force.
+// current reloads the file if it changed and returns the contents in
+// force.
 func (w *watch[T]) current() *T {
 	w.maybeReload()
 	return w.cur.Load()
@@ -189,11 +180,6 @@ func (w *watch[T]) reloadIfChanged() bool {
 		return false // another goroutine is checking or loading
 	}
 	defer w.mu.Unlock()
-	now := w.now()
-	if now.Sub(w.lastCheck) < CheckInterval && !now.Before(w.lastCheck) {
-		return false
-	}
-	w.lastCheck = now
 	var sig fileSig
 	if fi, err := os.Stat(w.path); err != nil {
 		sig = fileSig{statFailed: true}

@@ -113,8 +113,8 @@ func rssPass(argv []string, stdin string, env []string) []float64 {
 		cmd := exec.Command("/usr/bin/time", append([]string{"-o", name, "-f", "%M"}, argv...)...)
 		cmd.Env = env
 		if stdin != "" {
-			in, err := os.Open(stdin)
-			if err != nil {
+			in, oerr := os.Open(stdin)
+			if oerr != nil {
 				os.Remove(name)
 				return nil
 			}

@@ -50,7 +50,7 @@ SIGHUP reloads the credentials, the sender relay map and the listener's
 users file (a broken file leaves the old one in force), then closes the
 idle relay sessions so a new password applies at once, and reopens
 RELAYQ_LOG_FILE. A credentials file or relay map that changes is also
-re-read without SIGHUP (checked at most once a second, at lookup), and
+re-read without SIGHUP (checked before each delivery), and
 the idle relay sessions are closed then too. After SIGHUP and at start,
 mail deferred for authentication, TLS, a missing credential or relay host,
 or a connection failure is retried at once, and the dead-relay hold ends

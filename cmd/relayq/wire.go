@@ -105,13 +105,6 @@ func stderrIsDevNull() bool {
 	return err == nil && os.SameFile(a, b)
 }
 
-// submitOptions returns how intake hands a message to the spool
-// (personality.SubmitOptions, with this binary for the delivery run).
-func submitOptions(cfg *config.Config) submit.Options {
-	self, _ := os.Executable()
-	return personality.SubmitOptions(cfg, self)
-}
-
 // controlClient returns the client for queue commands: the daemon's control
 // socket, else the spool file with a bounded lock wait.
 func controlClient(cfg *config.Config) *control.Client {

@@ -71,7 +71,6 @@ check "without SIGHUP: a changed credentials file is reloaded at lookup time and
 # one, the next delivery must log in again (535), not reuse it.
 WRONG2=wrong2-$(openssl rand -hex 8)
 write_authinfo "$RELAYQ_RELAYHOST" "$SMARTHOST_USER" "$WRONG2"
-sleep 1.2 # the file is looked at at most once per second (authinfo.CheckInterval)
 tok=t41d-$$-$RANDOM
 message "$tok" | sendmail -t || fail "sendmail exited $?"
 wait_for_log "$T/serve.log" "credentials file reloaded" 10
