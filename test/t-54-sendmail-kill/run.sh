@@ -54,10 +54,17 @@ for ((i = 0; i < ROUNDS; i++)); do
 	# comes while sendmail still reads its input.
 	pause=0
 	[ $((i % 2)) = 0 ] && pause=0.$((RANDOM % 3))
+	delay=$((RANDOM % 400))
+	if [ $((i % 12)) = 6 ]; then
+		# A streamed 400 KB body whose feeder stops half way for 400 ms:
+		# the first BDAT chunk is with the daemon by then, so a kill in
+		# the pause cuts the transfer between two chunks.
+		pause=0.4 delay=$((150 + RANDOM % 200))
+	fi
 	{ head -c "$half" "$f"; sleep "$pause"; tail -c +$((half + 1)) "$f"; } |
 		"$BIN/sendmail" "${flags[@]}" bob@example.net 2>>"$T/sendmail.err" &
 	pid=$!
-	sleep "0.$(printf '%03d' $((RANDOM % 400)))"
+	sleep "0.$(printf '%03d' "$delay")"
 	kill -KILL "$pid" 2>/dev/null || true
 	rc=0
 	wait "$pid" || rc=$?
