@@ -241,6 +241,23 @@ func (c *Client) change(ctx context.Context, method, path string, id spool.ID, k
 	return err
 }
 
+// Attempt asks the daemon for the first delivery attempt of id, waiting up
+// to wait for it (POST /v1/queue/{id}/attempt; sendmail -odi). Without a
+// daemon it is an error: the caller runs the queue itself instead.
+func (c *Client) Attempt(ctx context.Context, id spool.ID, wait time.Duration) (*AttemptAnswer, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait+c.timeout())
+	defer cancel()
+	var a AttemptAnswer
+	err := c.call(ctx, http.MethodPost, "/v1/queue/"+string(id)+"/attempt?wait="+wait.String(), false, &a)
+	if errors.Is(err, errNoDaemon) {
+		return nil, fmt.Errorf("no daemon answers on control socket %s", c.Socket)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 // Flush makes every unheld message due now and returns how many are due.
 func (c *Client) Flush(ctx context.Context) (int, error) {
 	var n countBody

@@ -15,6 +15,11 @@
 //	POST   /v1/queue/{id}/hold    {"ok":true}
 //	POST   /v1/queue/{id}/release {"ok":true}
 //	DELETE /v1/queue/{id}         {"ok":true}
+//	POST   /v1/queue/{id}/attempt {"attempt":{...}} the message's first delivery
+//	       [?wait=2m]             attempt (waiting for it, the runner woken),
+//	                              or {"gone":true} (left the queue, no attempt
+//	                              remembered), or {"queued":{...}} (held, or
+//	                              not tried within wait): sendmail -odi
 //	POST   /v1/flush              {"count":N} (messages due now)
 //	GET    /v1/stats              spool.Stats as JSON
 //	POST   /v1/compact            {"ok":true}
@@ -64,6 +69,14 @@ type Detail struct {
 	Message   *spool.Message `json:"message"`
 	Headers   string         `json:"headers"`   // header section up to the blank line (CRLF line ends), at most MaxHeaders bytes
 	Truncated bool           `json:"truncated"` // the header section was longer than MaxHeaders
+}
+
+// AttemptAnswer is the answer to POST /v1/queue/{id}/attempt: exactly one
+// field is set.
+type AttemptAnswer struct {
+	Attempt *Attempt       `json:"attempt,omitempty"` // the message's first attempt
+	Gone    bool           `json:"gone,omitempty"`    // left the queue (delivered or bounced), no attempt remembered
+	Queued  *spool.Message `json:"queued,omitempty"`  // still queued: held, or not tried within the wait
 }
 
 // ErrBadRequest is wrapped when the daemon refuses a malformed request (an

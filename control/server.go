@@ -32,6 +32,12 @@ type ServerOptions struct {
 	// AdminUID is the daemon user's uid, allowed everything besides root;
 	// a negative value means os.Getuid().
 	AdminUID int
+	// Attempts, when set, answers POST /v1/queue/{id}/attempt (sendmail
+	// -odi): the daemon's runner records every attempt in it.
+	Attempts *Attempts
+	// Wake wakes the runner without ending a dead-relay hold (unlike Kick,
+	// which operators' flush and release use); may be nil.
+	Wake func()
 }
 
 // Server answers control requests for the daemon's open spool.
@@ -57,6 +63,7 @@ func NewServer(o ServerOptions) *Server {
 	m.HandleFunc("POST /v1/queue/{id}/hold", s.admin(s.change("hold", o.Spool.Hold, false)))
 	m.HandleFunc("POST /v1/queue/{id}/release", s.admin(s.change("release", o.Spool.Release, true)))
 	m.HandleFunc("DELETE /v1/queue/{id}", s.admin(s.change("delete", o.Spool.Delete, false)))
+	m.HandleFunc("POST /v1/queue/{id}/attempt", s.attempt) // root, the daemon user, or the message's submitter
 	m.HandleFunc("POST /v1/flush", s.admin(s.flush))
 	m.HandleFunc("POST /v1/compact", s.admin(s.compact))
 	s.mux = m
@@ -267,14 +274,104 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
+// MaxAttemptWait bounds how long POST /v1/queue/{id}/attempt waits for
+// the attempt (its "wait" parameter); DefaultAttemptWait is its default.
+const (
+	MaxAttemptWait     = 5 * time.Minute
+	DefaultAttemptWait = 2 * time.Minute
+)
+
+// errHeld ends an attempt wait for a message on hold: no attempt comes.
+var errHeld = errors.New("on hold")
+
+// attempt is sendmail -odi's wait with a daemon: it answers with the
+// message's first delivery attempt (remembered, or the next one, the
+// runner woken for it), with {"gone":true} when the message left the queue
+// without a remembered attempt, or with the queued record (its reason)
+// when it is held or the wait ran out.
+func (s *Server) attempt(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if s.o.Attempts == nil {
+		writeError(w, fmt.Errorf("this daemon keeps no attempt reports: %w", ErrBadRequest))
+		return
+	}
+	wait := DefaultAttemptWait
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			writeError(w, fmt.Errorf("wait=%q: want a duration such as 2m: %w", v, ErrBadRequest))
+			return
+		}
+		wait = min(d, MaxAttemptWait)
+	}
+	uid := uidOf(r)
+	if !s.privileged(uid) {
+		// As show: the submitter may follow their own message, nobody
+		// else learns anything, not even whether the ID exists.
+		owned := false
+		if at, ok := s.o.Attempts.Last(id); ok {
+			owned = originOwnedBy(at.Origin, uid)
+		} else if m, err := s.o.Spool.Get(id); err == nil {
+			owned = ownedBy(m, uid)
+		}
+		if !owned {
+			writeError(w, fmt.Errorf("uid %d may not follow %s; only root, the daemon user and its sender may: %w", uid, id, os.ErrPermission))
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	at, err := s.o.Attempts.Wait(ctx, id, func() error {
+		m, err := s.o.Spool.Get(id)
+		if err != nil {
+			return err
+		}
+		if m.Held {
+			return errHeld
+		}
+		if s.o.Wake != nil {
+			s.o.Wake()
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, AttemptAnswer{Attempt: &at})
+	case errors.Is(err, spool.ErrNotFound):
+		writeJSON(w, http.StatusOK, AttemptAnswer{Gone: true})
+	case errors.Is(err, errHeld), errors.Is(err, context.DeadlineExceeded):
+		m, gerr := s.o.Spool.Get(id)
+		if errors.Is(gerr, spool.ErrNotFound) {
+			writeJSON(w, http.StatusOK, AttemptAnswer{Gone: true})
+			return
+		}
+		if gerr != nil {
+			writeError(w, gerr)
+			return
+		}
+		writeJSON(w, http.StatusOK, AttemptAnswer{Queued: m})
+	default:
+		writeError(w, err)
+	}
+}
+
 // ownedBy reports whether m was submitted by local user uid: its Origin,
 // as the submission socket and the CLI's direct route record it, starts
 // with "uid=N".
 func ownedBy(m *spool.Message, uid int) bool {
+	return originOwnedBy(m.Origin, uid)
+}
+
+// originOwnedBy is ownedBy on a message's Origin.
+func originOwnedBy(origin string, uid int) bool {
 	if uid < 0 {
 		return false
 	}
-	f := strings.Fields(m.Origin)
+	f := strings.Fields(origin)
 	if len(f) == 0 {
 		return false
 	}

@@ -235,8 +235,15 @@ func Serve(ctx context.Context, o Options) (err error) {
 			err = fmt.Errorf("serve: close spool: %w", cerr)
 		}
 	}()
-	s := &server{o: o, log: o.Log, sp: sp, metrics: NewMetrics(), reload: o.Reload}
-	s.r = newRunner(openSpool{sp}, o.Deliverer, o.runnerConfig(s.metrics))
+	s := &server{o: o, log: o.Log, sp: sp, metrics: NewMetrics(), reload: o.Reload, attempts: control.NewAttempts()}
+	rc := o.runnerConfig(s.metrics)
+	rc.Attempted = func(m *spool.Message, rs []spool.Result) {
+		s.attempts.Record(m, rs) // sendmail -odi asks the control socket for it
+		if o.Attempted != nil {
+			o.Attempted(m, rs)
+		}
+	}
+	s.r = newRunner(openSpool{sp}, o.Deliverer, rc)
 	s.info = Info{Kick: s.r.Kick}
 	for _, start := range []func() error{s.startIntake, s.startControl, s.startMetrics} {
 		if err := start(); err != nil {
@@ -292,6 +299,8 @@ type server struct {
 	metrics *Metrics
 	info    Info
 	reload  []Reloader // on SIGHUP
+	// attempts remembers first delivery attempts for sendmail -odi.
+	attempts *control.Attempts
 
 	wg      sync.WaitGroup
 	closers []func(context.Context)
@@ -367,7 +376,8 @@ func (s *server) startControl() error {
 	if s.o.ControlSocket == "" {
 		return nil
 	}
-	cs := control.NewServer(control.ServerOptions{Spool: s.sp, Kick: s.r.operatorKick, Logger: s.log.Logger, PublicList: s.o.ControlPublic, AdminUID: -1})
+	cs := control.NewServer(control.ServerOptions{Spool: s.sp, Kick: s.r.operatorKick, Wake: s.r.Kick, Attempts: s.attempts,
+		Logger: s.log.Logger, PublicList: s.o.ControlPublic, AdminUID: -1})
 	ln, err := control.Listen(s.o.ControlSocket)
 	if err != nil {
 		return err

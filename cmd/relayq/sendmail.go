@@ -188,36 +188,27 @@ func listDrops(dir string, fn func(*spool.Message)) error {
 
 // deliverNow is -odi: run the queue now and wait, then report the
 // message's recipients. Without a daemon it is one daemonless run in this
-// process (runQueueOnce), whose runner reports the attempt's results; with a daemon, a flush and a wait until the
-// message has been tried (at most 2 minutes).
+// process (runQueueLocked), whose runner reports the attempt's results;
+// with a daemon, the daemon reports the message's first attempt on its
+// control socket (control.Client.Attempt), waiting for it up to
+// control.DefaultAttemptWait.
 func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id submit.ID, errw io.Writer) ([]sendmail.RecipientResult, error) {
+	if c.DaemonRunning() {
+		a, err := c.Attempt(ctx, spool.ID(id), control.DefaultAttemptWait)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case a.Attempt != nil:
+			return outcomes(a.Attempt), nil
+		case a.Queued != nil:
+			return results(a.Queued), nil
+		}
+		return nil, errors.New("it left the queue (delivered, or returned to the sender) before its attempt could be reported")
+	}
 	before, err := c.Show(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if c.DaemonRunning() {
-		if _, err := c.Flush(ctx); err != nil {
-			return nil, err
-		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for time.Now().Before(deadline) {
-			d, err := c.Show(ctx, id)
-			if errors.Is(err, spool.ErrNotFound) {
-				return finished(before), nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			if attemptDone(before.Message, d.Message) {
-				return results(d.Message), nil
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-		return nil, fmt.Errorf("no delivery attempt within 2 minutes; the daemon will keep trying")
 	}
 	// Daemonless: one run in this process; the runner reports each
 	// attempt's per-recipient results for this message.
@@ -246,6 +237,15 @@ func deliverNow(ctx context.Context, cfg *config.Config, c *control.Client, id s
 	return results(d.Message), nil
 }
 
+// outcomes is -odi's form of the daemon's report of an attempt.
+func outcomes(a *control.Attempt) []sendmail.RecipientResult {
+	out := make([]sendmail.RecipientResult, 0, len(a.Results))
+	for _, r := range a.Results {
+		out = append(out, sendmail.RecipientResult{Addr: r.Addr, Status: status(r.State), Reply: r.Reply, Relay: r.Relay})
+	}
+	return out
+}
+
 // attemptResults turns one attempt's results into -odi's form.
 func attemptResults(m *spool.Message, rs []spool.Result) []sendmail.RecipientResult {
 	out := make([]sendmail.RecipientResult, 0, len(rs))
@@ -268,25 +268,6 @@ func merge(all, got []sendmail.RecipientResult) []sendmail.RecipientResult {
 		}
 	}
 	return all
-}
-
-// attemptDone reports whether a delivery attempt was made and its outcome
-// recorded since before: the attempt counter moved and either a recipient
-// got a result at or after the attempt's start (spool Update) or the
-// message-level reason changed (spool Defer ends the lease with one).
-func attemptDone(before, now *spool.Message) bool {
-	if now.Attempts <= before.Attempts || now.LastAttempt.IsZero() {
-		return false
-	}
-	if now.Reason != before.Reason {
-		return true
-	}
-	for _, r := range now.Recipients {
-		if !r.Updated.Before(now.LastAttempt) {
-			return true
-		}
-	}
-	return false
 }
 
 // finished reports a message that has left the queue: each recipient was

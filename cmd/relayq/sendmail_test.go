@@ -18,34 +18,6 @@ import (
 	"github.com/relayq/relayq/submit"
 )
 
-func TestAttemptDone(t *testing.T) {
-	t0 := time.Date(2026, 11, 22, 21, 0, 0, 0, time.UTC)
-	queued := &spool.Message{Envelope: spool.Envelope{Recipients: []spool.Recipient{{Addr: "a@x"}, {Addr: "b@x"}}}}
-	msg := func(attempts int, last time.Time, reason string, updated ...time.Time) *spool.Message {
-		m := &spool.Message{Attempts: attempts, LastAttempt: last, Reason: reason}
-		for i, u := range updated {
-			m.Recipients = append(m.Recipients, spool.Recipient{Addr: string(rune('a'+i)) + "@x", Updated: u})
-		}
-		return m
-	}
-	tests := []struct {
-		name string
-		now  *spool.Message
-		want bool
-	}{
-		{"not tried yet", msg(0, time.Time{}, "", time.Time{}, time.Time{}), false},
-		{"leased, attempt running", msg(1, t0, "", time.Time{}, time.Time{}), false},
-		{"per-recipient results recorded", msg(1, t0, "", t0.Add(time.Second), time.Time{}), true},
-		{"deferred as a whole", msg(1, t0, "connect to relay: connection refused", time.Time{}, time.Time{}), true},
-		{"old results only", msg(1, t0, "", t0.Add(-time.Hour), time.Time{}), false},
-	}
-	for _, tc := range tests {
-		if got := attemptDone(queued, tc.now); got != tc.want {
-			t.Errorf("%s: attemptDone = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestResults(t *testing.T) {
 	m := &spool.Message{Reason: "relay unreachable", Envelope: spool.Envelope{Recipients: []spool.Recipient{
 		{Addr: "a@x", State: spool.Delivered, Reply: spool.Reply{Code: 250, Enhanced: "2.0.0", Text: "ok"}, Relay: "relay.example"},

@@ -4,7 +4,9 @@
 # socket; the daemon takes the uid from SO_PEERCRED (origin uid=65534 in
 # its log), and a foreign sender set with -f carries exactly one
 # X-Authentication-Warning naming that user (the command's own, not a
-# second one from the listener). Without -f there is no warning. A local
+# second one from the listener). Without -f there is no warning. With
+# -odi it prints the daemon's report of the attempt (the control socket lets
+# the submitter follow their own message). A local
 # user speaking SMTP to the socket directly with a foreign MAIL FROM gets
 # the listener's warning; with RELAYQ_UNTRUSTED_SENDER=refuse, 553.
 # Before the daemon starts, nobody cannot write the spool: exit 75 with a
@@ -51,6 +53,12 @@ printf 'Subject: own-%s\n\nbody\n' "$tok" | as_nobody "$BIN/sendmail" "rcpt-$tok
 f=$(wait_for_mail "own-$tok" | head -n 1)
 headers_of "$f" >"$T/own.headers"
 assert_not_match -i "$T/own.headers" '^X-Authentication-Warning:'
+
+check "sendmail -odi as $nobody_name: the daemon reports its attempt, delivered before sendmail returns"
+printf 'Subject: odi-%s\n\nbody\n' "$tok" | as_nobody "$BIN/sendmail" -odi "rcpt-odi-$tok@example.net" 2>"$T/odi.err" ||
+	{ show "$T/odi.err"; fail "sendmail -odi as $nobody_name exited $?"; }
+assert_match "$T/odi.err" "<rcpt-odi-$tok@example\\.net>: delivered via [^ ]+ \\(250 " "sendmail -odi report"
+[ -n "$(mail_files "odi-$tok")" ] || fail "no delivered copy right after sendmail -odi returned"
 
 check "SMTP on the socket as $nobody_name with a foreign MAIL FROM: the listener adds the warning"
 as_nobody swaks --socket "$RELAYQ_SOCKET" --from "ceo@relayq.test" --to "rcpt-$tok@example.net" \
