@@ -80,7 +80,9 @@ func TestAttemptsEvict(t *testing.T) {
 	a := NewAttempts()
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	a.now = func() time.Time { return now }
-	id := func(i int) spool.ID { return spool.ID(strings.Repeat("0", 8) + string(rune('A'+i/(26*26*26)%26)) + string(rune('A'+i/(26*26)%26)) + string(rune('A'+i/26%26)) + string(rune('A'+i%26))) }
+	id := func(i int) spool.ID {
+		return spool.ID(strings.Repeat("0", 8) + string(rune('A'+i/(26*26*26)%26)) + string(rune('A'+i/(26*26)%26)) + string(rune('A'+i/26%26)) + string(rune('A'+i%26)))
+	}
 	a.Record(attemptMsg(id(0), "", "x@example.net"), nil)
 	now = now.Add(AttemptsTTL)
 	if _, ok := a.Last(id(0)); ok {
