@@ -498,8 +498,11 @@ func (r *runner) deliver(ctx context.Context, m *spool.Message, sm *smarthost.Me
 			reply = out.Recipients[0].Reply.String()
 		}
 		// As Postfix smtp_sasl_auth_soft_bounce: defer, never bounce, and
-		// tell the operator loudly.
-		log.AuthFailure(string(m.ID), out.Relay, reply)
+		// tell the operator loudly. (A missing credential is no login
+		// refused: smarthost logged that alarm in its own words.)
+		if out.Kind != smarthost.KindCredential {
+			log.AuthFailure(string(m.ID), out.Relay, reply)
+		}
 		r.c.Metrics.authFailure(r.c.Clock.Now())
 	}
 	return out, derr, true

@@ -89,7 +89,11 @@ func (d *delivery) target(t target) (done, next bool) {
 		v := d.failed(t, p, err)
 		if v.AuthFailed {
 			// The alarm (RELIABILITY R3): mail waits, a person must act.
-			d.c.log.Error("relay refused authentication; mail deferred", "queue_id", d.m.ID, "relay", t.String(),
+			msg := "relay refused authentication; mail deferred"
+			if kindOf(p, err, v) == KindCredential {
+				msg = "no credential for the relay; mail deferred, nothing sent (no credential, no send)"
+			}
+			d.c.log.Error(msg, "queue_id", d.m.ID, "relay", t.String(),
 				"reply", wire.Reply{Code: v.Code, Enhanced: v.Enhanced, Text: v.Text}.String())
 		}
 		return false, v.Status != Bounced && v.NextRelay

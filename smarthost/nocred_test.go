@@ -3,6 +3,7 @@ package smarthost
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -21,11 +22,13 @@ func TestDeliverNoCredentialNoSend(t *testing.T) {
 			ca := newCA(t)
 			cert := ca.good(t)
 			srv := startServer(t, serverConfig{cert: &cert})
+			var logs bytes.Buffer
 			c := newTestClient(t, relayFor(srv), ca, func(o *Options) {
 				if creds != nil {
 					o.Credentials = creds
 				}
 				o.RequireCredential, o.CredentialsFile = true, "/etc/relayq/authinfo"
+				o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			})
 			out, err := c.Deliver(context.Background(), testMessage("b@example.com", "c@example.com"))
 			if err == nil {
@@ -37,8 +40,12 @@ func TestDeliverNoCredentialNoSend(t *testing.T) {
 					t.Errorf("outcome %+v", r)
 				}
 			}
-			if !out.AuthFailed {
-				t.Error("AuthFailed not set")
+			if !out.AuthFailed || out.Kind != KindCredential {
+				t.Errorf("AuthFailed %v, Kind %q", out.AuthFailed, out.Kind)
+			}
+			// The alarm says what happened: nothing was refused, nothing sent.
+			if l := logs.String(); !strings.Contains(l, "no credential for the relay; mail deferred, nothing sent") || strings.Contains(l, "refused") {
+				t.Errorf("log:\n%s", l)
 			}
 			if _, _, _, _, conns := srv.got.snapshot(); conns != 0 {
 				t.Errorf("%d connections to a relay with no credential", conns)

@@ -78,7 +78,7 @@ func runCheck(s stdio, args []string) int {
 		c.resolves(r)
 		c.plan(cfg, r, m)
 	}
-	c.senderPlan(rm, m)
+	c.senderPlan(rm, m, cfg.RequireCredential())
 	if len(c.problems) > 0 {
 		fmt.Fprintf(s.out, "\n")
 		for _, p := range c.problems {
@@ -225,7 +225,9 @@ func (c *checker) senderRelays(cfg *config.Config) *authinfo.RelayMap {
 
 // senderPlan prints, per entry of the sender relay map, where that
 // sender's mail goes and which credential it uses there.
-func (c *checker) senderPlan(rm *authinfo.RelayMap, m *authinfo.Map) {
+// With require (RELAYQ_AUTH=required), a relay host there without a
+// matching credential is a problem: that sender's mail would never leave.
+func (c *checker) senderPlan(rm *authinfo.RelayMap, m *authinfo.Map, require bool) {
 	if rm == nil || rm.Len() == 0 {
 		return
 	}
@@ -238,11 +240,18 @@ func (c *checker) senderPlan(rm *authinfo.RelayMap, m *authinfo.Map) {
 		fmt.Fprintf(c.w, "  sender %s: relay host %s (%s)\n", e.Key, e.Relays, e.Source)
 		rs, _ := smarthost.ParseRelays(e.Relays) // checked by senderRelays
 		for _, r := range rs {
-			cred := "none: no AUTH"
-			if cr, ok := m.Lookup(authinfo.Query{Sender: exampleSender(e.Key), Host: r.Host, Port: r.Port, NextHop: r.Spec}); ok {
+			cred := "none: mail is sent without AUTH (RELAYQ_AUTH=none)"
+			if require {
+				cred = "none: no mail is sent there (RELAYQ_AUTH=required: no credential, no send)"
+			}
+			cr, ok := m.Lookup(authinfo.Query{Sender: exampleSender(e.Key), Host: r.Host, Port: r.Port, NextHop: r.Spec})
+			if ok {
 				cred = cr.String()
 			}
 			fmt.Fprintf(c.w, "    credentials at %s: %s\n", r.Spec, cred)
+			if !ok && require {
+				c.fail("sender relay map %s: mail from %s goes to %s, which has no credential, so it is never sent (RELAYQ_AUTH=required): add a line \"%s user:password\" to the credentials file, or set RELAYQ_AUTH=none if that relay needs no AUTH", e.Source, e.Key, r.Spec, r.Spec)
+			}
 		}
 	}
 }
@@ -467,7 +476,11 @@ func (c *checker) plan(cfg *config.Config, r smarthost.Relay, m *authinfo.Map) {
 	}
 	fmt.Fprintf(c.w, "  %s on port %d, %s, TLS policy %s\n", how, r.Port, tlsHow, cfg.TLS)
 	if m == nil {
-		fmt.Fprintf(c.w, "  credentials: none: no AUTH\n")
+		if cfg.RequireCredential() {
+			fmt.Fprintf(c.w, "  credentials: none: no mail is sent there (RELAYQ_AUTH=required: no credential, no send)\n")
+		} else {
+			fmt.Fprintf(c.w, "  credentials: none: mail is sent without AUTH (RELAYQ_AUTH=none)\n")
+		}
 		return
 	}
 	q := authinfo.Query{Host: r.Host, Port: r.Port, NextHop: r.Spec}
@@ -484,7 +497,11 @@ func (c *checker) plan(cfg *config.Config, r smarthost.Relay, m *authinfo.Map) {
 		fmt.Fprintf(c.w, "    %s\n", l)
 	}
 	if _, ok := m.Lookup(q); !ok && m.Len() > 0 && !m.SenderDependent() && !r.MX {
-		c.fail("credentials: no entry of %s matches relay %s, so it gets no AUTH (keys: %s): add a line \"%s user:password\", or make the key match RELAYQ_RELAYHOST exactly", m.Name(), r.Spec, strings.Join(m.Keys(), ", "), r.Spec)
+		gets := "no mail (RELAYQ_AUTH=required: no credential, no send)"
+		if !cfg.RequireCredential() {
+			gets = "mail without AUTH (RELAYQ_AUTH=none)"
+		}
+		c.fail("credentials: no entry of %s matches relay %s, so it gets %s (keys: %s): add a line \"%s user:password\", or make the key match RELAYQ_RELAYHOST exactly", m.Name(), r.Spec, gets, strings.Join(m.Keys(), ", "), r.Spec)
 	}
 	for _, k := range m.SenderKeys() {
 		q.Sender = exampleSender(k)
@@ -575,7 +592,7 @@ func (c *checker) sender(cfg *config.Config) {
 		from = "the host name (RELAYQ_DOMAIN is empty)"
 	}
 	if !fullyQualified(domain) {
-		c.fail("default sender: root@%s, from %s, is not a fully-qualified address and relays refuse it: set RELAYQ_DOMAIN=example.com (your mail domain)", domain, from)
+		c.fail("default sender: user@%s (root@, cron@, …), from %s, is not a fully-qualified address and relays refuse it: set RELAYQ_DOMAIN=example.com (your mail domain)", domain, from)
 	} else {
 		c.ok("default sender: user@%s", domain)
 	}

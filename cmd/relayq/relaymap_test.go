@@ -162,8 +162,18 @@ func TestCheckSenderRelayMap(t *testing.T) {
 		"# relays\n@example.com [other.example]:465\nbob@example.com DUNNO\n@example.net [a.example]:587,\n  b.example\n")
 	mapPath := filepath.Join(dir, "sender_relay")
 	code, out, errOut := run(runCheck)
-	if code != exOK {
-		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	// @example.net's relays have no credential: with RELAYQ_AUTH=required
+	// (the default) that mail would never leave, which check says.
+	if code != exConfig {
+		t.Fatalf("check: exit %d, want %d\n%s%s", code, exConfig, out, errOut)
+	}
+	for _, want := range []string{
+		"sender relay map " + mapPath + ":4: mail from @example.net goes to [a.example]:587, which has no credential, so it is never sent",
+		"sender relay map " + mapPath + ":4: mail from @example.net goes to b.example, which has no credential",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("check errors lack %q:\n%s", want, errOut)
+		}
 	}
 	for _, want := range []string{
 		"ok      sender relay map: " + mapPath + ": 3 entries",
@@ -172,8 +182,8 @@ func TestCheckSenderRelayMap(t *testing.T) {
 			"    credentials at [other.example]:465: user \"alice@example.com\" password ******** (" + dir + "/authinfo:2)\n",
 		"  sender bob@example.com: DUNNO, the default relay host RELAYQ_RELAYHOST (" + mapPath + ":3)\n",
 		"  sender @example.net: relay host [a.example]:587, b.example (" + mapPath + ":4)\n" +
-			"    credentials at [a.example]:587: none: no AUTH\n" +
-			"    credentials at b.example: none: no AUTH\n",
+			"    credentials at [a.example]:587: none: no mail is sent there (RELAYQ_AUTH=required: no credential, no send)\n",
+		"    credentials at b.example: none: no mail is sent there (RELAYQ_AUTH=required: no credential, no send)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)

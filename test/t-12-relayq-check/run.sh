@@ -77,7 +77,7 @@ RELAYQ_RELAYHOST="[$SMARTHOST_HOST" check_fails "bad relay host" "RELAYQ_RELAYHO
 RELAYQ_TLS_CA_FILE=$T/no-such-ca.pem check_fails "missing CA file" "RELAYQ_TLS_CA_FILE: open $T/no-such-ca.pem"
 
 ai "[other.example]:587 $SMARTHOST_USER:$SECRET"
-check_fails "a relay without a matching entry" "no entry of $RELAYQ_AUTHINFO matches relay $RELAY, so it gets no AUTH"
+check_fails "a relay without a matching entry" "no entry of $RELAYQ_AUTHINFO matches relay $RELAY, so it gets no mail (RELAYQ_AUTH=required: no credential, no send)"
 assert_contains "$T/last.err" "add a line \"$RELAY user:password\"" "says what to change"
 mv "$RELAYQ_AUTHINFO" "$T/authinfo.away"
 check_fails "a missing credentials file" "credentials: $RELAYQ_AUTHINFO does not exist"
@@ -91,7 +91,7 @@ chmod 0644 "$T/smtpd-users"
 RELAYQ_LISTEN=127.0.0.1:2525 RELAYQ_SMTPD_USERS=$T/smtpd-users check_fails "a 0644 listener users file" "RELAYQ_SMTPD_USERS: users file $T/smtpd-users: mode 0644"
 assert_contains "$T/last.err" "relayq passwd -f $T/smtpd-users NAME" "says what to change"
 RELAYQ_LISTEN=192.0.2.1:2525 RELAYQ_MYNETWORKS=192.0.2.0/24 check_fails "a non-loopback listener without TLS" "listener: 192.0.2.1:2525 is not a loopback address and has no TLS"
-RELAYQ_DOMAIN=localhost check_fails "a default sender that is not fully qualified" "default sender: root@localhost, from RELAYQ_DOMAIN, is not a fully-qualified address"
+RELAYQ_DOMAIN=localhost check_fails "a default sender that is not fully qualified" "default sender: user@localhost (root@, cron@, …), from RELAYQ_DOMAIN, is not a fully-qualified address"
 assert_contains "$T/last.err" "set RELAYQ_DOMAIN=" "says what to change"
 
 check "relayq check: an entry allowing only mechanisms relayq lacks is a warning"
