@@ -17,6 +17,13 @@ var SASLMechanisms = []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN
 // token instead of a password.
 var OAuthMechanisms = []string{"OAUTHBEARER", "XOAUTH2"}
 
+// TLSPolicies are the values of RELAYQ_TLS, strictest first: verify (TLS
+// required, certificate checked), encrypt (TLS required, not checked),
+// may (TLS when offered), none. smarthost.Policy numbers them in this
+// order; the relay client and this package's validation both read them
+// from here.
+var TLSPolicies = []string{"verify", "encrypt", "may", "none"}
+
 var defaults = sync.OnceValue(func() *Config {
 	c, err := LoadEnviron([]string{"RELAYQ_CONFIG="})
 	if err != nil {

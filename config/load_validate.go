@@ -24,7 +24,7 @@ func (c *Config) validate() error {
 			errs = append(errs, err)
 		}
 	}
-	add(oneOf("RELAYQ_TLS", c.TLS, "verify", "encrypt", "may", "none"))
+	add(oneOf("RELAYQ_TLS", c.TLS, TLSPolicies...))
 	add(oneOf("RELAYQ_LOG_FORMAT", c.LogFormat, "text", "json"))
 	add(oneOf("RELAYQ_LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error"))
 	add(absPath("RELAYQ_SPOOL", c.Spool, false))

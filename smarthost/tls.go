@@ -9,13 +9,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/relayq/relayq/config"
 )
 
 // Policy is the TLS policy towards the relay (RELAYQ_TLS).
 type Policy int
 
-// TLS policies; see the package doc.
+// TLS policies, numbered in the order of config.TLSPolicies (their names);
+// see the package doc.
 const (
 	Verify  Policy = iota // TLS required, certificate verified (default)
 	Encrypt               // TLS required, certificate not verified
@@ -23,32 +27,25 @@ const (
 	None                  // no TLS
 )
 
-// ParsePolicy parses "verify", "encrypt", "may" or "none" ("" is verify).
+// ParsePolicy parses a RELAYQ_TLS value, one of config.TLSPolicies
+// ("" is verify).
 func ParsePolicy(s string) (Policy, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "verify", "secure":
+	v := strings.ToLower(strings.TrimSpace(s))
+	if v == "" {
 		return Verify, nil
-	case "encrypt":
-		return Encrypt, nil
-	case "may":
-		return May, nil
-	case "none":
-		return None, nil
 	}
-	return Verify, fmt.Errorf("unknown TLS policy %q (want verify, encrypt, may or none)", s)
+	if i := slices.Index(config.TLSPolicies, v); i >= 0 {
+		return Policy(i), nil
+	}
+	return Verify, fmt.Errorf("unknown TLS policy %q (want one of %s)", s, strings.Join(config.TLSPolicies, ", "))
 }
 
-// String names the policy.
+// String names the policy as RELAYQ_TLS does.
 func (p Policy) String() string {
-	switch p {
-	case Encrypt:
-		return "encrypt"
-	case May:
-		return "may"
-	case None:
-		return "none"
+	if int(p) < 0 || int(p) >= len(config.TLSPolicies) {
+		return config.TLSPolicies[Verify]
 	}
-	return "verify"
+	return config.TLSPolicies[p]
 }
 
 // requiresTLS reports whether the policy refuses plaintext.
