@@ -33,7 +33,7 @@ func TestSenderRelayHostMap(t *testing.T) {
 	if !found {
 		t.Error("relayq config does not list RELAYQ_SENDER_RELAYHOST_MAP with its value, source and description")
 	}
-	_, err = LoadEnviron([]string{"RELAYQ_CONFIG=" + f, "RELAYQ_SENDER_RELAYHOST_MAP=sender_relay"})
+	err = loadProblem(LoadEnviron([]string{"RELAYQ_CONFIG=" + f, "RELAYQ_SENDER_RELAYHOST_MAP=sender_relay"}))
 	if err == nil || !strings.Contains(err.Error(), `RELAYQ_SENDER_RELAYHOST_MAP: "sender_relay" is not an absolute path`) {
 		t.Errorf("relative path: %v", err)
 	}

@@ -82,7 +82,7 @@ func TestDeliveryThroughLoad(t *testing.T) {
 		!reflect.DeepEqual(DeliveryList(c.TLSPins), []string{"sha256//abc", "def"}) {
 		t.Errorf("loaded %+v", c.Delivery)
 	}
-	_, err = LoadEnviron([]string{"RELAYQ_CONFIG=" + env, "RELAYQ_SASL_MECHANISMS=NTLM"})
+	err = loadProblem(LoadEnviron([]string{"RELAYQ_CONFIG=" + env, "RELAYQ_SASL_MECHANISMS=NTLM"}))
 	if err == nil || !strings.Contains(err.Error(), "RELAYQ_SASL_MECHANISMS") {
 		t.Errorf("bad mechanism: %v", err)
 	}

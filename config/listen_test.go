@@ -43,7 +43,7 @@ func TestListenerValidate(t *testing.T) {
 		{[]string{"RELAYQ_SOCKET_MODE=0066"}, "must give the owner read and write"},
 	}
 	for _, tt := range tests {
-		_, err := loadEnviron(tt.env, filepath.Join(t.TempDir(), "missing.env"))
+		err := loadProblem(loadEnviron(tt.env, filepath.Join(t.TempDir(), "missing.env")))
 		if tt.want == "" {
 			if err != nil {
 				t.Errorf("%v: %v", tt.env, err)

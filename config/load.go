@@ -28,6 +28,22 @@ type loadInfo struct {
 	file     string            // env file read ("" if none)
 	sources  map[string]string // key → where its value came from
 	warnings []string
+	// refuses, when set, says which keys a bad value (or a bad env file
+	// line) of makes Load fail; any other key keeps its default and the
+	// problem is recorded in problems. Nil: every problem is an error.
+	refuses  func(key string) bool
+	problems []Problem
+}
+
+// problem records that key's value (from src) cannot be used, or, when
+// the key refuses bad values, returns the error to report. The key keeps
+// its default (the caller resets it).
+func (info *loadInfo) problem(key, src string, err error) error {
+	if info.refuses == nil || info.refuses(key) {
+		return err
+	}
+	info.problems = append(info.problems, Problem{Key: key, Source: src, Err: err})
+	return nil
 }
 
 // Load reads the configuration of this process: the env file named by
@@ -61,6 +77,13 @@ func Load() (*Config, error) {
 // values into the process environment would leak them (secrets included)
 // into every child process.
 //
+// A bad value (or an env file line with a syntax error, which is skipped)
+// of a key that submission does not need is no error either: the key
+// keeps its default and the problem is recorded (Config.Problems,
+// DeliveryProblem, ListenerProblem) for delivery to defer on and `relayq
+// check` to report. Only a key of RefusesBadValue fails Load, and an env
+// file that cannot be read or is world-writable.
+//
 // Errors name the key or the file:line, never a secret value; several
 // problems are reported together (errors.Join).
 func LoadEnviron(environ []string) (*Config, error) {
@@ -68,11 +91,11 @@ func LoadEnviron(environ []string) (*Config, error) {
 }
 
 func loadEnviron(environ []string, defaultFile string) (*Config, error) {
-	c := &Config{loaded: &loadInfo{sources: map[string]string{}}}
+	c := &Config{loaded: &loadInfo{sources: map[string]string{}, refuses: RefusesBadValue}}
 	if err := loadInto(c, c.loaded, environ, defaultFile); err != nil {
 		return nil, err
 	}
-	if err := c.validate(); err != nil {
+	if err := c.validateKeys(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -107,13 +130,22 @@ func loadInto(spec any, info *loadInfo, environ []string, defaultFile string) er
 		path = defaultFile
 	}
 	file := map[string]Assignment{}
+	var errs []error
 	if path != "" {
-		as, err := readEnvFile(path, explicit)
+		as, bad, err := readEnvFile(path, explicit, info.refuses != nil)
 		if err != nil {
 			return err
 		}
 		if as != nil {
 			info.file = path
+		}
+		for _, b := range bad {
+			// The line's key keeps its default (or the environment's
+			// value): a refusing key's line is an error, any other a
+			// problem that stops delivery until it is fixed.
+			if err := info.problem(b.Key, fmt.Sprintf("%s:%d", b.Err.File, b.Err.Line), b.Err); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		// Keys that are not ours, or misspelt, are warnings: a mistake in
 		// the file must never make sendmail refuse mail (cron's message
@@ -146,13 +178,15 @@ func loadInto(spec any, info *loadInfo, environ []string, defaultFile string) er
 	}
 	sort.Strings(info.warnings)
 
-	var errs []error
 	for i := range flds {
 		f := &flds[i]
 		value, src, ok, err := resolve(f, env, file, path)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			if err := info.problem(f.Key, src, err); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			value, src, ok = "", "", false // the default, below
 		}
 		if !ok {
 			if f.Required {
@@ -168,27 +202,35 @@ func loadInto(spec any, info *loadInfo, environ []string, defaultFile string) er
 		info.sources[f.Key] = src
 		if err := setField(value, f.v); err != nil {
 			where := ""
-			if src != SourceEnvironment && src != SourceDefault {
-				where = " (from " + src + ")"
+			if src != SourceEnvironment && src != SourceDefault && (info.refuses == nil || info.refuses(f.Key)) {
+				where = " (from " + src + ")" // a Problem says where first
 			}
 			if f.Secret {
 				// The conversion error quotes the value: leave it out.
-				errs = append(errs, fmt.Errorf("%s: invalid value (secret value not shown)%s: not a valid %s", f.Key, where, f.v.Type()))
+				err = fmt.Errorf("%s: invalid value (secret value not shown)%s: not a valid %s", f.Key, where, f.v.Type())
+			} else {
+				err = fmt.Errorf("%s: invalid value %q%s: %w", f.Key, value, where, err)
+			}
+			if err := info.problem(f.Key, src, err); err != nil {
+				errs = append(errs, err)
 				continue
 			}
-			errs = append(errs, fmt.Errorf("%s: invalid value %q%s: %w", f.Key, value, where, err))
+			if err := resetField(f, info); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// readEnvFile opens and parses the env file; (nil, nil) when the default
-// file does not exist.
-func readEnvFile(path string, explicit bool) ([]Assignment, error) {
+// readEnvFile opens and parses the env file; nil assignments when the
+// default file does not exist. With skip, a line with a syntax error is
+// returned in bad instead of failing the whole file.
+func readEnvFile(path string, explicit, skip bool) ([]Assignment, []BadLine, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if !explicit && errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
 		what := "env file"
 		if explicit {
@@ -197,24 +239,30 @@ func readEnvFile(path string, explicit bool) ([]Assignment, error) {
 		if errors.Is(err, fs.ErrPermission) {
 			// sendmail runs as every user; the file must be readable by
 			// all of them. Secrets belong in RELAYQ_AUTHINFO or *_FILE.
-			return nil, fmt.Errorf("%s: %w (the env file must be readable by every user who sends mail, mode 0644; keep secrets in RELAYQ_AUTHINFO or a *_FILE)", what, err)
+			return nil, nil, fmt.Errorf("%s: %w (the env file must be readable by every user who sends mail, mode 0644; keep secrets in RELAYQ_AUTHINFO or a *_FILE)", what, err)
 		}
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o002 != 0 {
 		// Whoever can write it can point RELAYQ_RELAYHOST at their own
 		// server and collect the credentials.
-		return nil, fmt.Errorf("env file %s is world-writable (mode %04o); refusing it", path, fi.Mode().Perm())
+		return nil, nil, fmt.Errorf("env file %s is world-writable (mode %04o); refusing it", path, fi.Mode().Perm())
 	}
-	as, err := ParseEnvFile(f, path)
+	var as []Assignment
+	var bad []BadLine
+	if skip {
+		as, bad, err = ParseEnvFileLines(f, path)
+	} else {
+		as, err = ParseEnvFile(f, path)
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if as == nil {
 		as = []Assignment{}
 	}
-	return as, nil
+	return as, bad, nil
 }
 
 // resolve finds f's value: environment first, then the env file. ok is

@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -66,7 +67,112 @@ func ParseEnvFile(r io.Reader, name string) ([]Assignment, error) {
 	// first key.
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	p := envParser{name: name, line: 1}
-	return p.parse(data)
+	as, err := p.parse(data)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range as {
+		if !utf8.ValidString(a.Value) {
+			return nil, p.errf(a.Line, "the value of %s is not valid UTF-8", a.Key)
+		}
+	}
+	return as, nil
+}
+
+// BadLine is a line of an env file that ParseEnvFileLines skipped: the
+// syntax error and the key the line sets, as far as it can be told (""
+// when it cannot).
+type BadLine struct {
+	Err *SyntaxError
+	Key string
+}
+
+// ParseEnvFileLines parses as ParseEnvFile does but, as systemd does, skips
+// a line with a syntax error (and, for an unterminated quote, the line the
+// quote opens on) instead of rejecting the file: the other lines apply,
+// and each skipped line is returned with the key it meant to set, so that
+// the caller decides what a lost value means (sendmail must still queue
+// mail when the line was about delivery).
+func ParseEnvFileLines(r io.Reader, name string) ([]Assignment, []BadLine, error) {
+	data, err := io.ReadAll(io.LimitReader(bufio.NewReader(r), maxEnvFile+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > maxEnvFile {
+		return nil, nil, &SyntaxError{name, 1, fmt.Sprintf("file is larger than %d bytes", maxEnvFile)}
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var out []Assignment
+	var bad []BadLine
+	for line, rest := 1, data; ; {
+		p := envParser{name: name, line: line}
+		as, err := p.parse(rest)
+		out = append(out, as...)
+		var se *SyntaxError
+		if !errors.As(err, &se) {
+			break
+		}
+		bad = append(bad, BadLine{Err: se, Key: lineKey(rest, se.Line-line)})
+		if se.Line < line {
+			break // cannot happen: the parser counts forward
+		}
+		off := lineStart(rest, se.Line-line+1)
+		if off >= len(rest) {
+			break
+		}
+		line, rest = se.Line+1, rest[off:]
+	}
+	kept := out[:0]
+	for _, a := range out {
+		if !utf8.ValidString(a.Value) {
+			bad = append(bad, BadLine{Err: &SyntaxError{name, a.Line, fmt.Sprintf("the value of %s is not valid UTF-8", a.Key)}, Key: a.Key})
+			continue
+		}
+		kept = append(kept, a)
+	}
+	return kept, bad, nil
+}
+
+// lineStart is the offset in data of line n (0-based), counting line ends
+// as the parser does ("\r\n" once, a lone '\r' or '\n' once); len(data)
+// when there are fewer lines.
+func lineStart(data []byte, n int) int {
+	for i := 0; i < len(data) && n > 0; i++ {
+		switch data[i] {
+		case '\r':
+			if i+1 < len(data) && data[i+1] == '\n' {
+				i++
+			}
+			n--
+		case '\n':
+			n--
+		}
+		if n == 0 {
+			return i + 1
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return len(data)
+}
+
+// lineKey is the variable name that line n (0-based) of data starts with
+// (after blanks and an "export "), upper-cased; "" when it starts with none.
+func lineKey(data []byte, n int) string {
+	s := data[lineStart(data, n):]
+	if i := bytes.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	t := strings.TrimLeft(string(s), " \t\v\f")
+	if rest, ok := strings.CutPrefix(t, "export"); ok && rest != "" && isBlank(rest[0]) {
+		t = strings.TrimLeft(rest, " \t\v\f")
+	}
+	end := 0
+	for end < len(t) && (t[end] == '_' || t[end] >= 'A' && t[end] <= 'Z' || t[end] >= 'a' && t[end] <= 'z' || end > 0 && t[end] >= '0' && t[end] <= '9') {
+		end++
+	}
+	return strings.ToUpper(t[:end])
 }
 
 type envState int
@@ -116,14 +222,14 @@ func (p *envParser) parse(data []byte) ([]Assignment, error) {
 	for i := 0; i < len(data); i++ {
 		c := data[i]
 		if c == 0 {
-			return nil, p.errf(p.line, "NUL byte")
+			return p.out, p.errf(p.line, "NUL byte")
 		}
 		var err error
 		switch st {
 		case stPreKey, stComment, stKey:
 			st, err = p.inKey(st, data, i)
 			if err != nil || st == stEnd {
-				return nil, err
+				return p.out, err
 			}
 		case stPreValue, stValue, stValueEscape:
 			st, i = p.inValue(st, data, i)
@@ -283,20 +389,16 @@ func (p *envParser) continuation(data []byte, i int) int {
 }
 
 // finish ends the parse in state st: an unfinished key or quote is an
-// error, a value in progress is kept; every value must be UTF-8.
+// error, a value in progress is kept. The assignments before an error are
+// returned with it; the callers check UTF-8.
 func (p *envParser) finish(st envState) ([]Assignment, error) {
 	switch st {
 	case stKey:
-		return nil, p.errf(p.keyLine, "expected KEY=VALUE, found %q", strings.TrimSpace(p.key.String()))
+		return p.out, p.errf(p.keyLine, "expected KEY=VALUE, found %q", strings.TrimSpace(p.key.String()))
 	case stSingle, stDouble, stDoubleEscape:
-		return nil, p.errf(p.quoteLine, "unterminated quote in the value of %s", p.key.String())
+		return p.out, p.errf(p.quoteLine, "unterminated quote in the value of %s", p.key.String())
 	case stPreValue, stValue, stValueEscape:
 		p.push()
-	}
-	for _, a := range p.out {
-		if !utf8.ValidString(a.Value) {
-			return nil, p.errf(a.Line, "the value of %s is not valid UTF-8", a.Key)
-		}
 	}
 	return p.out, nil
 }

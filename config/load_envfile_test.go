@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -99,6 +100,30 @@ func FuzzParseEnvFile(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		as, err := ParseEnvFile(strings.NewReader(in), "fuzz")
+		// ParseEnvFileLines agrees where the file is clean, and
+		// otherwise skips at least one line, each with a line number
+		// in the file, and keeps only valid assignments.
+		las, bad, lerr := ParseEnvFileLines(strings.NewReader(in), "fuzz")
+		if lerr != nil {
+			t.Fatalf("ParseEnvFileLines: %v", lerr)
+		}
+		if err == nil && (len(bad) != 0 || !reflect.DeepEqual(nonNil(las), nonNil(as))) {
+			t.Fatalf("clean file: ParseEnvFileLines %#v %#v, ParseEnvFile %#v", las, bad, as)
+		}
+		if err != nil && len(bad) == 0 {
+			t.Fatalf("ParseEnvFile: %v; ParseEnvFileLines skipped nothing", err)
+		}
+		lines := strings.Count(strings.ReplaceAll(in, "\r\n", "\n"), "\n") + strings.Count(strings.ReplaceAll(in, "\r\n", ""), "\r") + 1
+		for _, b := range bad {
+			if b.Err.Line < 1 || b.Err.Line > lines || b.Err.File != "fuzz" {
+				t.Fatalf("skipped line %d of %d: %v", b.Err.Line, lines, b.Err)
+			}
+		}
+		for _, a := range las {
+			if !validEnvName(a.Key) || a.Line < 1 || a.Line > lines || !utf8.ValidString(a.Value) {
+				t.Fatalf("bad assignment %#v", a)
+			}
+		}
 		if err != nil {
 			var se *SyntaxError
 			if !errors.As(err, &se) || se.Line < 1 || se.File != "fuzz" {
@@ -186,4 +211,50 @@ func wellFormed(tag string) bool {
 		tag = tag[i+1:]
 	}
 	return true
+}
+
+func nonNil(as []Assignment) []Assignment {
+	if as == nil {
+		return []Assignment{}
+	}
+	return as
+}
+
+// TestParseEnvFileLines: a line with a syntax error is skipped, named with
+// its line and key, and the lines around it still apply.
+func TestParseEnvFileLines(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		keys string // the assignments kept, "KEY=value;..."
+		bad  string // the skipped lines, "line:KEY;..."
+	}{
+		{"clean", "A=1\nB=2\n", "A=1;B=2;", ""},
+		{"no equals", "A=1\nRELAYQ_TLS verify\nB=2\n", "A=1;B=2;", "2:RELAYQ_TLS;"},
+		{"bad name", "A=1\nRELAYQ-TLS=x\r\nB=2", "A=1;B=2;", "2:RELAYQ;"},
+		{"export and lower case", "  export relayq_spool /x\nB=2\n", "B=2;", "1:RELAYQ_SPOOL;"},
+		{"unterminated quote", "A=1\nRELAYQ_RELAYHOST=\"[x]:587\nB=2\n", "A=1;B=2;", "2:RELAYQ_RELAYHOST;"},
+		{"nul", "A=1\nB=\x00\nC=3", "A=1;C=3;", "2:B;"},
+		{"utf-8", "A=\xff\nB=2", "B=2;", "1:A;"},
+		{"two bad lines", "x\ny\nB=2", "B=2;", "1:X;2:Y;"},
+		{"bad last line", "B=2\n=oops", "B=2;", "2:;"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			as, bad, err := ParseEnvFileLines(strings.NewReader(tt.in), "f.env")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys, lines strings.Builder
+			for _, a := range as {
+				fmt.Fprintf(&keys, "%s=%s;", a.Key, a.Value)
+			}
+			for _, b := range bad {
+				fmt.Fprintf(&lines, "%d:%s;", b.Err.Line, b.Key)
+			}
+			if keys.String() != tt.keys || lines.String() != tt.bad {
+				t.Errorf("kept %q skipped %q, want %q and %q", keys.String(), lines.String(), tt.keys, tt.bad)
+			}
+		})
+	}
 }

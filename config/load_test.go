@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -61,7 +62,7 @@ RELAYQ_LOCK_TIMEOUT=2s
 		"RELAYQ_SPOOL=/second/ignored.db", // first wins, as getenv(3)
 		"RELAYQ_TLS=",                     // set but empty: kept empty → validation error below
 	}
-	_, err := LoadEnviron(env)
+	err := loadProblem(LoadEnviron(env))
 	if err == nil || !strings.Contains(err.Error(), `RELAYQ_TLS: "" is not one of verify, encrypt, may, none`) {
 		t.Fatalf("empty RELAYQ_TLS: err = %v", err)
 	}
@@ -113,7 +114,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{"bad duration names file:line", "RELAYQ_LOCK_TIMEOUT=5 seconds\n", `RELAYQ_LOCK_TIMEOUT: invalid value "5 seconds" (from ` + "@F@:1)"},
 		{"bad bool", "RELAYQ_MAILQ_PUBLIC=perhaps\n", `RELAYQ_MAILQ_PUBLIC: invalid value "perhaps"`},
 		{"validation", "RELAYQ_SPOOL=queue.db\nRELAYQ_LOG_FORMAT=xml\n", `RELAYQ_SPOOL: "queue.db" is not an absolute path`},
-		{"several validation errors together", "RELAYQ_SPOOL=queue.db\nRELAYQ_LOG_FORMAT=xml\n", `RELAYQ_LOG_FORMAT: "xml" is not one of text, json`},
+		{"several validation errors together", "RELAYQ_SPOOL=queue.db\nRELAYQ_LOCK_TIMEOUT=0s\n", `RELAYQ_LOCK_TIMEOUT: 0s is out of range`},
 		{"lock timeout bounded", "RELAYQ_LOCK_TIMEOUT=0s\n", "RELAYQ_LOCK_TIMEOUT: 0s is out of range"},
 		{"domain", "RELAYQ_DOMAIN=@example.com\n", `RELAYQ_DOMAIN: "@example.com" is not a domain name`},
 		{"same sockets", "RELAYQ_CONTROL_SOCKET=/run/relayq/submit.sock\n", "RELAYQ_CONTROL_SOCKET: same path as RELAYQ_SOCKET"},
@@ -121,7 +122,7 @@ func TestLoadFileErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := writeFile(t, dir, "x.env", tt.content)
-			_, err := LoadEnviron([]string{"RELAYQ_CONFIG=" + f})
+			err := loadProblem(LoadEnviron([]string{"RELAYQ_CONFIG=" + f}))
 			want := strings.ReplaceAll(tt.want, "@F@", f)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, want)
@@ -472,4 +473,96 @@ func FuzzLoadEnvFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// loadProblem is LoadEnviron's error, else the configuration's problems
+// (bad values Load kept defaults for), joined.
+func loadProblem(c *Config, err error) error {
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range c.Problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// TestLoadProblems: a bad value (or a bad env file line) of a key that
+// submission does not need is no error: the key keeps its default, the
+// rest of the file applies, and the problem names file, line and key, as
+// a delivery problem or, for the daemon's doors, a listener problem. A
+// key that submission needs still refuses.
+func TestLoadProblems(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		content  string
+		env      string
+		refused  string // LoadEnviron's error contains it
+		delivery string // DeliveryProblem contains it
+		listener string // ListenerProblem contains it
+		check    func(*Config) bool
+	}{
+		{name: "bad TLS policy", content: "RELAYQ_RELAYHOST=[r.example]:587\nRELAYQ_TLS=bogus\n",
+			delivery: `@F@:2: RELAYQ_TLS: "bogus" is not one of`, check: func(c *Config) bool { return c.TLS == "verify" }},
+		{name: "bad duration", content: "RELAYQ_RELAYHOST=[r.example]:587\nRELAYQ_SMTP_CONNECT_TIMEOUT=5x\n",
+			delivery: `@F@:2: RELAYQ_SMTP_CONNECT_TIMEOUT: invalid value "5x"`, check: func(c *Config) bool { return c.ConnectTimeout == 30*time.Second }},
+		{name: "syntax error", content: "RELAYQ_RELAYHOST=[r.example]:587\nRELAYQ_TLS verify\n",
+			delivery: "@F@:2: expected KEY=VALUE"},
+		{name: "backoff pair", content: "RELAYQ_RELAYHOST=[r.example]:587\nRELAYQ_BACKOFF_MAX=1m\n",
+			delivery: "@F@:2: RELAYQ_BACKOFF_MAX", check: func(c *Config) bool { return c.BackoffMax == time.Hour }},
+		{name: "environment", content: "RELAYQ_RELAYHOST=[r.example]:587\n", env: "RELAYQ_TLS=bogus",
+			delivery: "environment: RELAYQ_TLS"},
+		{name: "open relay network", content: "RELAYQ_RELAYHOST=[r.example]:587\nRELAYQ_MYNETWORKS=0.0.0.0/0\n",
+			listener: "@F@:2: RELAYQ_MYNETWORKS", check: func(c *Config) bool { return c.MyNetworks == "" }},
+		{name: "spool path", content: "RELAYQ_SPOOL=queue.db\nRELAYQ_TLS=bogus\n", refused: `@F@:1: RELAYQ_SPOOL: "queue.db" is not an absolute path`},
+		{name: "spool line", content: "RELAYQ_SPOOL /var/q.db\n", refused: "@F@:1: expected KEY=VALUE"},
+		{name: "size limit", content: "RELAYQ_SMTPD_MESSAGE_SIZE_LIMIT=10M\n", refused: `RELAYQ_SMTPD_MESSAGE_SIZE_LIMIT: invalid value "10M" (from @F@:1)`},
+		{name: "untrusted sender", content: "RELAYQ_UNTRUSTED_SENDER=maybe\n", refused: "@F@:1: RELAYQ_UNTRUSTED_SENDER"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := writeFile(t, dir, "p.env", "RELAYQ_DOMAIN=applied.example\n"+tt.content)
+			// The prepended line shifts the content's lines by one.
+			at := func(s string) string {
+				for i := 9; i >= 1; i-- {
+					s = strings.ReplaceAll(s, fmt.Sprintf("@F@:%d", i), fmt.Sprintf("%s:%d", f, i+1))
+				}
+				return strings.ReplaceAll(s, "@F@", f)
+			}
+			environ := []string{"RELAYQ_CONFIG=" + f}
+			if tt.env != "" {
+				environ = append(environ, tt.env)
+			}
+			c, err := LoadEnviron(environ)
+			if tt.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), at(tt.refused)) {
+					t.Fatalf("err = %v, want it to contain %q", err, at(tt.refused))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if c.Domain != "applied.example" {
+				t.Errorf("the file's other lines were not applied")
+			}
+			for _, p := range []struct {
+				what string
+				err  error
+				want string
+			}{{"delivery", c.DeliveryProblem(), tt.delivery}, {"listener", c.ListenerProblem(), tt.listener}} {
+				switch {
+				case p.want == "" && p.err != nil:
+					t.Errorf("%s problem %v, want none", p.what, p.err)
+				case p.want != "" && (p.err == nil || !strings.Contains(p.err.Error(), at(p.want))):
+					t.Errorf("%s problem %v, want %q", p.what, p.err, at(p.want))
+				}
+			}
+			if tt.check != nil && !tt.check(c) {
+				t.Errorf("the bad key did not keep its default: %+v", c)
+			}
+		})
+	}
 }

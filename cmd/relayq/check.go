@@ -23,6 +23,7 @@ import (
 
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/authinfo"
+	"github.com/relayq/relayq/cmd/internal/personality"
 	"github.com/relayq/relayq/config"
 	"github.com/relayq/relayq/listener"
 	"github.com/relayq/relayq/maildrop"
@@ -64,6 +65,9 @@ func runCheck(s stdio, args []string) int {
 	c.settings(cfg)
 	for _, w := range cfg.Warnings() {
 		c.warn("configuration: %s", w)
+	}
+	for _, p := range cfg.Problems() {
+		c.fail("configuration: %v: the key keeps its default meanwhile; %s", p, personality.ProblemEffect(p))
 	}
 	relays := c.relays(cfg)
 	m := c.credentials(cfg)

@@ -127,6 +127,13 @@ func manEnv(w io.Writer) {
 	fmt.Fprint(w, ".SH DESCRIPTION\n"+roff(config.DefaultFile+" holds KEY=value lines (systemd EnvironmentFile syntax). "+
 		"Each key may also be set in the environment, which wins over the file. "+
 		"relayq config prints every key with its current value and where it came from; relayq check validates them.")+"\n")
+	fmt.Fprint(w, ".PP\n"+roff("An unknown RELAYQ_ key is a warning. A bad value, or a line that cannot be parsed, is not a refusal "+
+		"either, except in the keys that queueing a message needs or that decide what is stored ("+strings.Join(config.SubmissionKeys(), ", ")+"): "+
+		"there every command exits 78 naming file, line and key. Elsewhere the key keeps its default, every command warns "+
+		"(file, line, key), sendmail still queues the mail, and delivery defers it with the problem as the reason "+
+		"(shown by mailq, and by relayq check, which exits 78) until it is fixed; a bad listener key keeps relayq serve from starting. "+
+		"relayq serve reads this file at start only: restart it after a change (SIGHUP re-reads the credentials file, "+
+		"the sender relay map and the users file, not this file).")+"\n")
 	fmt.Fprint(w, ".SH KEYS\n")
 	for _, k := range config.Defaults().Describe() {
 		fmt.Fprintf(w, ".TP\n.B %s\n%s\n", k.Key, roff(k.Desc))

@@ -53,6 +53,12 @@ func runProbe(s stdio, args []string) int {
 	if code != exOK {
 		return code
 	}
+	if err := cfg.DeliveryProblem(); err != nil {
+		// Probing with a default in place of a bad value would test a
+		// configuration delivery does not use.
+		fmt.Fprintf(s.err, "relayq probe: configuration error (delivery waits until it is fixed):\n%v\n", err)
+		return exConfig
+	}
 	if relay == "" && strings.TrimSpace(cfg.RelayHost) == "" {
 		fmt.Fprintf(s.err, "relayq probe: no relay: give one as argument or set RELAYQ_RELAYHOST\n")
 		return exConfig

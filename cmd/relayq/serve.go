@@ -45,11 +45,21 @@ asked to finish its attempts in flight and leave, and serve logs that it
 waits, with the run's pid. It imports the messages that sendmail dropped
 there while no daemon ran or while this one did not answer.
 
+Configuration errors do not stop it: a bad value of a delivery key in the
+env file or the environment, or a credentials file or sender relay map it
+cannot use, is logged and every message is deferred with it as the reason
+(mailq shows it); mail is still accepted. A bad value of a listener key
+(RELAYQ_LISTEN, RELAYQ_MYNETWORKS, RELAYQ_SMTPD_*, RELAYQ_SOCKET_*, control
+socket, metrics) stops it (78).
+
 Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT).
 SIGHUP reloads the credentials, the sender relay map and the listener's
 users file (a broken file leaves the old one in force), then closes the
 idle relay sessions so a new password applies at once, and reopens
-RELAYQ_LOG_FILE. A credentials file or relay map that changes is also
+RELAYQ_LOG_FILE. A credentials file or relay map that was missing, unsafe
+or broken at start is read on SIGHUP too, and the configuration error
+ends. The env file and the environment are read at start only: a change
+there needs a restart. A credentials file or relay map that changes is also
 re-read without SIGHUP (checked before each delivery), and
 the idle relay sessions are closed then too. After SIGHUP and at start,
 mail deferred for authentication, TLS, a missing credential or relay host,
@@ -98,17 +108,28 @@ func runServe(s stdio, args []string) int {
 		log.Warn("configuration", "warning", w)
 	}
 
+	if err := cfg.ListenerProblem(); err != nil {
+		// A door must not open with other limits or security than the
+		// operator wrote; sendmail queues through the drop directory
+		// meanwhile.
+		log.Error("configuration error in the listener keys: not starting", "error", err)
+		fmt.Fprintf(s.err, "relayq serve: configuration error (sendmail still queues mail; fix it, then start relayq serve):\n%v\n", err)
+		return exConfig
+	}
 	if strings.TrimSpace(cfg.RelayHost) == "" {
 		fmt.Fprintln(s.err, "relayq serve: no relay host configured (RELAYQ_RELAYHOST): mail is accepted and queued but not delivered until one is set")
 	}
 	o, reload, err := daemonOptions(cfg, log)
 	if err != nil {
 		// Mail is still accepted and queued: it waits, with the reason
-		// in mailq, until the configuration is fixed and serve restarts.
+		// in mailq, until the configuration is fixed (see delivery).
 		fmt.Fprintf(s.err, "relayq serve: configuration error, mail is accepted and queued but not delivered: %v\n", err)
-		o.Deliverer = configProblem(log, err)
 	}
-	o.Reload = append(o.Reload, reload...)
+	d := newDelivery(cfg, log, o.Deliverer, err)
+	o.Deliverer = d
+	// d reloads last: after the stores, it rebuilds the delivery client
+	// when it could not be built (or had no credentials file) at start.
+	o.Reload = append(append(o.Reload, reload...), d)
 	if logf != nil {
 		o.Reload = append(o.Reload, logf) // reopened after logrotate
 	}
@@ -211,6 +232,12 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []d
 	if o.ReportingMTA == "" {
 		o.ReportingMTA = cfg.Domain
 	}
+	if err := cfg.DeliveryProblem(); err != nil {
+		// A value in the env file (or the environment) that cannot be
+		// used: nothing is sent with a configuration other than the one
+		// the operator wrote. Read at start only.
+		return o, nil, envProblem{err}
+	}
 	if strings.TrimSpace(cfg.RelayHost) == "" {
 		// Mail stays queued until a relay is configured (`relayq check`
 		// says why); it is deferred, never bounced.
@@ -246,7 +273,7 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []d
 	}
 	c, err := smarthost.New(so)
 	if err != nil {
-		return o, nil, fmt.Errorf("RELAYQ_RELAYHOST: %w", err)
+		return o, nil, envProblem{fmt.Errorf("RELAYQ_RELAYHOST: %w", err)}
 	}
 	o.Deliverer = c
 	if len(reload) > 0 {
@@ -263,14 +290,31 @@ func daemonOptions(cfg *config.Config, log *maillog.Logger) (daemon.Options, []d
 }
 
 // configProblem is the Deliverer used when the delivery configuration
-// (credentials file, sender relay map, TLS or relay settings) cannot be
-// used: daemonOptions's error is logged and every message is deferred with
-// it as the reason, so that mail is still accepted and queued, and the
-// problem shows in mailq beside each waiting message. daemonOptions's
+// (a bad value in the env file, the credentials file, sender relay map,
+// TLS or relay settings) cannot be used: daemonOptions's error is logged
+// and every message is deferred with it as the reason, so that mail is
+// still accepted and queued, and the problem shows in mailq beside each
+// waiting message. fix says how the change is picked up. daemonOptions's
 // errors name keys and files, never secret values.
-func configProblem(log *maillog.Logger, err error) daemon.Deliverer {
-	log.Error("configuration error: mail is accepted and queued but not delivered until it is fixed", "error", err)
-	return daemon.NoRelay("configuration error (mail waits; fix it, then restart relayq serve): " + strings.ReplaceAll(err.Error(), "\n", "; "))
+func configProblem(log *maillog.Logger, err error, fix string) daemon.Deliverer {
+	log.Error("configuration error: mail is accepted and queued but not delivered until it is fixed", "error", err, "fix", fix)
+	return daemon.NoRelay("configuration error (mail waits; " + fix + "): " + strings.ReplaceAll(err.Error(), "\n", "; "))
+}
+
+// envProblem is daemonOptions's error for a bad value in the env file or
+// the environment (config.Config.DeliveryProblem): only a restart reads
+// them again.
+type envProblem struct{ error }
+
+func (e envProblem) Unwrap() error { return e.error }
+
+// fixHint says how a configuration error of daemonOptions is picked up by
+// relayq serve: a restart for the env file, SIGHUP for the files it names.
+func fixHint(err error) string {
+	if errors.As(err, new(envProblem)) {
+		return "fix it, then restart relayq serve"
+	}
+	return "fix it, then reload (SIGHUP) or restart relayq serve"
 }
 
 // idleSessions is the last SIGHUP reloader: once the credentials (and the
@@ -306,8 +350,9 @@ func runQueueLocked(ctx context.Context, cfg *config.Config, l *slog.Logger, att
 	o, _, err := daemonOptions(cfg, maillog.Wrap(l))
 	if err != nil {
 		// Record the problem on the waiting messages (mailq shows it)
-		// rather than failing where nobody looks.
-		o.Deliverer = configProblem(maillog.Wrap(l), err)
+		// rather than failing where nobody looks. Each run reads the
+		// configuration afresh.
+		o.Deliverer = configProblem(maillog.Wrap(l), err, "fix it; the next delivery run or relayq serve reads it again")
 	}
 	o.Attempted = attempted
 	o.WaitRunLock = wait

@@ -3,8 +3,11 @@
 # and the environment as every relayq entry point sees them: the
 # environment wins key by key; a caller with a scrubbed environment (cron,
 # PHP) gets the file's values; an unknown key is a warning on every command
-# (sendmail still queues); a broken file or a bad value stops sendmail
-# with exit 78 and names file:line or the key, before anything is queued;
+# (sendmail still queues); a syntax error or a bad value in a delivery key
+# is a warning naming file:line and key, sendmail still queues, and the
+# mail waits with the problem as its reason in mailq; in a key that
+# queueing needs (RELAYQ_SPOOL, RELAYQ_LOCK_TIMEOUT, …) it stops sendmail
+# with exit 78 naming file:line and key, before anything is queued;
 # `relayq config` prints every key with default, source and value, and its
 # output loads back.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -65,23 +68,44 @@ grep -v '^# relayq configuration' "$OUT" | grep -v '; from: ' | grep -v '^#RELAY
 grep -v '^# relayq configuration' "$T/roundtrip.env" | grep -v '; from: ' | grep -v '^#RELAYQ_CONFIG' >"$T/a.txt"
 cmp -s "$T/a.txt" "$T/b.txt" || { diff "$T/a.txt" "$T/b.txt" >&2; fail "relayq config output does not load back to the same values"; }
 
-check "a syntax error stops sendmail with 78, names file:line, queues nothing"
-printf 'RELAYQ_TLS="verify\n' >"$T/broken.env"
-expect_exit 78 env RELAYQ_CONFIG="$T/broken.env" "$RQ" sendmail -t -i <<<"$MSG"
-assert_contains "$ERR" "$T/broken.env:1: unterminated quote in the value of RELAYQ_TLS"
-printf 'RELAYQ_DOMAIN=x\nthis is not an assignment\n' >"$T/broken.env"
+check "a syntax error in a key queueing needs stops sendmail with 78, names file:line, queues nothing"
+printf 'RELAYQ_DOMAIN=x\nRELAYQ_SPOOL /var/spool/elsewhere.db\n' >"$T/broken.env"
 expect_exit 78 env RELAYQ_CONFIG="$T/broken.env" "$RQ" sendmail -t -i <<<"$MSG"
 assert_contains "$ERR" "$T/broken.env:2: expected KEY=VALUE"
 assert_eq "$(queue_count)" 0 "nothing queued"
 
-check "bad values name the key (and the file:line they came from)"
+check "bad values of keys queueing needs name the key and the file:line, exit 78"
 printf 'RELAYQ_LOCK_TIMEOUT=soon\n' >"$T/bad.env"
 expect_exit 78 env RELAYQ_CONFIG="$T/bad.env" "$RQ" sendmail -t -i <<<"$MSG"
 assert_contains "$ERR" "RELAYQ_LOCK_TIMEOUT: invalid value \"soon\" (from $T/bad.env:1)"
-expect_exit 78 env RELAYQ_TLS=sometimes "$RQ" sendmail -t -i <<<"$MSG"
-assert_contains "$ERR" 'RELAYQ_TLS: "sometimes" is not one of verify, encrypt, may, none'
 expect_exit 78 env RELAYQ_SPOOL=relative/queue.db "$RQ" queue list
 assert_contains "$ERR" 'RELAYQ_SPOOL: "relative/queue.db" is not an absolute path'
+assert_eq "$(queue_count)" 0 "nothing queued"
+
+check "a syntax error or a bad value of a delivery key: sendmail warns (file:line, key) and queues; mailq shows why it waits"
+# The env file's own keys plus the broken lines, so that the spool is ours.
+cp "$RELAYQ_CONFIG" "$T/broken.env"
+printf 'RELAYQ_TLS="verify\n' >>"$T/broken.env"
+line=$(wc -l <"$T/broken.env")
+expect_exit 0 env RELAYQ_CONFIG="$T/broken.env" "$RQ" sendmail -t -i <<<"$MSG"
+assert_contains "$ERR" "$T/broken.env:$line: unterminated quote in the value of RELAYQ_TLS (mail is queued but not delivered until it is fixed)"
+cp "$RELAYQ_CONFIG" "$T/broken.env"
+printf 'this is not an assignment\nRELAYQ_SMTP_CONNECT_TIMEOUT=5x\n' >>"$T/broken.env"
+expect_exit 0 env RELAYQ_CONFIG="$T/broken.env" "$BIN/sendmail" -t -i <<<"$MSG"
+assert_contains "$ERR" "$T/broken.env:$line: expected KEY=VALUE"
+assert_contains "$ERR" "$T/broken.env:$((line + 1)): RELAYQ_SMTP_CONNECT_TIMEOUT: invalid value \"5x\""
+expect_exit 0 env RELAYQ_TLS=sometimes "$BIN/sendmail" -t -i <<<"$MSG"
+assert_contains "$ERR" 'environment: RELAYQ_TLS: "sometimes" is not one of verify, encrypt, may, none'
+wait_detached
+assert_eq "$(queue_count)" 3 "queued"
+# Each message was tried by a delivery run that read one of the broken
+# configurations (which one depends on timing): each waits with its reason.
+expect_exit 0 "$RQ" mailq
+assert_eq "$(grep -c '(4.3.5 configuration error (mail waits; fix it; the next delivery run or relayq serve reads it again): .*RELAYQ_\(TLS\|SMTP_CONNECT_TIMEOUT\)' "$OUT")" 3 "messages in mailq waiting for the configuration error"
+expect_exit 78 env RELAYQ_CONFIG="$T/broken.env" "$RQ" check
+assert_contains "$ERR" "relayq check: configuration: $T/broken.env:$((line + 1)): RELAYQ_SMTP_CONNECT_TIMEOUT"
+expect_exit 0 "$RQ" queue delete ALL
+assert_eq "$(queue_count)" 0 "deleted"
 
 check "a named env file that is missing is an error; a world-writable one is refused"
 expect_exit 78 env RELAYQ_CONFIG="$T/nope.env" "$RQ" config

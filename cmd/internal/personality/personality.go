@@ -144,12 +144,25 @@ func kickRun(dir, relayq string) {
 }
 
 // WarnConfig prints the configuration's warnings (unknown keys, which keep
-// their defaults) on w, prefixed with prog: every command says so, none
-// refuses to run because of them.
+// their defaults) and its problems (bad values of keys submission does not
+// need, config.Problem) on w, prefixed with prog: every command says so,
+// none refuses to run because of them, and sendmail still queues the
+// message.
 func WarnConfig(w io.Writer, prog string, cfg *config.Config) {
 	for _, msg := range cfg.Warnings() {
 		fmt.Fprintf(w, "%s: warning: configuration: %s\n", prog, msg)
 	}
+	for _, p := range cfg.Problems() {
+		fmt.Fprintf(w, "%s: warning: configuration: %v (%s)\n", prog, p, ProblemEffect(p))
+	}
+}
+
+// ProblemEffect says what a configuration problem stops until it is fixed.
+func ProblemEffect(p config.Problem) string {
+	if config.IsListenerKey(p.Key) {
+		return "relayq serve does not start until it is fixed; mail is still queued"
+	}
+	return "mail is queued but not delivered until it is fixed"
 }
 
 // StartQueueRun starts `relayq queue run` (the binary relayq) as a
