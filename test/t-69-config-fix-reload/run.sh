@@ -44,6 +44,7 @@ set_key() {
 	fi
 }
 
+# shellcheck disable=SC2317 # called through send
 relayq_sendmail() { "$BIN/relayq" sendmail "$@"; }
 
 line_of() { grep -n "^$1=" "$CONF" | cut -d: -f1; }
@@ -186,11 +187,11 @@ sleep 2
 assert_no_mail "$tok" 0
 assert_eq "$(queue_count)" 1 "the notice stays held until released"
 expect_exit 0 "$BIN/relayq" queue release "$id"
-files=$(wait_for_mail "$tok" 1 60)
+notice=$(wait_for_mail "$tok" 1 60)
 wait_queue_count 0 30
 sleep 1
 assert_eq "$(mail_files "$tok" | grep -c .)" 1 "copies at the smarthost (the notice only; the message itself expired)"
-grep -q "^Delivered-To: sender-$tok@example.net" $files || { show "$files"; fail "what arrived is not the notice to the sender"; }
+grep -q "^Delivered-To: sender-$tok@example.net" "$notice" || { show "$notice"; fail "what arrived is not the notice to the sender"; }
 "$BIN/mailq" >"$T/mailq.out" 2>&1 || true
 assert_contains "$T/mailq.out" "Mail queue is empty" "mailq after the release"
 ! "$BIN/relayq" queue show "$id" >/dev/null 2>&1 || fail "relayq queue show $id still finds it"
