@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Problem is a configuration value that Load could not use (a bad value,
@@ -60,18 +61,19 @@ func SubmissionKeys() []string { return slices.Sorted(maps.Keys(submissionKeys))
 func RefusesBadValue(key string) bool { return submissionKeys[key] }
 
 // listenerKeys are the keys of the daemon's doors: RELAYQ_LISTEN, the
-// Listener area, the control socket and the metrics endpoint.
-var listenerKeys = func() map[string]bool {
+// Listener area, the control socket and the metrics endpoint. Built on
+// first use: sendmail without problems never needs it.
+var listenerKeys = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{Prefix + "_LISTEN": true, Prefix + "_CONTROL_SOCKET": true, Prefix + "_MAILQ_PUBLIC": true, Prefix + "_METRICS_LISTEN": true}
 	for _, f := range fields(Prefix, &Listener{}) {
 		m[f.Key] = true
 	}
 	return m
-}()
+})
 
 // IsListenerKey reports whether key is one of the daemon's doors, whose
 // problems are ListenerProblem's.
-func IsListenerKey(key string) bool { return listenerKeys[key] }
+func IsListenerKey(key string) bool { return listenerKeys()[key] }
 
 // Problems returns the values Load could not use, in the order found.
 func (c *Config) Problems() []Problem {
@@ -97,7 +99,7 @@ func (c *Config) ListenerProblem() error { return c.problems(true) }
 func (c *Config) problems(listener bool) error {
 	var errs []error
 	for _, p := range c.Problems() {
-		if listenerKeys[p.Key] == listener {
+		if listenerKeys()[p.Key] == listener {
 			errs = append(errs, p)
 		}
 	}
@@ -121,8 +123,9 @@ func resetField(f *field, info *loadInfo) error {
 	return nil
 }
 
-// keyRE finds the keys a validation error names.
-var keyRE = regexp.MustCompile(Prefix + `_[A-Z0-9_]+`)
+// keyRE finds the keys a validation error names (compiled on first use:
+// only a configuration with a bad value needs it).
+var keyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(Prefix + `_[A-Z0-9_]+`) })
 
 // validateKeys is validate with the lenient rule of Load: an error whose
 // first key refuses bad values (or that names none) is returned; any
@@ -145,7 +148,7 @@ func (c *Config) validateKeys() error {
 		}
 		var fatal []error
 		for _, e := range flatten(err) {
-			keys := keyRE.FindAllString(e.Error(), -1)
+			keys := keyRE().FindAllString(e.Error(), -1)
 			if len(keys) == 0 || byKey[keys[0]] == nil || info.refuses(keys[0]) {
 				src := ""
 				if len(keys) > 0 {
