@@ -84,23 +84,23 @@ wait_queue_count 0 120
 check "every delivered message is complete and byte-identical; every accepted one delivered once"
 delivered=0
 for ((i = 0; i < ROUNDS; i++)); do
-	files=$(mail_files "X-Token: <$RUN-$i>")
-	n=$(printf '%s' "$files" | grep -c . || true)
+	dfile=$(mail_files "X-Token: <$RUN-$i>")
+	n=$(printf '%s' "$dfile" | grep -c . || true)
 	if [ "$n" = 0 ]; then
 		[ -z "${OK[$i]:-}" ] || fail "round $i: sendmail exited 0 but the message was not delivered"
 		continue
 	fi
-	[ "$n" = 1 ] || fail "round $i: delivered $n times: $files"
+	[ "$n" = 1 ] || fail "round $i: delivered $n times: $dfile"
 	delivered=$((delivered + 1))
 	sent=$T/sent/$i.eml
-	if ! cmp -s <(body_of "$files") <(body_of "$sent"); then
-		fail "round $i: delivered body ($(body_of "$files" | wc -c) bytes) differs from the sent one ($(body_of "$sent" | wc -c) bytes): $files"
+	if ! cmp -s <(body_of "$dfile") <(body_of "$sent"); then
+		fail "round $i: delivered body ($(body_of "$dfile" | wc -c) bytes) differs from the sent one ($(body_of "$sent" | wc -c) bytes): $dfile"
 	fi
-	got=$(headers_of "$files")
+	got=$(headers_of "$dfile")
 	while IFS= read -r line; do
 		[ -n "$line" ] || continue
 		c=$(printf '%s\n' "$got" | grep -cxF -- "$line" || true)
-		[ "$c" = 1 ] || fail "round $i: header line '$line' appears $c times in $files"
+		[ "$c" = 1 ] || fail "round $i: header line '$line' appears $c times in $dfile"
 	done < <(headers_of "$sent")
 done
 log "delivered $delivered of $ROUNDS (killed before the end of DATA: $((ROUNDS - delivered)), truncated or empty: 0)"
