@@ -57,8 +57,12 @@ func (r *runner) notify(m *spool.Message, results []spool.Result, ks []int, expi
 	if action == dsn.Failed && contentFailure(rep.Recipients) {
 		// The message failed for its content (size, 8-bit, UTF-8): a
 		// notice carrying it would fail the same way. Headers only
-		// (RFC 3462 §2, RFC 3464 §2: the original may be truncated).
+		// (RFC 3462 §2, RFC 3464 §2: the original may be truncated),
+		// and 7-bit (RFC 6533 §3 for UTF-8 addresses): the relay that
+		// refused the message offers neither 8BITMIME nor SMTPUTF8, yet
+		// the sender must learn.
 		rep.Ret = "HDRS"
+		rep.SevenBit = true
 	}
 	origin := originDSN
 	if m.From == "" {
@@ -72,6 +76,7 @@ func (r *runner) notify(m *spool.Message, results []spool.Result, ks []int, expi
 		// postmaster; a failure of that copy is only logged.
 		rep.Sender = r.c.Postmaster
 		rep.Ret = "HDRS"
+		rep.SevenBit = true
 		origin = originPostmaster
 	}
 	r.submitReport(m, rep, body, origin, string(action))

@@ -425,6 +425,49 @@ func TestContentFailureNoticeHeadersOnly(t *testing.T) {
 	}
 }
 
+// A UTF-8 recipient refused because the relay offers no SMTPUTF8: the
+// notice to the ASCII sender needs neither SMTPUTF8 nor 8BITMIME (RFC 6533
+// utf-8-addr-xtext, a quoted-printable header), so the same relay takes it.
+func TestContentFailureNoticeSevenBit(t *testing.T) {
+	relay := &fakeRelay{reply: func(m *smarthost.Message, rcpt string, n int) smarthost.RcptOutcome {
+		if m.From == "" {
+			if m.SMTPUTF8 || m.Body8Bit {
+				return perm(554, "5.6.7", "no SMTPUTF8 here")
+			}
+			return smarthost.RcptOutcome{Addr: rcpt, Status: smarthost.Delivered, Reply: wire.Reply{Code: 250, Text: "ok"}}
+		}
+		return perm(554, "5.6.7", "the relay does not offer SMTPUTF8")
+	}}
+	h := newHarness(t, relay, runnerConfig{})
+	h.start()
+	body := "From: sender@example.com\r\nTo: jörg@example.net\r\nSubject: Grüße\r\n\r\nHallo\r\n"
+	env := spool.Envelope{From: "sender@example.com", Origin: "test", SMTPUTF8: true, Body8Bit: true,
+		Recipients: []spool.Recipient{{Addr: "jörg@example.net"}}}
+	if _, err := h.sp.Submit(context.Background(), env, strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	h.r.Kick()
+	h.empty()
+	ns := relay.notices()
+	if len(ns) != 1 {
+		t.Fatalf("%d notices delivered, want 1\n%s", len(ns), h.logs.String())
+	}
+	if ns[0].msg.SMTPUTF8 || ns[0].msg.Body8Bit {
+		t.Errorf("notice sent with SMTPUTF8=%v BODY=8BITMIME=%v", ns[0].msg.SMTPUTF8, ns[0].msg.Body8Bit)
+	}
+	for i := 0; i < len(ns[0].body); i++ {
+		if ns[0].body[i] >= 0x80 {
+			t.Fatalf("notice has octet %#x at %d", ns[0].body[i], i)
+		}
+	}
+	if !strings.Contains(ns[0].body, `Final-Recipient: utf-8; j\x{F6}rg@example.net`) {
+		t.Errorf("notice lacks the RFC 6533 address:\n%s", ns[0].body)
+	}
+	if rep := parseNotice(t, ns[0].body); rep.origType != "text/rfc822-headers" {
+		t.Errorf("notice returns %s", rep.origType)
+	}
+}
+
 func TestNotifyNeverAndSuccess(t *testing.T) {
 	relay := &fakeRelay{reply: func(m *smarthost.Message, rcpt string, n int) smarthost.RcptOutcome {
 		if strings.HasPrefix(rcpt, "bad") {

@@ -26,6 +26,12 @@
 // types are used instead: message/global-delivery-status with "utf-8;"
 // address types, message/global-headers and message/global.
 //
+// A SevenBit report (headers only, ASCII sender) needs neither SMTPUTF8
+// nor 8BITMIME, so any relay takes it: non-ASCII addresses in the plain
+// message/delivery-status as RFC 6533 utf-8-addr-xtext ("utf-8;
+// j\x{F6}rg@example.net"), the text and the original's header
+// quoted-printable when they are not ASCII.
+//
 // The notice is sent from the null sender (RFC 5321 §6.1, RFC 3464 §2):
 // the caller submits it with an empty reverse-path, so it is never
 // answered by another notice.
@@ -100,6 +106,12 @@ type Report struct {
 	// SMTPUTF8 flags.
 	Original8Bit, OriginalUTF8 bool
 
+	// SevenBit asks for a notice that needs neither SMTPUTF8 nor 8BITMIME
+	// (for a message that failed for its content: the relay offered
+	// neither). It applies when the original is returned as its header only
+	// and the sender is ASCII; otherwise it is ignored.
+	SevenBit bool
+
 	// MessageID is the notice's Message-ID without angle brackets; ""
 	// makes one. Boundary is the MIME boundary; "" makes a random one.
 	MessageID, Boundary string
@@ -155,6 +167,9 @@ func (r *Report) Full() bool {
 // UTF8 reports whether the notice needs SMTPUTF8: a non-ASCII address in
 // it, or an SMTPUTF8 original attached.
 func (r *Report) UTF8() bool {
+	if r.sevenBit() {
+		return false
+	}
 	if !isASCII(r.Sender) || (r.Original != nil && r.OriginalUTF8) {
 		return true
 	}
@@ -170,6 +185,11 @@ func (r *Report) UTF8() bool {
 // original returned whole, or UTF-8 text).
 func (r *Report) EightBit() bool {
 	return r.UTF8() || (r.Full() && r.Original8Bit)
+}
+
+// sevenBit reports whether SevenBit applies: headers only, ASCII sender.
+func (r *Report) sevenBit() bool {
+	return r.SevenBit && isASCII(r.Sender) && !r.Full()
 }
 
 // kind is the notice's overall kind: Failed if any recipient failed, else
@@ -213,8 +233,9 @@ func Write(w io.Writer, r *Report) error {
 		return fmt.Errorf("dsn: %w", err)
 	}
 	utf := r.UTF8()
-	if err := writePart(mw, r.humanPart(utf), func(pw io.Writer) error {
-		_, err := io.WriteString(pw, r.humanText())
+	text := r.humanText()
+	if err := writePart(mw, humanPart(utf, isASCII(text)), func(pw io.Writer) error {
+		_, err := io.WriteString(pw, text)
 		return err
 	}); err != nil {
 		return fmt.Errorf("dsn: %w", err)
@@ -283,16 +304,20 @@ func writePart(mw *message.Writer, h message.Header, body func(io.Writer) error)
 	return pw.Close()
 }
 
-// humanPart is the header of part 1, the text for people.
-func (r *Report) humanPart(utf bool) message.Header {
+// humanPart is the header of part 1, the text for people: UTF-8 sent
+// as 8bit in a global notice, quoted-printable in a plain one.
+func humanPart(utf, ascii bool) message.Header {
 	var th message.Header
 	charset := "us-ascii"
-	if utf {
+	if utf || !ascii {
 		charset = "utf-8"
 	}
 	addFields(&th.Header, "Content-Description", "Notification", "Content-Type", "text/plain; charset="+charset)
-	if utf {
+	switch {
+	case utf:
 		addFields(&th.Header, "Content-Transfer-Encoding", "8bit")
+	case !ascii:
+		addFields(&th.Header, "Content-Transfer-Encoding", "quoted-printable")
 	}
 	return th
 }
@@ -310,21 +335,28 @@ func statusPart(utf bool) message.Header {
 }
 
 // originalPart is the header of part 3: the whole original or its header.
+// A header that may hold 8-bit octets is sent 8bit in a global or 8-bit
+// notice and quoted-printable otherwise, so that a notice submitted
+// without BODY=8BITMIME is 7-bit.
 func (r *Report) originalPart() message.Header {
 	var oh message.Header
 	full := r.Full()
+	global := r.OriginalUTF8 && !r.sevenBit()
 	switch {
-	case full && r.OriginalUTF8:
+	case full && global:
 		addFields(&oh.Header, "Content-Description", "Undelivered Message", "Content-Type", "message/global")
 	case full:
 		addFields(&oh.Header, "Content-Description", "Undelivered Message", "Content-Type", "message/rfc822")
-	case r.OriginalUTF8:
+	case global:
 		addFields(&oh.Header, "Content-Description", "Undelivered Message Headers", "Content-Type", "message/global-headers")
 	default:
 		addFields(&oh.Header, "Content-Description", "Undelivered Message Headers", "Content-Type", "text/rfc822-headers")
 	}
-	if full && r.Original8Bit || r.OriginalUTF8 {
+	switch {
+	case full && r.Original8Bit || global:
 		addFields(&oh.Header, "Content-Transfer-Encoding", "8bit")
+	case !full && (r.Original8Bit || r.OriginalUTF8):
+		addFields(&oh.Header, "Content-Transfer-Encoding", "quoted-printable")
 	}
 	return oh
 }

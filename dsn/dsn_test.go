@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -328,6 +329,9 @@ func TestUTF8(t *testing.T) {
 	if got := p.perRcpt[0].Get("Final-Recipient"); got != "utf-8; björn@example.net" {
 		t.Errorf("Final-Recipient = %q", got)
 	}
+	if got := p.perRcpt[0].Get("Original-Recipient"); got != "utf-8; björn@example.net" {
+		t.Errorf("Original-Recipient = %q (utf-8-addr-unitext in a global notice)", got)
+	}
 	if string(p.parts[2].body) != orig {
 		t.Errorf("original = %q", p.parts[2].body)
 	}
@@ -487,6 +491,135 @@ func FuzzWrite(f *testing.F) {
 		}
 		if n != 3 {
 			t.Fatalf("%d parts", n)
+		}
+	})
+}
+
+func TestUTF8AddrXtext(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"jörg@example.net", `j\x{F6}rg@example.net`},
+		{"a+b=c\\d@x", `a\x{2B}b\x{3D}c\x{5C}d@x`},
+		{"smile😀@x", `smile\x{1F600}@x`},
+		{"sp ace@x", `sp\x{20}ace@x`},
+		{"\xff@x", `\x{FFFD}@x`},
+	} {
+		if got := utf8AddrXtext(tc.in); got != tc.want {
+			t.Errorf("utf8AddrXtext(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// sevenBitReport is a content failure of an SMTPUTF8 message with 8-bit
+// header octets to a UTF-8 recipient, from an ASCII sender.
+func sevenBitReport() (*Report, string) {
+	r := failedReport()
+	r.Recipients[0].Addr = "jörg@example.net"
+	r.Recipients[0].ORcpt = "utf-8;jörg@example.net"
+	r.Recipients[0].Reply = wire.Reply{Code: 554, Enhanced: "5.6.7", Text: "the relay does not offer SMTPUTF8"}
+	orig := "From: Alice <alice@example.com>\r\nTo: jörg@example.net\r\nSubject: Grüße\r\n\r\nHallo Jörg\r\n"
+	r.Original, r.OriginalSize, r.OriginalUTF8, r.Original8Bit = strings.NewReader(orig), int64(len(orig)), true, true
+	r.Ret, r.SevenBit = "HDRS", true
+	return r, orig
+}
+
+func TestSevenBit(t *testing.T) {
+	t.Parallel()
+	r, orig := sevenBitReport()
+	if r.UTF8() || r.EightBit() {
+		t.Errorf("UTF8=%v EightBit=%v, want a notice that needs neither", r.UTF8(), r.EightBit())
+	}
+	raw := write(t, r)
+	for i, c := range raw {
+		if c >= 0x80 {
+			t.Fatalf("octet %#x at %d: the notice is not 7-bit:\n%s", c, i, raw)
+		}
+	}
+	p := parse(t, raw)
+	if len(p.parts) != 3 {
+		t.Fatalf("%d parts", len(p.parts))
+	}
+	types := []string{p.parts[0].mediaType, p.parts[1].mediaType, p.parts[2].mediaType}
+	if types[0] != "text/plain" || types[1] != "message/delivery-status" || types[2] != "text/rfc822-headers" {
+		t.Errorf("types %v", types)
+	}
+	if !strings.Contains(string(p.parts[0].body), "jörg@example.net") {
+		t.Errorf("text part does not decode to the address:\n%s", p.parts[0].body)
+	}
+	if got := p.perRcpt[0].Get("Final-Recipient"); got != `utf-8; j\x{F6}rg@example.net` {
+		t.Errorf("Final-Recipient = %q", got)
+	}
+	if got := p.perRcpt[0].Get("Original-Recipient"); got != `utf-8; j\x{F6}rg@example.net` {
+		t.Errorf("Original-Recipient = %q", got)
+	}
+	hdr := orig[:strings.Index(orig, "\r\n\r\n")+2]
+	if string(p.parts[2].body) != hdr {
+		t.Errorf("returned header decodes to %q, want %q", p.parts[2].body, hdr)
+	}
+}
+
+func TestSevenBitIgnored(t *testing.T) {
+	t.Parallel()
+	r, _ := sevenBitReport()
+	r.Sender = "jöran@exämple.com" // the notice's own recipient needs SMTPUTF8
+	if !r.UTF8() {
+		t.Error("a UTF-8 sender: the notice must be a global one")
+	}
+	r, _ = sevenBitReport()
+	r.Ret = "FULL" // the whole 8-bit original cannot be 7-bit
+	if !r.UTF8() || !r.EightBit() {
+		t.Errorf("RET=FULL: UTF8=%v EightBit=%v", r.UTF8(), r.EightBit())
+	}
+}
+
+// A header-only notice of an 8-bit original is 7-bit (it is submitted
+// without BODY=8BITMIME): the header goes quoted-printable.
+func TestEightBitHeaderQuoted(t *testing.T) {
+	t.Parallel()
+	r := failedReport()
+	orig := "Subject: caf\xe9\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncaf\xe9\r\n"
+	r.Original, r.OriginalSize, r.Original8Bit, r.Ret = strings.NewReader(orig), int64(len(orig)), true, "HDRS"
+	raw := write(t, r)
+	if r.EightBit() || bytes.ContainsFunc(raw, func(c rune) bool { return c >= 0x80 || c == utf8.RuneError }) {
+		t.Fatalf("EightBit=%v; notice:\n%q", r.EightBit(), raw)
+	}
+	p := parse(t, raw)
+	if want := "Subject: caf\xe9\r\nContent-Transfer-Encoding: 8bit\r\n"; string(p.parts[2].body) != want {
+		t.Errorf("header decodes to %q, want %q", p.parts[2].body, want)
+	}
+}
+
+func FuzzSevenBit(f *testing.F) {
+	f.Add("jörg@example.net", "Subject: Grüße\r\n\r\nx\r\n")
+	f.Add("a+b=c@x", "Subject: caf\xe9\r\n\r\n")
+	f.Add("😀@x", strings.Repeat("X-Long: "+strings.Repeat("ü", 600)+"\r\n", 3)+"\r\n")
+	f.Fuzz(func(t *testing.T, addr, orig string) {
+		if strings.ContainsAny(addr, "\r\n\x00") {
+			return
+		}
+		r := failedReport()
+		r.Recipients[0].Addr = addr
+		r.Original, r.OriginalSize = strings.NewReader(orig), int64(len(orig))
+		r.Original8Bit, r.OriginalUTF8, r.Ret, r.SevenBit = true, true, "HDRS", true
+		var buf bytes.Buffer
+		if err := Write(&buf, r); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if r.UTF8() || r.EightBit() {
+			t.Fatalf("UTF8=%v EightBit=%v", r.UTF8(), r.EightBit())
+		}
+		for i, c := range buf.Bytes() {
+			if c >= 0x80 {
+				t.Fatalf("octet %#x at %d", c, i)
+			}
+		}
+		for _, line := range strings.Split(buf.String(), "\r\n") {
+			if len(line) > 998 {
+				t.Fatalf("line of %d octets", len(line))
+			}
+		}
+		if _, err := message.Read(&buf); err != nil {
+			t.Fatalf("read back: %v", err)
 		}
 	})
 }

@@ -115,13 +115,32 @@ func (r *Report) statusText(utf bool) string {
 }
 
 // addrType gives an address with its RFC 3464 address type: "rfc822;" for
-// ASCII, "utf-8;" (RFC 6533 §3) when the notice is a global one and the
-// address is not ASCII.
+// ASCII, else "utf-8;" (RFC 6533 §3): as is in a global notice, as
+// utf-8-addr-xtext in a plain one.
 func addrType(addr string, utf bool) string {
-	if utf && !isASCII(addr) {
+	switch {
+	case isASCII(addr):
+		return "rfc822; " + addr
+	case utf:
 		return "utf-8; " + addr
 	}
-	return "rfc822; " + xtextNonASCII(addr)
+	return "utf-8; " + utf8AddrXtext(addr)
+}
+
+// utf8AddrXtext is RFC 6533's utf-8-addr-xtext: printable ASCII other
+// than "+", "=" and "\" as is, every other character as \x{HEX} (its code
+// point in upper-case hex, at least two digits). Invalid UTF-8 octets
+// become U+FFFD (the spool takes only UTF-8 addresses).
+func utf8AddrXtext(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c >= 0x21 && c <= 0x7e && c != '+' && c != '=' && c != '\\' {
+			b.WriteRune(c)
+			continue
+		}
+		fmt.Fprintf(&b, "\\x{%02X}", c)
+	}
+	return b.String()
 }
 
 // origRcpt formats an ORCPT value "type;address" as Original-Recipient.
@@ -130,9 +149,14 @@ func origRcpt(orcpt string, utf bool) string {
 	if !ok {
 		return addrType(orcpt, utf)
 	}
-	t = strings.TrimSpace(t)
-	if strings.EqualFold(t, "rfc822") {
-		return addrType(strings.TrimSpace(a), utf)
+	t, a = strings.TrimSpace(t), strings.TrimSpace(a)
+	switch {
+	case strings.EqualFold(t, "rfc822"):
+		return addrType(a, utf)
+	case strings.EqualFold(t, "utf-8") && (utf || isASCII(a)):
+		return "utf-8; " + a
+	case strings.EqualFold(t, "utf-8"):
+		return "utf-8; " + utf8AddrXtext(a)
 	}
 	return t + "; " + xtextNonASCII(strings.TrimSpace(a))
 }
