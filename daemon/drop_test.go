@@ -337,3 +337,38 @@ func TestSecondServeFindsRunLockHeld(t *testing.T) {
 		t.Fatalf("Serve = %v, want spool locked by another relayq serve", err)
 	}
 }
+
+// A run that cannot import (here the spool file is damaged) records why
+// beside the drop files, so that the queue listing can say it without a
+// daemon or syslog; the next successful import removes the note, and every
+// message is then delivered once.
+func TestImportProblemRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	dir := maildrop.Dir(path)
+	writeDrops(t, dir, 2, "prob")
+	if err := os.WriteFile(path, []byte("not a bbolt file, a bad copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	relay := &fakeRelay{}
+	o := Options{SpoolPath: path, DropDir: dir, Deliverer: relay, LockTimeout: time.Second}
+	if err := RunOnce(context.Background(), o); err == nil {
+		t.Fatal("a run with a damaged spool succeeded")
+	}
+	p, at := maildrop.Problem(dir)
+	if !strings.Contains(p, path) || at.IsZero() {
+		t.Fatalf("recorded problem %q at %v, want one naming %s", p, at, path)
+	}
+	if n := len(relay.deliveries()); n != 0 {
+		t.Fatalf("%d deliveries", n)
+	}
+	if err := os.Remove(path); err != nil { // the operator's fix
+		t.Fatal(err)
+	}
+	if err := RunOnce(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := maildrop.Problem(dir); p != "" {
+		t.Errorf("problem %q still recorded after a successful import", p)
+	}
+	wantEachOnce(t, relay, "prob", 2)
+}

@@ -85,6 +85,7 @@ func runLocked(ctx context.Context, o Options, st *transient, r *runner, drain t
 		}
 	}()
 	if err := st.with(func(s *spool.Spool) error { return sweepDrops(s, dir, &o) }); err != nil {
+		maildrop.SetProblem(dir, err.Error())
 		return err
 	}
 	for {
@@ -95,7 +96,11 @@ func runLocked(ctx context.Context, o Options, st *transient, r *runner, drain t
 				return err
 			})
 			if err != nil && runCtx.Err() == nil {
+				maildrop.SetProblem(dir, err.Error())
 				return err
+			}
+			if err == nil {
+				maildrop.ClearProblem(dir)
 			}
 		}
 		maildrop.ClearKick(dir)
@@ -169,10 +174,12 @@ func watchDrops(ctx context.Context, s *spool.Spool, o *Options, kick func()) {
 				if err != nil {
 					if ctx.Err() == nil {
 						o.Log.Error("drop directory: import failed; trying again", "dir", dir, "error", err)
+						maildrop.SetProblem(dir, err.Error())
 					}
 					lastMod = time.Time{}
 					break
 				}
+				maildrop.ClearProblem(dir)
 			}
 		}
 		select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -203,3 +204,52 @@ func NoAnswerSince(dir string, d time.Duration) bool {
 
 // ClearNoAnswer removes the flag (the daemon is alive).
 func ClearNoAnswer(dir string) { _ = os.Remove(filepath.Join(dir, noAnswerName)) }
+
+// problemName holds why the last import failed (the spool could not be
+// opened or written: locked, damaged, disk full, permission), so that the
+// queue listing can say why a message still waits in the drop directory
+// when no daemon logs it. Written by the importer, removed by its next
+// successful import.
+const problemName = ".import-problem"
+
+// maxProblem bounds the recorded text.
+const maxProblem = 1024
+
+// SetProblem records why an import of dir failed (one line, at most
+// 1 KiB), replacing the file atomically. Best effort: an error is ignored,
+// the importer logs its own.
+func SetProblem(dir, text string) {
+	text = strings.Join(strings.Fields(text), " ")
+	if len(text) > maxProblem {
+		text = text[:maxProblem]
+	}
+	tmp, err := os.CreateTemp(dir, tmpPrefix+"problem-")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.WriteString(text + "\n")
+	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Chmod(tmp.Name(), 0o644) != nil ||
+		os.Rename(tmp.Name(), filepath.Join(dir, problemName)) != nil {
+		_ = os.Remove(tmp.Name())
+	}
+}
+
+// Problem returns the recorded import problem of dir and when it was
+// recorded; "" when there is none.
+func Problem(dir string) (text string, at time.Time) {
+	p := filepath.Join(dir, problemName)
+	f, err := os.Open(p)
+	if err != nil {
+		return "", time.Time{}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxProblem+1))
+	fi, serr := f.Stat()
+	if err != nil || serr != nil {
+		return "", time.Time{}
+	}
+	return strings.TrimSpace(string(b)), fi.ModTime()
+}
+
+// ClearProblem removes the recorded import problem (an import succeeded).
+func ClearProblem(dir string) { _ = os.Remove(filepath.Join(dir, problemName)) }

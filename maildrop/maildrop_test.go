@@ -215,3 +215,28 @@ func TestWriteCreatesSpoolDir(t *testing.T) {
 		t.Fatalf("spool directory: %v %v", fi.Mode(), err)
 	}
 }
+
+func TestProblem(t *testing.T) {
+	dir := t.TempDir()
+	if p, at := Problem(dir); p != "" || !at.IsZero() {
+		t.Fatalf("no problem yet: got %q %v", p, at)
+	}
+	SetProblem(dir, "open spool:\n  damaged\tfile")
+	if p, at := Problem(dir); p != "open spool: damaged file" || at.IsZero() {
+		t.Errorf("Problem = %q %v", p, at)
+	}
+	SetProblem(dir, strings.Repeat("x", 5000))
+	if p, _ := Problem(dir); len(p) != maxProblem {
+		t.Errorf("problem of %d bytes, want it bounded to %d", len(p), maxProblem)
+	}
+	if _, err := Write(dir, Envelope{From: "a@b", Recipients: []Recipient{{Addr: "c@d"}}}, strings.NewReader("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := List(dir); err != nil || len(es) != 1 {
+		t.Errorf("List = %d entries, %v: the problem note is not a message", len(es), err)
+	}
+	ClearProblem(dir)
+	if p, _ := Problem(dir); p != "" {
+		t.Errorf("after ClearProblem: %q", p)
+	}
+}

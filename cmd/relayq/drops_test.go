@@ -46,3 +46,21 @@ func TestListDrops(t *testing.T) {
 		}
 	}
 }
+
+// A failed import, recorded by the run, is the reason every waiting drop
+// file shows (no daemon, no syslog needed).
+func TestListDropsImportProblem(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "maildrop")
+	env := maildrop.Envelope{From: "a@example.com", Recipients: []maildrop.Recipient{{Addr: "b@example.net"}}}
+	if _, err := maildrop.Write(dir, env, strings.NewReader("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	maildrop.SetProblem(dir, "open spool /x/queue.db: no space left on device")
+	var got []*spool.Message
+	if err := listDrops(dir, func(m *spool.Message) { got = append(got, m) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !strings.Contains(got[0].Reason, "the last import failed") || !strings.Contains(got[0].Reason, "no space left on device") {
+		t.Fatalf("entries %+v", got)
+	}
+}

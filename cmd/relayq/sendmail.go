@@ -155,8 +155,12 @@ func listDrops(dir string, fn func(*spool.Message)) error {
 	if err != nil {
 		return err
 	}
+	reason := "in the drop directory, not yet queued"
+	if p, at := maildrop.Problem(dir); p != "" {
+		reason += "; the last import failed (" + at.Format(time.DateTime) + "): " + p
+	}
 	for _, d := range drops {
-		m := &spool.Message{ID: spool.ID(d.ID), Arrival: d.ModTime, Reason: "in the drop directory, not yet queued"}
+		m := &spool.Message{ID: spool.ID(d.ID), Arrival: d.ModTime, Reason: reason}
 		damaged := func() {
 			// Listed held, with where it is: the operator decides.
 			m.Held, m.From, m.Reason = true, "(damaged)", "damaged drop file, never queued: "+d.Path
