@@ -2,7 +2,9 @@ package smarthost
 
 import (
 	"bufio"
+	"bytes"
 	"io"
+	"strconv"
 
 	"github.com/relayq/relayq/config"
 )
@@ -12,21 +14,31 @@ import (
 const maxLineOut = 998
 
 // dotWriter writes a message body in the DATA transparency form of
-// RFC 5321 §4.5.2: a '.' at the start of a line is doubled. Line ends are
+// RFC 5321 §4.5.2: a '.' at the start of a line is doubled (not for BDAT,
+// RFC 3030 §2, whose chunks are counted octets: stuff false). Line ends are
 // sent as CRLF only (RELIABILITY S9): the stored body already has CRLF; a
 // bare LF is sent as CRLF and a stray CR as a space, so that nothing relayq
 // sends can be read as an end of data by a lenient server (SMTP smuggling,
 // CVE-2023-51764). A line longer than 998 octets is folded with CRLF SP,
 // as Postfix does (RELIABILITY I1).
 type dotWriter struct {
-	w     *bufio.Writer
+	w     octetWriter
 	n     int  // octets of the current line on the wire
 	cr    bool // a CR was seen and not yet written
+	stuff bool // dot-stuff (DATA); false for BDAT
 	chunk func()
 }
 
+// octetWriter is where dotWriter writes: the connection's buffer (DATA)
+// or a chunk buffer (BDAT).
+type octetWriter interface {
+	io.Writer
+	io.ByteWriter
+	io.StringWriter
+}
+
 func newDotWriter(w *bufio.Writer, chunk func()) *dotWriter {
-	return &dotWriter{w: w, chunk: chunk}
+	return &dotWriter{w: w, chunk: chunk, stuff: true}
 }
 
 func (d *dotWriter) Write(p []byte) (int, error) {
@@ -64,7 +76,7 @@ func (d *dotWriter) content(b byte) {
 		d.w.WriteString("\r\n ")
 		d.n = 1
 	}
-	if b == '.' && d.n == 0 {
+	if b == '.' && d.n == 0 && d.stuff {
 		d.w.WriteByte('.')
 		d.n++
 	}
@@ -77,9 +89,9 @@ func (d *dotWriter) eol() {
 	d.n = 0
 }
 
-// finish ends the body (adding a line end when the body lacks one) and
-// writes the terminating "." line.
-func (d *dotWriter) finish() error {
+// end ends the body: a stray CR held back is written as a space, and a
+// line end is added when the body lacks one.
+func (d *dotWriter) end() {
 	if d.cr {
 		d.cr = false
 		d.content(' ')
@@ -87,10 +99,19 @@ func (d *dotWriter) finish() error {
 	if d.n > 0 {
 		d.eol()
 	}
+}
+
+// finish ends the body, writes the terminating "." line (DATA) and
+// flushes the connection's buffer.
+func (d *dotWriter) finish() error {
+	d.end()
 	if _, err := d.w.WriteString(".\r\n"); err != nil {
 		return err
 	}
-	return d.w.Flush()
+	if f, ok := d.w.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
 }
 
 // sendBody streams the body after a 354 reply and reads the final reply.
@@ -119,6 +140,66 @@ func (c *conn) sendBody(body io.Reader) (reply, error) {
 		return r, r.Err("DATA")
 	}
 	return r, nil
+}
+
+// bdatChunk is the size from which the body is cut into another BDAT
+// chunk (RFC 3030). A body up to it goes as one "BDAT n LAST" in the same
+// flight as MAIL and RCPT; a larger one is streamed in chunks of about
+// this size, at most bdatWindow of them unanswered.
+const (
+	bdatChunk  = 256 << 10
+	bdatWindow = 8
+)
+
+// chunker cuts a body into BDAT chunks: line ends made CRLF, a stray CR
+// made a space and over-long lines folded as for DATA (dotWriter), but
+// never dot-stuffed (RFC 3030 §2: a chunk is counted octets, and the
+// relay undoes nothing). The body is the same line-oriented message that
+// DATA would send, so the MAIL BODY= parameter stays 7BIT or 8BITMIME
+// (relayq never declares BINARYMIME).
+type chunker struct {
+	body io.ReadCloser
+	buf  bytes.Buffer
+	norm *dotWriter
+	rbuf []byte
+	eof  bool
+}
+
+func newChunker(body io.ReadCloser) *chunker {
+	k := &chunker{body: body, rbuf: make([]byte, 32<<10)}
+	k.norm = &dotWriter{w: &k.buf}
+	return k
+}
+
+// next returns the next chunk (valid until the following call) and
+// whether it is the last; the last may be empty ("BDAT 0 LAST").
+func (k *chunker) next() (data []byte, last bool, err error) {
+	k.buf.Reset()
+	for !k.eof && k.buf.Len() < bdatChunk {
+		n, err := k.body.Read(k.rbuf)
+		if n > 0 {
+			k.norm.Write(k.rbuf[:n])
+		}
+		if err == io.EOF {
+			k.eof = true
+			k.norm.end()
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	return k.buf.Bytes(), k.eof, nil
+}
+
+func (k *chunker) close() error { return k.body.Close() }
+
+// bdatLine is the BDAT command for a chunk of n octets.
+func bdatLine(n int, last bool) string {
+	if last {
+		return "BDAT " + strconv.Itoa(n) + " LAST"
+	}
+	return "BDAT " + strconv.Itoa(n)
 }
 
 // TimeoutsFrom are the client timeouts of the delivery configuration

@@ -21,7 +21,7 @@ import (
 // sets RELAYQ_TEST_SMARTHOST_ENV to its env file; without that variable
 // they skip.
 
-func realEnv(t *testing.T) map[string]string {
+func realEnv(t testing.TB) map[string]string {
 	t.Helper()
 	p := os.Getenv("RELAYQ_TEST_SMARTHOST_ENV")
 	if p == "" {
@@ -48,7 +48,7 @@ func realEnv(t *testing.T) map[string]string {
 	return env
 }
 
-func realClient(t *testing.T, env map[string]string, relay string, cred Credential, mod func(*Options)) *Client {
+func realClient(t testing.TB, env map[string]string, relay string, cred Credential, mod func(*Options)) *Client {
 	t.Helper()
 	pem, err := os.ReadFile(env["SMARTHOST_CA"])
 	if err != nil {
@@ -190,6 +190,38 @@ func TestRealSmarthost(t *testing.T) {
 			waitMaildir(t, env["SMARTHOST_MAILDIR"], mk)
 		}
 	})
+
+	// The relay offers CHUNKING: the message goes as BDAT, not
+	// dot-stuffed, and arrives as stored (8-bit, dot lines); the same
+	// message by DATA arrives the same.
+	for _, chunking := range []bool{true, false} {
+		verb := map[bool]string{true: "BDAT", false: "DATA"}[chunking]
+		t.Run(verb+" byte-identical", func(t *testing.T) {
+			var trace bytes.Buffer
+			c := realClient(t, env, sub, good, func(o *Options) { o.Trace = func(l string) { trace.WriteString(l + "\n") } })
+			c.noChunking = !chunking
+			m, marker := realMessage("rcpt@example.net")
+			body := fmt.Sprintf("From: sender@relayq.test\r\nTo: rcpt@example.net\r\nSubject: %s\r\n"+
+				"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+
+				"Gr\xc3\xbc\xc3\x9fe\r\n.\r\n..two dots\r\n.dot line\r\nBDAT 5 LAST\r\n\r\nend\r\n", marker)
+			m.Body8Bit, m.Size = true, int64(len(body))
+			m.Body = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
+			out, err := c.Deliver(context.Background(), m)
+			if err != nil || out.Recipients[0].Status != Delivered {
+				t.Fatalf("Deliver: %v %+v\n%s", err, out, trace.String())
+			}
+			if !strings.Contains(trace.String(), "> "+verb) {
+				t.Fatalf("no %s in the trace:\n%s", verb, trace.String())
+			}
+			got := waitMaildir(t, env["SMARTHOST_MAILDIR"], marker)
+			// The relay adds its trace headers above the message.
+			want := strings.ReplaceAll(body, "\r\n", "\n")
+			i := bytes.Index(got, []byte("From: sender@relayq.test\n"))
+			if i < 0 || string(got[i:]) != want {
+				t.Errorf("delivered copy differs:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
 
 	t.Run("probe", func(t *testing.T) {
 		c := realClient(t, env, sub, good, nil)

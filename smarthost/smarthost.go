@@ -59,10 +59,27 @@
 //	            header line is not ASCII, and delivered plainly otherwise.
 //	DSN         NOTIFY, ORCPT (RCPT) and RET, ENVID (MAIL) in xtext when the
 //	            relay offers DSN (RFC 3461); Outcome.DSN says whether it did.
-//	PIPELINING  [RSET,] MAIL, RCPT… and DATA go as one group (RFC 2920).
+//	PIPELINING  [RSET,] MAIL, RCPT… and DATA go as one group (RFC 2920):
+//	            two round trips per message on a reused connection.
+//	CHUNKING    the body goes as BDAT chunks instead of DATA (RFC 3030),
+//	            not dot-stuffed. With PIPELINING a body of up to 256 KiB
+//	            goes as "BDAT n LAST" in the same flight as [RSET,] MAIL
+//	            and RCPT: one round trip per message; a larger one
+//	            follows the replies to MAIL and RCPT in 256 KiB chunks,
+//	            at most 8 unanswered. BODY= stays 7BIT or 8BITMIME (the
+//	            body is line-oriented text; BINARYMIME is never declared).
+//	            A refused chunk ends the transaction; a body that cannot
+//	            be read to its end sends no last chunk, so the relay keeps
+//	            nothing. Once the last chunk is out, a lost connection
+//	            defers (the relay may have the message), as after DATA's
+//	            final dot.
+//
+// A pooled connection is checked before reuse, without blocking, for
+// an end of file or an unasked reply from the relay (closed while idle);
+// such a connection is replaced before anything is written to it.
 //
 // The body is sent as stored (CRLF line ends), dot-stuffed (RFC 5321
-// §4.5.2); a bare LF goes out as CRLF and a stray CR as a space. A part
+// §4.5.2) for DATA; a bare LF goes out as CRLF and a stray CR as a space. A part
 // with a line over 998 octets is sent quoted-printable (it decodes to the
 // same octets); where it cannot be re-encoded the line is folded with CRLF
 // SP, as Postfix does.
@@ -331,6 +348,8 @@ type Client struct {
 	pools  map[string]*relayPool
 	rates  map[string]*rateLimiter
 	closed bool
+
+	noChunking bool // tests: DATA even where the relay offers CHUNKING
 }
 
 // New checks the options and returns a Client.

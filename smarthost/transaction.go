@@ -7,10 +7,14 @@ import (
 	"time"
 )
 
-// transaction is [RSET,] MAIL, RCPT…, DATA for pending, as one command
-// group when the relay offers PIPELINING (RFC 2920), else in lock step.
-// rest lists recipients deferred by 452 (for another transaction); on
-// error it lists those still without an answer.
+// transaction is [RSET,] MAIL, RCPT…, then DATA or, when the relay
+// offers CHUNKING, the body as BDAT chunks (RFC 3030). With PIPELINING
+// (RFC 2920) the commands go as one group: with BDAT, a body of up to
+// bdatChunk octets goes in the same flight as "BDAT n LAST", so a message
+// takes one round trip; with DATA, two (the group up to DATA, then the
+// body). Without PIPELINING every command waits for its reply. rest lists
+// recipients deferred by 452 (for another transaction); on error it
+// lists those still without an answer.
 func (c *Client) transaction(ctx context.Context, s *session, m *Message, pending []int, out *Outcome) (rest []int, err error) {
 	x := &txn{c: c, s: s, cn: s.c, t: c.o.Timeouts, m: m, out: out}
 	if perr := c.precheck(x.cn, m); perr != nil {
@@ -22,20 +26,47 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 		return nil, nil
 	}
 	x.pipe = x.cn.has("PIPELINING")
+	x.bdat = x.cn.has("CHUNKING") && !c.noChunking
 	rset := s.needRset
+	if rset && x.cn.gone() {
+		// Closed by the relay while idle: nothing is sent on it.
+		x.cn.broken = true
+		return pending, errStale
+	}
+	if x.bdat {
+		body, err := c.bodyFor(x.cn, m)
+		if err != nil {
+			// Nothing sent yet: the session stays usable.
+			return x.bodyFailed(pending, err)
+		}
+		x.chunks = newChunker(body)
+		defer x.chunks.close()
+		if x.chunk, x.last, err = x.chunks.next(); err != nil {
+			return x.bodyFailed(pending, err)
+		}
+	}
 	s.needRset = true
 	mail, rcpts := x.commands(pending)
 	if x.pipe {
 		if err := x.sendGroup(rset, mail, rcpts); err != nil {
+			// A failed write: the relay did not get the whole group (and
+			// so no complete last chunk).
 			if rset {
 				return pending, errStale
 			}
 			return x.fail(phMail, pending, err)
 		}
+		x.chunkOut = x.bdat
+		x.lastOut = x.bdat && x.last
 	}
 	if rset {
 		if _, err := x.step(x.t.Rset, 2, "RSET", "RSET"); err != nil {
 			x.cn.broken = true
+			if x.lastOut {
+				// The whole message went with the RSET: the relay may
+				// have it. Deferred, not sent again at once.
+				return x.fail(phDataDone, pending, err)
+			}
 			return pending, errStale
 		}
 	}
@@ -55,8 +86,13 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 		s.needRset = true
 		return rest, nil
 	}
-	r, e := x.data(accepted)
-	return append(r, rest...), e
+	var r []int
+	if x.bdat {
+		r, err = x.chunked(accepted)
+	} else {
+		r, err = x.data(accepted)
+	}
+	return append(r, rest...), err
 }
 
 // txn is one mail transaction on a session: what its steps share.
@@ -68,6 +104,13 @@ type txn struct {
 	m    *Message
 	out  *Outcome
 	pipe bool // the relay offers PIPELINING: commands go as one group
+	bdat bool // the relay offers CHUNKING: the body goes as BDAT chunks
+
+	chunks   *chunker
+	chunk    []byte // the next chunk to send (the first: with the group)
+	last     bool   // chunk is the last
+	chunkOut bool   // the first chunk went with the group
+	lastOut  bool   // the last chunk is on the wire: the relay may have the message
 }
 
 // set records verdict v for the recipients idx.
@@ -91,14 +134,35 @@ func (x *txn) classify(p phase, err error) verdict {
 }
 
 // fail records err in phase p for idx; a bounce ends their attempt, any
-// other verdict leaves them pending and is returned as the error.
+// other verdict leaves them pending and is returned as the error. Once
+// the last BDAT chunk is on the wire a lost connection is a loss after
+// the end of data, whatever reply was due (the relay may have the
+// message: deferred, no other relay tried).
 func (x *txn) fail(p phase, idx []int, err error) ([]int, error) {
-	v := x.classify(p, err)
+	v := x.classify(x.phase(p, err), err)
 	x.set(idx, v)
 	if v.Status == Bounced {
 		return nil, nil
 	}
 	return idx, &deliveryError{v: v, err: fmt.Errorf("%s: %w", p, err)}
+}
+
+// phase is p, or phDataDone for a connection error once the last BDAT
+// chunk was sent.
+func (x *txn) phase(p phase, err error) phase {
+	var re *ReplyError
+	if x.lastOut && !errors.As(err, &re) {
+		return phDataDone
+	}
+	return p
+}
+
+// bodyFailed defers idx when the queued body cannot be read before
+// anything of the transaction was sent.
+func (x *txn) bodyFailed(idx []int, err error) ([]int, error) {
+	v := verdict{Status: Deferred, Enhanced: "4.3.0", Text: "cannot read the queued message body: " + err.Error()}
+	x.set(idx, v)
+	return idx, &deliveryError{v: v, err: fmt.Errorf("open body: %w", err)}
 }
 
 // commands are the MAIL command and one RCPT command per pending
@@ -116,8 +180,9 @@ func (x *txn) commands(pending []int) (mail string, rcpts []string) {
 	return mail, rcpts
 }
 
-// sendGroup sends [RSET,] MAIL, the RCPTs and DATA as one group
-// (PIPELINING); the replies are read by step, in order.
+// sendGroup sends [RSET,] MAIL, the RCPTs and DATA, or the first BDAT
+// chunk, as one group (PIPELINING); the replies are read by step, in
+// order.
 func (x *txn) sendGroup(rset bool, mail string, rcpts []string) error {
 	var group []string
 	if rset {
@@ -125,8 +190,12 @@ func (x *txn) sendGroup(rset bool, mail string, rcpts []string) error {
 	}
 	group = append(group, mail)
 	group = append(group, rcpts...)
-	group = append(group, "DATA")
-	return x.cn.sendGroup(x.t.Mail, group)
+	if !x.bdat {
+		group = append(group, "DATA")
+		return x.cn.sendGroup(x.t.Mail, group, nil)
+	}
+	group = append(group, bdatLine(len(x.chunk), x.last))
+	return x.cn.sendGroup(x.t.Mail, group, x.chunk)
 }
 
 // step reads the reply to the next command, checking its class (want is
@@ -156,7 +225,7 @@ func (x *txn) drain(n int) {
 		if err != nil {
 			return
 		}
-		if n == 1 && r.Code == 354 {
+		if n == 1 && r.Code == 354 && !x.bdat {
 			// Should not happen (no recipient accepted); end the empty data.
 			if x.cn.send(x.t.DataDone, ".", ".") == nil {
 				x.cn.read(x.t.DataDone)
@@ -187,7 +256,9 @@ func (x *txn) recipients(pending []int, rcpts []string) (accepted, rest []int, e
 		v := x.classify(phRcpt, err)
 		var re *ReplyError
 		if !errors.As(err, &re) {
-			// Connection trouble: the rest stays pending for the next relay.
+			// Connection trouble: the rest stays pending for the next relay
+			// (unless the whole message went out with BDAT LAST).
+			v = x.classify(x.phase(phRcpt, err), err)
 			x.set(pending[k:], v)
 			x.cn.broken = true
 			return nil, pending[k:], &deliveryError{v: v, err: fmt.Errorf("RCPT: %w", err)}
@@ -227,4 +298,87 @@ func (x *txn) data(accepted []int) ([]int, error) {
 	}
 	x.set(accepted, verdict{Status: Delivered, Code: r.Code, Enhanced: r.Enhanced(), Text: r.Text()})
 	return nil, nil
+}
+
+// chunked sends the body as BDAT chunks for the accepted recipients (the
+// first may have gone with the group) and reads their replies, at most
+// bdatWindow chunks unanswered with PIPELINING, each answered before the
+// next without. The reply to the last chunk decides for all of them. A
+// refused chunk ends the transaction: no more chunks go, the replies due
+// are read, and the next transaction's RSET finds the session clean.
+func (x *txn) chunked(accepted []int) ([]int, error) {
+	due := 0 // chunks sent and not yet answered
+	if x.chunkOut {
+		due = 1
+	}
+	failed := func(p phase, err error) ([]int, error) {
+		for ; due > 0 && !x.cn.broken; due-- {
+			x.cn.read(x.t.DataBlock)
+		}
+		return x.fail(p, accepted, err)
+	}
+	// answer reads the reply to the oldest chunk still unanswered.
+	answer := func() error {
+		d := x.t.DataBlock
+		if due == 1 && x.lastOut {
+			d = x.t.DataDone
+		}
+		r, err := x.cn.read(d)
+		due--
+		if err != nil {
+			return err
+		}
+		if r.Code/100 != 2 {
+			return r.Err("BDAT")
+		}
+		if due == 0 && x.lastOut {
+			x.set(accepted, verdict{Status: Delivered, Code: r.Code, Enhanced: r.Enhanced(), Text: r.Text()})
+		}
+		return nil
+	}
+	if !x.chunkOut {
+		if err := x.sendChunk(); err != nil {
+			return failed(phData, err)
+		}
+		due++
+	}
+	for !x.lastOut {
+		var err error
+		if x.chunk, x.last, err = x.chunks.next(); err != nil {
+			// No last chunk will come: the relay keeps nothing (the next
+			// RSET or QUIT discards the transaction, RFC 3030 §3).
+			for ; due > 0 && !x.cn.broken; due-- {
+				x.cn.read(x.t.DataBlock)
+			}
+			return x.bodyFailed(accepted, err)
+		}
+		if !x.pipe || due >= bdatWindow {
+			if err := answer(); err != nil {
+				return failed(phData, err)
+			}
+		}
+		if err := x.sendChunk(); err != nil {
+			return failed(phData, err)
+		}
+		due++
+	}
+	for due > 0 {
+		final := due == 1
+		if err := answer(); err != nil {
+			if final {
+				return x.fail(phDataDone, accepted, err)
+			}
+			return failed(phData, err)
+		}
+	}
+	return nil, nil
+}
+
+// sendChunk writes the next BDAT command and its chunk.
+func (x *txn) sendChunk() error {
+	if err := x.cn.sendGroup(x.t.DataBlock, []string{bdatLine(len(x.chunk), x.last)}, x.chunk); err != nil {
+		return err
+	}
+	x.lastOut = x.last
+	return nil
 }

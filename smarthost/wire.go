@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
+	"golang.org/x/sys/unix"
 
 	"github.com/relayq/relayq/wire"
 )
@@ -132,23 +134,56 @@ func (c *conn) send(d time.Duration, line string, redacted string) error {
 	return nil
 }
 
-// sendGroup writes a pipelined command group (RFC 2920) with one flush.
-func (c *conn) sendGroup(d time.Duration, lines []string) error {
-	c.raw.deadline(d)
+// sendGroup writes a pipelined command group (RFC 2920) with one flush;
+// payload, when not nil, follows the last line (the octets of a BDAT
+// chunk, RFC 3030). Nothing is written when a line holds CR or LF.
+func (c *conn) sendGroup(d time.Duration, lines []string, payload []byte) error {
 	for _, l := range lines {
 		if strings.ContainsAny(l, "\r\n") {
 			return fmt.Errorf("command contains CR or LF: %q", l)
 		}
+	}
+	c.raw.deadline(d)
+	for _, l := range lines {
 		if c.trace != nil {
 			c.trace('>', l)
 		}
 		c.bw.WriteString(l + "\r\n")
 	}
+	c.bw.Write(payload)
 	if err := c.bw.Flush(); err != nil {
 		c.broken = true
 		return err
 	}
 	return nil
+}
+
+// gone reports, without blocking, that the relay closed an idle pooled
+// connection or sent something unasked (a 421 before closing): the
+// octets are waiting in the kernel or in the read buffer. A reused
+// connection is checked before a transaction is written to it, so that
+// a message is not sent where no reply can come.
+func (c *conn) gone() bool {
+	if c.br.Buffered() > 0 {
+		return true
+	}
+	sc, ok := c.raw.Conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	dead := false
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		// n > 0: octets waiting; n == 0 without error: the relay's FIN.
+		dead = err == nil && n >= 0
+		return true
+	})
+	return dead
 }
 
 // cmd sends a command and reads its reply; a reply whose first digit is not
