@@ -3,10 +3,11 @@
 #
 # Prints, from one run on this machine:
 #   * the floor: a static binary that does nothing but one fsync (bench/floor);
-#   * the median time a caller waits for `relayq sendmail -t -i < message`
-#     (2 KB) with no daemon (drop directory file, detached queue run unless
-#     one runs already; also the slowest call) and with `relayq serve`
-#     running (unix socket);
+#   * the median time a caller waits for `sendmail -t -i < message` (2 KB;
+#     the small cmd/sendmail binary, installed as /usr/sbin/sendmail, with
+#     relayq beside it) with no daemon (drop directory file, detached queue
+#     run unless one runs already; also the slowest call) and with
+#     `relayq serve` running (unix socket);
 #   * 1,000 serial submissions without the daemon until relayed, and the
 #     number of SMTP connections the daemonless runs used;
 #   * the time for 1,000 serial and 1,000 8-way parallel submissions to be
@@ -37,6 +38,7 @@ trap cleanup EXIT
 
 export CGO_ENABLED=0
 go build -trimpath -o "$W/relayq" ./cmd/relayq
+go build -trimpath -o "$W/sendmail" ./cmd/sendmail
 go build -trimpath -ldflags='-s -w' -o "$W/floor" ./bench/floor
 go build -trimpath -o "$W/sendmailbench" ./bench/sendmailbench
 
@@ -56,4 +58,4 @@ else
 	echo "Postfix comparison skipped: needs root and Postfix's /usr/sbin/sendmail (test/smarthost/install.sh)" >&2
 fi
 
-"$W/sendmailbench" -relayq "$W/relayq" -floor "$W/floor" -dir "$W/work" -runs "$RUNS" -n "$N" -par "$PAR" "${postfix[@]}"
+"$W/sendmailbench" -relayq "$W/relayq" -sendmail "$W/sendmail" -floor "$W/floor" -dir "$W/work" -runs "$RUNS" -n "$N" -par "$PAR" "${postfix[@]}"

@@ -52,6 +52,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -87,7 +88,10 @@ const (
 	maxHeader = 16 << 20
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is the CRC-32C table, made on first use: making it (the
+// SSE4.2 tables) cost every sendmail start 0.2 ms, also those that submit
+// through the daemon's socket and never write a drop file.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // ErrTorn is wrapped by Open when a file is not a complete drop file.
 var ErrTorn = errors.New("drop file is torn or damaged")
@@ -136,7 +140,7 @@ func Write(dir string, env Envelope, body io.Reader) (id string, err error) {
 	w.WriteString(magic)
 	w.Write(hdr)
 	w.WriteByte('\n')
-	h := crc32.New(castagnoli)
+	h := crc32.New(castagnoli())
 	n, err := io.Copy(io.MultiWriter(w, h), body)
 	if err != nil {
 		return "", fmt.Errorf("drop file: %w", err)
@@ -428,7 +432,7 @@ func check1(f *os.File, path string) (*File, error) {
 	if err1 != nil || err2 != nil || size != fi.Size()-start-int64(trailerLen) {
 		return nil, torn("body size does not match the end marker")
 	}
-	h := crc32.New(castagnoli)
+	h := crc32.New(castagnoli())
 	if _, err := io.Copy(h, io.NewSectionReader(f, start, size)); err != nil {
 		return nil, fmt.Errorf("drop file %s: %w", path, err)
 	}

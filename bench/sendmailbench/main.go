@@ -34,6 +34,7 @@ import (
 
 func main() {
 	relayq := flag.String("relayq", "", "relayq binary")
+	small := flag.String("sendmail", "", "the small sendmail binary (cmd/sendmail, relayq beside it): measured as the caller's sendmail instead of `relayq sendmail`")
 	floor := flag.String("floor", "", "floor binary (bench/floor)")
 	dir := flag.String("dir", "", "private work directory (created)")
 	runs := flag.Int("runs", 200, "runs per latency figure")
@@ -45,7 +46,7 @@ func main() {
 		flag.Usage()
 		os.Exit(64)
 	}
-	b := &bench{relayq: *relayq, floor: *floor, dir: *dir, runs: *runs, postfix: *postfix}
+	b := &bench{relayq: *relayq, small: *small, floor: *floor, dir: *dir, runs: *runs, postfix: *postfix}
 	if err := b.run(*n, *par); err != nil {
 		log.Fatalf("sendmailbench: %v", err)
 	}
@@ -53,6 +54,7 @@ func main() {
 
 type bench struct {
 	relayq, floor, dir string
+	small              string // cmd/sendmail binary, "" = `relayq sendmail`
 	postfix            string // Postfix config directory, "" = not measured
 	runs               int
 	msg                []byte
@@ -94,6 +96,7 @@ func (b *bench) run(n, par int) error {
 	)
 
 	fmt.Printf("relayq sendmail benchmark: %d-octet message, %d runs per latency figure, median of the caller's wait\n", len(b.msg), b.runs)
+	fmt.Printf("caller's sendmail: %s\n", strings.Join(b.sendmailCmd().Args, " "))
 	fmt.Printf("machine: %d CPUs (runtime.NumCPU), load average %s\n\n", numCPU(), loadavg())
 
 	// Each figure is measured in rounds that alternate a floor run and a
@@ -194,7 +197,12 @@ func message() []byte {
 	return b.Bytes()
 }
 
+// sendmailCmd is the caller's `sendmail -t -i`: the small binary when
+// given (what /usr/sbin/sendmail is), else `relayq sendmail`.
 func (b *bench) sendmailCmd() *exec.Cmd {
+	if b.small != "" {
+		return exec.Command(b.small, "-t", "-i")
+	}
 	return exec.Command(b.relayq, "sendmail", "-t", "-i")
 }
 
