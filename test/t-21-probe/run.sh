@@ -82,7 +82,8 @@ assert_contains "$OUT" "set RELAYQ_TLS_IMPLICIT=yes"
 check "-send ADDRESS: one real test message; the relay's reply names its queue ID"
 tok=t21send-$$-$RANDOM
 expect_exit 0 relayq probe -sender "$SMARTHOST_USER@relayq.test" -send "$tok@example.net"
-assert_match "$OUT" '^test message: delivered by .*: 250 2\.0\.0 Ok: queued as [0-9A-F]+' "probe -send"
+# Postfix answers BDAT with "Ok: N bytes queued as ID", DATA with "Ok: queued as ID".
+assert_match "$OUT" '^test message: delivered by .*: 250 2\.0\.0 Ok: ([0-9]+ bytes )?queued as [0-9A-F]+' "probe -send"
 f=$(wait_for_mail "$tok@example.net" 1 | head -1)
 assert_contains "$f" "Subject: relayq probe test message" "the test message"
 qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' "$OUT" | head -1)

@@ -105,10 +105,14 @@ DROPDIR=$(dirname "$RELAYQ_SPOOL")/maildrop
 [ "$(find "$DROPDIR" -maxdepth 1 -type f ! -name '.*' | wc -l)" = 1 ] || fail "want one drop file in $DROPDIR"
 expect_exit 75 env RELAYQ_LOCK_TIMEOUT=300ms "$RQ" queue list
 assert_contains "$OUT" "not yet queued" "the locked-out listing still shows the drop directory's message"
+assert_contains "$OUT" "the last import failed" "the listing says why the run left it there"
 assert_contains "$ERR" "locked"
 stop_pid "$LOCKER" 5 || true
 assert_eq "$(queue_count)" 5 "four queued and one in the drop directory"
-"$RQ" queue list -json | grep -q '"Reason":"in the drop directory, not yet queued"' || fail "the drop directory's message is not listed"
+# The reason says why the detached run left it there (it could not open the
+# locked spool), until the next import.
+"$RQ" queue list -json | grep -q '"Reason":"in the drop directory, not yet queued; the last import failed ([^"]*): [^"]*lock' ||
+	fail "the drop directory's message is not listed with the failed import's reason"
 
 check "with the real relay the detached run delivers the queue"
 relayq_env "[$SMARTHOST_HOST]:$SMARTHOST_SUBMISSION_PORT"
