@@ -16,6 +16,7 @@ import (
 type prepared struct {
 	scanned   bool
 	longLines bool
+	raw       []byte          // a small body as stored, read once (keepBody)
 	bodies    map[bool][]byte // by Options.SevenBit
 	errs      map[bool]error
 }
@@ -34,7 +35,22 @@ func (m *Message) scanLongLines() (bool, error) {
 		return false, fmt.Errorf("open body: %w", err)
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 64<<10)
+	var r io.Reader = rc
+	if m.Size > 0 && m.Size <= keepBody {
+		// A small body is read once: scanned here and sent from memory.
+		b, err := io.ReadAll(io.LimitReader(rc, keepBody+1))
+		if err != nil {
+			return false, fmt.Errorf("read body: %w", err)
+		}
+		if len(b) <= keepBody {
+			m.prep.raw = b
+			m.prep.longLines = hasLongLine(b)
+			m.prep.scanned = true
+			return m.prep.longLines, nil
+		}
+		r = io.MultiReader(bytes.NewReader(b), rc) // Size was wrong: stream it
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
 	n := 0
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -63,6 +79,28 @@ func (m *Message) scanLongLines() (bool, error) {
 	return m.prep.longLines, nil
 }
 
+// keepBody is the largest body kept in memory for the attempt (read once
+// for the long-line scan and the send), as large as one BDAT flight.
+const keepBody = bdatChunk
+
+// hasLongLine reports whether b has a line over maxLineOut octets
+// (without its line end), as scanLongLines counts.
+func hasLongLine(b []byte) bool {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b
+		if i >= 0 {
+			line, b = b[:i+1], b[i+1:]
+		} else {
+			b = nil
+		}
+		if len(bytes.TrimRight(line, "\r\n")) > maxLineOut {
+			return true
+		}
+	}
+	return false
+}
+
 // converted returns the body re-encoded by mime7 (sevenBit: every 8-bit
 // part too), made once per message and option.
 func (m *Message) converted(sevenBit bool) ([]byte, error) {
@@ -72,14 +110,17 @@ func (m *Message) converted(sevenBit bool) ([]byte, error) {
 	if b, ok := m.prep.bodies[sevenBit]; ok {
 		return b, m.prep.errs[sevenBit]
 	}
-	rc, err := m.Body()
-	if err != nil {
-		return nil, fmt.Errorf("open body: %w", err)
-	}
-	raw, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+	raw := m.prep.raw
+	if raw == nil {
+		rc, err := m.Body()
+		if err != nil {
+			return nil, fmt.Errorf("open body: %w", err)
+		}
+		raw, err = io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read body: %w", err)
+		}
 	}
 	out, _, err := mime7.Convert(raw, mime7.Options{SevenBit: sevenBit})
 	m.prep.bodies[sevenBit], m.prep.errs[sevenBit] = out, err
@@ -132,6 +173,9 @@ func (c *Client) bodyFor(cn *conn, m *Message) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(b)), nil
 		}
 		c.log.Info("lines over 998 octets folded with CRLF SP: the part cannot be re-encoded", "queue_id", m.ID, "why", err.Error())
+	}
+	if m.prep.raw != nil {
+		return io.NopCloser(bytes.NewReader(m.prep.raw)), nil
 	}
 	return m.Body()
 }
