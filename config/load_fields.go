@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 // Prefix is the prefix of every configuration key.
@@ -196,18 +198,9 @@ const (
 	convBinary
 )
 
-// decoder and setter are envconfig v1.4's Decoder and Setter (a type
-// with either method decodes itself), declared here so that the binaries
-// do not link envconfig: its package init and the text/template it
-// imports cost every sendmail start.
-type (
-	decoder interface{ Decode(value string) error }
-	setter  interface{ Set(value string) error }
-)
-
 var (
-	decoderType = reflect.TypeFor[decoder]()
-	setterType  = reflect.TypeFor[setter]()
+	decoderType = reflect.TypeFor[envconfig.Decoder]()
+	setterType  = reflect.TypeFor[envconfig.Setter]()
 	textType    = reflect.TypeFor[encoding.TextUnmarshaler]()
 	binaryType  = reflect.TypeFor[encoding.BinaryUnmarshaler]()
 	convCache   sync.Map // reflect.Type → conv
@@ -249,9 +242,9 @@ func iface(f reflect.Value, it reflect.Type) any {
 func setField(value string, f reflect.Value) error {
 	switch convOf(f.Type()) {
 	case convDecoder:
-		return iface(f, decoderType).(decoder).Decode(value)
+		return iface(f, decoderType).(envconfig.Decoder).Decode(value)
 	case convSetter:
-		return iface(f, setterType).(setter).Set(value)
+		return iface(f, setterType).(envconfig.Setter).Set(value)
 	case convText:
 		return iface(f, textType).(encoding.TextUnmarshaler).UnmarshalText([]byte(value))
 	case convBinary:
