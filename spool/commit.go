@@ -77,6 +77,7 @@ func (c *committer) loop() {
 	debug.SetPanicOnFault(true) // this goroutine is ours alone
 	last := 1                   // size of the previous batch
 	var lastDur time.Duration   // how long its commit took
+	sinceTrim := 0              // writes committed since the last trimMapped
 	for {
 		c.gather(last, lastDur)
 		c.mu.Lock()
@@ -98,6 +99,10 @@ func (c *committer) loop() {
 		start := time.Now()
 		c.run(batch)
 		last, lastDur = n, time.Since(start)
+		if sinceTrim += n; sinceTrim >= trimEvery {
+			sinceTrim = 0
+			c.s.trimMapped()
+		}
 	}
 }
 

@@ -265,40 +265,48 @@ func (s *Spool) RescheduleAs(id ID, results []Result, next time.Time, why Why) e
 // RetryKinds makes every message that is not held or leased and whose last
 // failure is of one of kinds due now, its reason replaced by note (the
 // old one kept after it) and its kind cleared: after a configuration
-// reload that may have fixed the cause. It returns how many.
+// reload that may have fixed the cause. It returns how many. The records
+// are read a page per read transaction (scanRecords); the changes go in
+// one commit, each record checked again there.
 func (s *Spool) RetryKinds(kinds []string, note string) (int, error) {
 	now := s.now()
+	retry := func(r *record) bool {
+		return !r.Held && !r.LeaseUntil.After(now) && r.ReasonKind != "" && slices.Contains(kinds, r.ReasonKind)
+	}
+	var ids []ID
+	err := s.scanRecords(4*listPage, func(k, v []byte) error {
+		if r, err := decodeRecord(v); err == nil && retry(r) {
+			ids = append(ids, ID(append([]byte(nil), k...)))
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("retry: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
 	var n int
-	err := s.c.do(func(tx *bolt.Tx) error {
-		type change struct {
-			id  ID
-			old *record
-		}
-		var todo []change
-		err := tx.Bucket(bucketMsg).ForEach(func(k, v []byte) error {
-			r, err := decodeRecord(v)
-			if err != nil {
-				return nil // damaged records are listed elsewhere
+	err = s.c.do(func(tx *bolt.Tx) error {
+		n = 0
+		for _, id := range ids {
+			v := tx.Bucket(bucketMsg).Get([]byte(id))
+			if v == nil {
+				continue // delivered or deleted meanwhile
 			}
-			if r.Held || r.LeaseUntil.After(now) || r.ReasonKind == "" || !slices.Contains(kinds, r.ReasonKind) {
-				return nil
+			old, err := decodeRecord(v)
+			if err != nil || !retry(old) {
+				continue // damaged records are listed elsewhere
 			}
-			todo = append(todo, change{ID(append([]byte(nil), k...)), r})
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, c := range todo {
-			r := *c.old
+			r := *old
 			r.NextAttempt = now
-			r.Reason = note + " (was: " + c.old.Reason + ")"
+			r.Reason = note + " (was: " + old.Reason + ")"
 			r.ReasonKind = ""
-			if err := putRecord(tx, c.id, &r, c.old); err != nil {
+			if err := putRecord(tx, id, &r, old); err != nil {
 				return err
 			}
+			n++
 		}
-		n = len(todo)
 		return nil
 	})
 	if err != nil {
