@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/relayq/relayq/aliases"
+	"github.com/relayq/relayq/authinfo"
+	"github.com/relayq/relayq/config"
+)
+
+func runImportArgs(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runImport(stdio{strings.NewReader(""), &out, &errb}, args)
+	return code, out.String(), errb.String()
+}
+
+// importCase copies a migrate testdata case into a temporary directory
+// and returns it with the output paths under it.
+func importCase(t *testing.T, name string) (in, etc string, files []string) {
+	t.Helper()
+	in, etc = t.TempDir(), t.TempDir()
+	src := filepath.Join("..", "..", "migrate", "testdata", name)
+	es, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.Name() == "want.txt" {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+		p := filepath.Join(in, e.Name())
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	return in, etc, files
+}
+
+func importOut(etc string) []string {
+	return []string{"-env", filepath.Join(etc, "relayq.env"), "-authinfo", filepath.Join(etc, "authinfo"),
+		"-relay-map", filepath.Join(etc, "sender_relay"), "-generic", filepath.Join(etc, "generic")}
+}
+
+// Every format's example is written into files that relayq's own readers
+// take: the env file loads with no problem or warning, the credentials
+// file (0600) parses and gives the credential for the relay, the maps
+// parse. Secrets never reach the output.
+func TestImportWritesWhatRelayqReads(t *testing.T) {
+	for _, tc := range []struct{ name, relay, user string }{
+		{"postfix-gmail", "[smtp.gmail.com]:587", "me@gmail.com"},
+		{"ssmtp-gmail", "[smtp.gmail.com]:587", "me@example.com"},
+		{"nullmailer-debian", "[smtp.example.com]:587, [backup.example.com]:465", "me@example.com"},
+		{"sendmail-authinfo", "[smtp.example.com]:587", "me@example.com"},
+		{"msmtp-system", "[mail.oursite.example]:465", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, etc, files := importCase(t, tc.name)
+			code, out, errs := runImportArgs(t, append(importOut(etc), files...)...)
+			if code != exOK {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			for _, secret := range []string{"abcdefghijklmnop", "app password 16", "s3cret", "P:s3cret"} {
+				if strings.Contains(out+errs, secret) {
+					t.Errorf("output shows the secret %q", secret)
+				}
+			}
+			c, err := config.LoadEnviron([]string{"RELAYQ_CONFIG=" + filepath.Join(etc, "relayq.env")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Problems()) > 0 || len(c.Warnings()) > 0 {
+				t.Fatalf("problems %v warnings %v", c.Problems(), c.Warnings())
+			}
+			if c.RelayHost != tc.relay {
+				t.Errorf("RELAYQ_RELAYHOST = %q, want %q", c.RelayHost, tc.relay)
+			}
+			if tc.user == "" {
+				if _, err := os.Stat(filepath.Join(etc, "authinfo")); err == nil {
+					t.Error("a credentials file was written for a relay without AUTH")
+				}
+				return
+			}
+			fi, err := os.Stat(filepath.Join(etc, "authinfo"))
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("credentials file: %v, mode %v", err, fi.Mode())
+			}
+			m, err := authinfo.ParseFile(filepath.Join(etc, "authinfo"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			host := strings.Trim(strings.Split(strings.Split(tc.relay, ",")[0], "]")[0], "[")
+			cr, ok := m.Lookup(authinfo.Query{Host: host, NextHop: strings.Split(tc.relay, ",")[0]})
+			if !ok || cr.User != tc.user {
+				t.Errorf("lookup %s: %v %+v", host, ok, cr)
+			}
+			if p := filepath.Join(etc, "generic"); fileExists(p) {
+				if _, err := aliases.ParseGenericFile(p); err != nil {
+					t.Error(err)
+				}
+			}
+			if p := filepath.Join(etc, "sender_relay"); fileExists(p) {
+				if _, err := authinfo.ParseRelayMapFile(p); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// -n writes nothing; an existing file is refused without -f (73); an env
+// file of comments only (the package's) is added to; -f comments out the
+// keys it replaces and keeps the other lines.
+func TestImportExistingFiles(t *testing.T) {
+	_, etc, files := importCase(t, "postfix-gmail")
+	args := append(importOut(etc), files...)
+	if code, out, errs := runImportArgs(t, append([]string{"-n"}, args...)...); code != exOK || !strings.Contains(out, "nothing written") || strings.Contains(out, "abcdefghijklmnop") {
+		t.Fatalf("-n: exit %d %s\n%s", code, errs, out)
+	}
+	if es, _ := os.ReadDir(etc); len(es) != 0 {
+		t.Fatalf("-n wrote %d files", len(es))
+	}
+	env := filepath.Join(etc, "relayq.env")
+	os.WriteFile(env, []byte("# the package's commented file\n#RELAYQ_RELAYHOST=\n"), 0o644)
+	if code, _, errs := runImportArgs(t, args...); code != exOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, _ := os.ReadFile(env)
+	if !strings.HasPrefix(string(b), "# the package's commented file\n") || !strings.Contains(string(b), "\nRELAYQ_RELAYHOST=[smtp.gmail.com]:587\n") {
+		t.Fatalf("env file:\n%s", b)
+	}
+	code, _, errs := runImportArgs(t, args...)
+	if code != exCantCrt || !strings.Contains(errs, "exists with entries") || !strings.Contains(errs, "-f") {
+		t.Fatalf("second import: exit %d %s", code, errs)
+	}
+	if strings.Contains(errs, "abcdefghijklmnop") {
+		t.Fatal("the refusal shows a secret")
+	}
+	os.WriteFile(env, []byte("RELAYQ_RELAYHOST=[old.example]:25\nRELAYQ_LOG_LEVEL=debug\n"), 0o644)
+	if code, _, errs := runImportArgs(t, append([]string{"-f"}, args...)...); code != exOK {
+		t.Fatalf("-f: exit %d %s", code, errs)
+	}
+	b, _ = os.ReadFile(env)
+	for _, want := range []string{"# replaced by relayq import: RELAYQ_RELAYHOST=[old.example]:25\n", "\nRELAYQ_LOG_LEVEL=debug\n", "\nRELAYQ_RELAYHOST=[smtp.gmail.com]:587\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("-f env file lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+func TestImportErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "msmtprc")
+	os.WriteFile(bad, []byte("account default\nhost \"x\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exUsage, "usage: relayq import"},
+		{[]string{filepath.Join(dir, "missing")}, exNoInput, "no such file"},
+		{[]string{bad}, exDataErr, "msmtprc:2: syntax error: unterminated double quote"},
+	} {
+		code, _, errs := runImportArgs(t, tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("import %v: exit %d %q, want %d %q", tc.args, code, errs, tc.code, tc.want)
+		}
+	}
+}
