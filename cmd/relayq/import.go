@@ -6,11 +6,9 @@ package main
 // relayq's own parsers and writes the files.
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -23,6 +21,7 @@ import (
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/authinfo"
 	"github.com/relayq/relayq/config"
+	"github.com/relayq/relayq/internal/atomicfile"
 	"github.com/relayq/relayq/migrate"
 )
 
@@ -343,53 +342,22 @@ func commentOut(old []byte, add string) string {
 	return b.String()
 }
 
-// write writes f atomically: a temporary file in the same directory,
-// fsynced, given its mode (and, for the credentials file written by root,
-// the relayq user as owner, as the package installs it), renamed over the
-// path, the directory fsynced.
+// write writes f atomically (atomicfile), creating its directory; the
+// credentials file written by root is given to the relayq user, as the
+// package installs it.
 func (f *outFile) write() error {
-	dir := filepath.Dir(f.path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.path)+".import*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", f.path, err)
-	}
-	if err := tmp.Chmod(f.mode); err != nil {
-		return fail(err)
-	}
+	a := atomicfile.Attr{Mode: f.mode, UID: -1, GID: -1}
 	if f.secret && os.Geteuid() == 0 {
 		if u, err := user.Lookup("relayq"); err == nil {
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			if err := tmp.Chown(uid, gid); err != nil {
-				return fail(err)
-			}
+			a.UID, _ = strconv.Atoi(u.Uid)
+			a.GID, _ = strconv.Atoi(u.Gid)
 		}
 	}
-	if _, err := io.Copy(tmp, bytes.NewReader([]byte(f.merged))); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(name, f.path); err != nil {
-		os.Remove(name)
+	if err := atomicfile.Write(f.path, []byte(f.merged), a); err != nil {
 		return fmt.Errorf("write %s: %w", f.path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

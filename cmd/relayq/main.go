@@ -59,6 +59,7 @@ var commands = map[string]command{
 	"config":     {runConfig, "print every configuration key with its default and current value"},
 	"version":    {runVersion, "print the version and build information (also -V, --version)"},
 	"import":     {runImport, "write relayq's configuration from msmtp, sSMTP, nullmailer, Postfix or sendmail's (-n shows it, writes nothing)"},
+	"oauth":      {runOAuth, "oauth login: sign in to the relay's OAuth 2.0 provider (device flow, or code flow with PKCE) and store the refresh token in the credentials file"},
 	"passwd":     {runPasswd, "make a users-file line (NAME:bcrypt-hash) for the listener's client AUTH; -f FILE writes it into FILE (mode 0600)"},
 	"man":        {nil, "print a manual page in roff: relayq man relayq.8 | relayq-sendmail.8 | relayq.env.5"},
 	"help":       {nil, "this help"},

@@ -10,12 +10,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/relayq/relayq/internal/atomicfile"
 	"github.com/relayq/relayq/listener"
 )
 
@@ -131,40 +131,8 @@ func setUsersLine(path, name, line string) (bool, error) {
 	if !replaced {
 		b.WriteString(line)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(path, []byte(b.String()), atomicfile.Attr{Mode: mode, UID: uid, GID: gid}); err != nil {
 		return false, fmt.Errorf("users file %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename, there is nothing to remove
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return false, fmt.Errorf("users file %s: %w", path, err)
-	}
-	if uid >= 0 && (uid != os.Getuid() || gid != os.Getgid()) {
-		if err := f.Chown(uid, gid); err != nil {
-			f.Close()
-			return false, fmt.Errorf("users file %s: keep its owner %d:%d: %w", path, uid, gid, err)
-		}
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return false, fmt.Errorf("users file %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return false, fmt.Errorf("users file %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return false, fmt.Errorf("users file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return false, fmt.Errorf("users file %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return replaced, nil
 }
