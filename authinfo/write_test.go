@@ -61,3 +61,37 @@ func TestSetEntryRefused(t *testing.T) {
 		t.Errorf("file changed:\n%s", b)
 	}
 }
+
+func TestRotatedTokens(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "oauth-tokens.json")
+	s := NewRotatedTokens(p)
+	id := TokenID("[a]:587", "u", "c", "https://t", "rt-0")
+	if id == TokenID("[a]:587", "u", "c", "https://t", "rt-1") {
+		t.Fatal("a new token in the credentials file must start afresh")
+	}
+	if _, ok := s.Newest(id); ok {
+		t.Fatal("an empty store knows a token")
+	}
+	if err := s.Save(id, "rt-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(id, "rt-2"); err != nil {
+		t.Fatal(err)
+	}
+	if rt, ok := s.Newest(id); !ok || rt != "rt-2" {
+		t.Errorf("Newest = %q %v", rt, ok)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %04o", fi.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(p); strings.Contains(string(b), "rt-0") {
+		t.Error("the store holds the token of the credentials file")
+	}
+	os.Chmod(p, 0o644)
+	if _, ok := s.Newest(id); ok {
+		t.Error("a store others may read is used")
+	}
+	if err := s.Save(id, "rt-3"); err == nil {
+		t.Error("a store others may read is written to")
+	}
+}

@@ -100,7 +100,7 @@ func Login(ctx context.Context, o Options) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("oauth login: flow %q: want device or code", o.Flow)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("oauth login: %w", ScrubError(err))
+		return nil, fmt.Errorf("oauth login: %w", Redact(err))
 	}
 	if tok.RefreshToken == "" {
 		return nil, fmt.Errorf("oauth login: %w", ErrNoRefreshToken)
@@ -209,31 +209,43 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// ScrubError reduces an x/oauth2 error to RFC 6749's error and
-// error_description: the raw response body, which a token endpoint may
-// fill with the request it got (client secret, codes), never reaches the
-// user.
-func ScrubError(err error) error {
+// Redact reduces a token endpoint's refusal to the RFC 6749 §5.2
+// error and error_description fields, never its raw body (which may echo
+// the request: client secret, refresh token). Both fields are limited to
+// the characters RFC 6749 allows there and to a sane length; anything
+// else the oauth2 library says is passed on (it holds no body).
+func Redact(err error) error {
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		msg := "token endpoint refused"
-		if re.Response != nil {
-			msg += fmt.Sprintf(" (HTTP %d)", re.Response.StatusCode)
-		}
-		if re.ErrorCode != "" {
-			msg += ": " + re.ErrorCode
-			if re.ErrorDescription != "" {
-				msg += ": " + strings.Map(printable, re.ErrorDescription)
-			}
-		}
-		return errors.New(msg)
+	if !errors.As(err, &re) {
+		return err
 	}
-	return err
+	code := rfc6749Field(re.ErrorCode, 64)
+	if code == "" {
+		code = "no error code"
+	}
+	status := ""
+	if re.Response != nil {
+		status = " (HTTP " + rfc6749Field(re.Response.Status, 64) + ")"
+	}
+	msg := "token endpoint refused: " + code + status
+	if d := rfc6749Field(re.ErrorDescription, 200); d != "" {
+		msg += ": " + d
+	}
+	return errors.New(msg)
 }
 
-func printable(r rune) rune {
-	if r < 0x20 || r == 0x7f {
-		return ' '
+// rfc6749Field keeps the characters RFC 6749 allows in error and
+// error_description (%x20-21 / %x23-5B / %x5D-7E), at most max of them.
+func rfc6749Field(s string, max int) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= max {
+			b.WriteString("...")
+			break
+		}
+		if r >= 0x20 && r <= 0x7e && r != '"' && r != '\\' {
+			b.WriteRune(r)
+		}
 	}
-	return r
+	return strings.TrimSpace(b.String())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,9 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/relayq/relayq/authinfo"
+	"github.com/relayq/relayq/oauthlogin"
 )
 
 // tokenEarly is how long before its expiry an access token is renewed.
@@ -23,18 +27,29 @@ const tokenEarly = 5 * time.Minute
 type tokenCache struct {
 	hc      *http.Client
 	secrets *secretSet
+	store   TokenStore   // rotated refresh tokens kept across restarts; nil: memory only
+	log     *slog.Logger // a store that cannot be written is logged
 	mu      sync.Mutex
 	m       map[string]*cachedToken
+}
+
+// TokenStore keeps the newest refresh token of a credential whose token
+// endpoint rotates them, across restarts (authinfo.RotatedTokens). id is
+// authinfo.TokenID of the credential.
+type TokenStore interface {
+	Newest(id string) (string, bool)
+	Save(id, refreshToken string) error
 }
 
 type cachedToken struct {
 	mu      sync.Mutex
 	tok     *oauth2.Token
 	refresh string // newest refresh token (rotation)
+	id      string // authinfo.TokenID: the store's key
 }
 
-func newTokenCache(hc *http.Client, s *secretSet) *tokenCache {
-	return &tokenCache{hc: hc, secrets: s, m: map[string]*cachedToken{}}
+func newTokenCache(hc *http.Client, s *secretSet, store TokenStore, log *slog.Logger) *tokenCache {
+	return &tokenCache{hc: hc, secrets: s, store: store, log: log, m: map[string]*cachedToken{}}
 }
 
 // flow returns the credential's OAuth flow: "refresh_token",
@@ -68,7 +83,14 @@ func (tc *tokenCache) entry(cr Credential) *cachedToken {
 	defer tc.mu.Unlock()
 	e := tc.m[key]
 	if e == nil {
-		e = &cachedToken{refresh: cr.OAuth.RefreshToken.Reveal()}
+		o := cr.OAuth
+		e = &cachedToken{refresh: o.RefreshToken.Reveal(), id: authinfo.TokenID(cr.Key, cr.User, o.ClientID, o.TokenURL, o.RefreshToken)}
+		if tc.store != nil && o.RefreshToken != "" {
+			if rt, ok := tc.store.Newest(e.id); ok {
+				e.refresh = rt // rotated since the credentials file was written
+				tc.secrets.add(rt)
+			}
+		}
 		tc.m[key] = e
 	}
 	return e
@@ -115,6 +137,15 @@ func (tc *tokenCache) token(ctx context.Context, cr Credential, fresh bool) (str
 		}
 		// A new source each time: its own cache must not hide the refusal.
 		tok, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: e.refresh}).Token()
+		if err != nil && tc.store != nil {
+			// Another relayq process (the daemon, a delivery run, probe)
+			// may have used this token and saved the one it got.
+			if rt, ok := tc.store.Newest(e.id); ok && rt != e.refresh {
+				e.refresh = rt
+				tc.secrets.add(rt)
+				tok, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: e.refresh}).Token()
+			}
+		}
 	case "client_credentials":
 		cfg := &clientcredentials.Config{
 			ClientID:     o.ClientID,
@@ -125,57 +156,80 @@ func (tc *tokenCache) token(ctx context.Context, cr Credential, fresh bool) (str
 		tok, err = cfg.Token(ctx)
 	}
 	if err != nil {
-		return "", fmt.Errorf("OAuth token from %s (%s flow): %w", o.TokenURL, flow, tc.secrets.scrubErr(redactOAuthErr(err)))
+		return "", fmt.Errorf("OAuth token from %s (%s flow): %w", o.TokenURL, flow, tc.secrets.scrubErr(oauthlogin.Redact(err)))
 	}
 	tc.secrets.add(tok.AccessToken)
 	tc.secrets.add(tok.RefreshToken)
 	if tok.AccessToken == "" {
 		return "", fmt.Errorf("OAuth token endpoint %s returned no access token", o.TokenURL)
 	}
-	if tok.RefreshToken != "" {
+	if tok.RefreshToken != "" && tok.RefreshToken != e.refresh {
 		e.refresh = tok.RefreshToken
+		if tc.store != nil {
+			if err := tc.store.Save(e.id, tok.RefreshToken); err != nil {
+				tc.log.Error("OAuth: the rotated refresh token could not be kept; a restart would use the old one", "token_url", o.TokenURL, "error", err)
+			}
+		}
 	}
 	e.tok = tok
 	return tok.AccessToken, nil
 }
 
-// redactOAuthErr reduces a token endpoint's refusal to the RFC 6749 §5.2
-// error and error_description fields, never its raw body (which may echo
-// the request: client secret, refresh token). Both fields are limited to
-// the characters RFC 6749 allows there and to a sane length; anything
-// else the oauth2 library says is passed on (it holds no body).
-func redactOAuthErr(err error) error {
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return err
-	}
-	code := rfc6749Field(re.ErrorCode, 64)
-	if code == "" {
-		code = "no error code"
-	}
-	status := ""
-	if re.Response != nil {
-		status = " (HTTP " + rfc6749Field(re.Response.Status, 64) + ")"
-	}
-	msg := "token endpoint refused: " + code + status
-	if d := rfc6749Field(re.ErrorDescription, 200); d != "" {
-		msg += ": " + d
-	}
-	return errors.New(msg)
+// TokenInfo says what TokenState found for an OAuth credential.
+type TokenInfo struct {
+	Flow    string    // refresh_token, client_credentials or static
+	Expiry  time.Time // of the access token; zero: not known (static)
+	Rotated bool      // the token endpoint issued a new refresh token, kept in the token store
+	Stored  bool      // the refresh token used came from the token store (rotated earlier)
 }
 
-// rfc6749Field keeps the characters RFC 6749 allows in error and
-// error_description (%x20-21 / %x23-5B / %x5D-7E), at most max of them.
-func rfc6749Field(s string, max int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= max {
-			b.WriteString("...")
-			break
-		}
-		if r >= 0x20 && r <= 0x7e && r != '"' && r != '\\' {
-			b.WriteRune(r)
-		}
+// String is one line for probe and check; it holds no token.
+func (ti TokenInfo) String() string {
+	if ti.Flow == "static" {
+		return "a fixed access token (static flow: its expiry is not known, it is never renewed)"
 	}
-	return strings.TrimSpace(b.String())
+	s := "access token obtained (" + ti.Flow + " flow)"
+	if !ti.Expiry.IsZero() {
+		s += ", valid until " + ti.Expiry.Format(time.RFC3339)
+	}
+	if ti.Stored {
+		s += "; refresh token from the token store (rotated earlier)"
+	}
+	if ti.Rotated {
+		s += "; the endpoint rotated the refresh token: the new one is kept"
+	}
+	return s
+}
+
+// TokenState gets a fresh access token for the OAuth credential cred as
+// delivery would (through the token store) and says what it got: relayq
+// probe prints it, relayq check fails on an error (a refresh token the
+// endpoint refuses). Errors hold no secret.
+func (c *Client) TokenState(ctx context.Context, cred Credential) (TokenInfo, error) {
+	if cred.OAuth == nil {
+		return TokenInfo{}, errors.New("not an OAuth credential")
+	}
+	flow, err := oauthFlow(cred.OAuth)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	ti := TokenInfo{Flow: flow}
+	if flow == "static" {
+		return ti, nil
+	}
+	e := c.tokens.entry(cred)
+	e.mu.Lock()
+	before := e.refresh
+	ti.Stored = before != cred.OAuth.RefreshToken.Reveal()
+	e.mu.Unlock()
+	if _, err := c.tokens.token(ctx, cred, true); err != nil {
+		return ti, errors.New(c.secrets.scrub(err.Error()))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tok != nil {
+		ti.Expiry = e.tok.Expiry
+	}
+	ti.Rotated = flow == "refresh_token" && e.refresh != before
+	return ti, nil
 }

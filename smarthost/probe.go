@@ -180,6 +180,15 @@ func (c *Client) Probe(ctx context.Context, w io.Writer, relay, sender string) P
 					kind = "OAuth"
 				}
 				p.printf("credential: %s user %q from %s (mechanisms allowed: %s)\n", kind, authID(cred), cred.Source, allowed)
+				if cred.OAuth != nil {
+					ti, err := c.TokenState(ctx, cred)
+					if err != nil {
+						p.printf("OAuth token: %v\n", err)
+						p.printf("result: %s\n", ProbeAuth)
+						return ProbeAuth
+					}
+					p.printf("OAuth token: %s\n", ti)
+				}
 			} else if err := c.needCred(t, false); err != nil {
 				// The connection is still probed (TLS, AUTH offered), but
 				// delivery would send nothing: that is the result.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -246,7 +247,7 @@ func TestTokenRenewedBeforeExpiry(t *testing.T) {
 	ep := &tokenEndpoint{expires: 60, refresh: "rt-0"} // expires within tokenEarly
 	hs := httptest.NewServer(ep)
 	defer hs.Close()
-	tc := newTokenCache(hs.Client(), newSecretSet())
+	tc := newTokenCache(hs.Client(), newSecretSet(), nil, slog.New(slog.DiscardHandler))
 	cr := Credential{User: "u", OAuth: &OAuth{TokenURL: hs.URL, ClientID: "client-id", ClientSecret: "client-secret", RefreshToken: "rt-0"}}
 	a, err := tc.token(context.Background(), cr, false)
 	if err != nil {

@@ -323,6 +323,7 @@ type Options struct {
 	Dialer              Dialer            // default: *net.Dialer
 	Resolver            Resolver          // default: net.DefaultResolver
 	HTTPClient          *http.Client      // OAuth token endpoint client; default http.DefaultClient
+	TokenStore          TokenStore        // keeps rotated OAuth refresh tokens across restarts; nil: memory only
 	Timeouts            Timeouts          // per-command timeouts
 	Deadline            time.Duration     // whole delivery (all relays), default 60 s …
 	DeadlinePerMB       time.Duration     // … plus this per MB of body, default 1 s (mox)
@@ -419,12 +420,13 @@ func New(o Options) (*Client, error) {
 	if tr := o.Trace; tr != nil {
 		o.Trace = func(line string) { tr(secrets.scrub(line)) }
 	}
+	scrubbed := slog.New(scrubHandler{h: log.Handler(), s: secrets})
 	c := &Client{
 		o:       o,
 		relays:  relays,
 		pins:    pins,
-		log:     slog.New(scrubHandler{h: log.Handler(), s: secrets}),
-		tokens:  newTokenCache(o.HTTPClient, secrets),
+		log:     scrubbed,
+		tokens:  newTokenCache(o.HTTPClient, secrets, o.TokenStore, scrubbed),
 		secrets: secrets,
 		pools:   map[string]*relayPool{},
 		rates:   map[string]*rateLimiter{},

@@ -44,7 +44,9 @@ func runCheck(s stdio, args []string) int {
 			"credentials file and sender relay map syntax and permissions, a credential for\n"+
 			"each relay host, the listener's users file and TLS, the default sender's domain,\n"+
 			"spool, aliases) and prints what relayq will do for each relay host and each sender\n"+
-			"relay map entry, secrets masked. Each problem comes with what to change. Exit 0\n"+
+			"relay map entry, secrets masked. For an OAuth credential it asks the token endpoint\n"+
+			"for an access token, as delivery would (a refused refresh token is a problem).\n"+
+			"Each problem comes with what to change. Exit 0\n"+
 			"when fine, 78 when mail cannot be delivered as configured.\n")
 	}
 	if err := fl.Parse(args); err != nil {
@@ -195,8 +197,31 @@ func (c *checker) credentials(cfg *config.Config) *authinfo.Map {
 		if len(e.Mechs) > 0 && !slices.ContainsFunc(e.Mechs, speaksMech) {
 			c.warn("credentials: %s allows only mechanisms relayq does not speak (%s): AUTH with it always fails", e.Source, strings.Join(e.Mechs, " "))
 		}
+		if e.OAuth != nil {
+			c.oauthToken(cfg, e)
+		}
 	}
 	return m
+}
+
+// oauthToken asks the token endpoint of an OAuth credential for an access
+// token, as delivery would (through the token store of rotated refresh
+// tokens): a refresh token it refuses means no mail goes out.
+func (c *checker) oauthToken(cfg *config.Config, e authinfo.Credential) {
+	cl, err := smarthost.New(smarthost.Options{Relays: "[localhost]", TokenStore: authinfo.NewRotatedTokens(oauthTokensPath(cfg))})
+	if err != nil {
+		c.fail("credentials: %s: %v", e.Source, err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ti, err := cl.TokenState(ctx, e)
+	if err != nil {
+		c.fail("credentials: %s: OAuth: %v; mail to that relay waits until it is fixed (relayq oauth login gets a new refresh token)", e.Source, err)
+		return
+	}
+	c.ok("credentials: %s: OAuth: %s", e.Source, ti)
 }
 
 // senderRelays checks RELAYQ_SENDER_RELAYHOST_MAP (syntax and

@@ -172,3 +172,37 @@ func runOAuthArgs(t *testing.T, args ...string) (int, string, string) {
 	code := runOAuth(stdio{strings.NewReader(""), &out, &errb}, args)
 	return code, out.String(), errb.String()
 }
+
+// relayq check asks the token endpoint of an OAuth credential (through the
+// token store): a good refresh token passes; a revoked one fails (78) with
+// the endpoint's error code and no secret.
+func TestCheckOAuthToken(t *testing.T) {
+	as := testlib.NewOAuthServer(t)
+	as.AddRefresh("rt-in-file")
+	entry := "[smtp.example.com]:587 oauth2:user=me@example.com,client_id=" + as.ClientID + ",client_secret=" + as.ClientSecret +
+		",refresh_token=rt-in-file,token_url=" + as.URL + "/token\n"
+	relayEnv(t, "[smtp.example.com]:587", entry, "")
+	t.Setenv("RELAYQ_SENDER_RELAYHOST_MAP", "")
+	code, out, errOut := run(runCheck)
+	if code != exOK || !strings.Contains(out, "OAuth: access token obtained (refresh_token flow), valid until") ||
+		!strings.Contains(out, "the endpoint rotated the refresh token: the new one is kept") {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	// Rotated: the file's token is used up; the next check goes on with the
+	// kept one.
+	if code, out, errOut := run(runCheck); code != exOK || !strings.Contains(out, "refresh token from the token store") {
+		t.Fatalf("second check: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, rt := range as.Issued {
+		as.Revoke(rt)
+	}
+	code, out, errOut = run(runCheck)
+	if code != exConfig || !strings.Contains(errOut, "OAuth: OAuth token from") || !strings.Contains(errOut, "invalid_grant") {
+		t.Fatalf("revoked: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, secret := range append([]string{as.ClientSecret, "rt-in-file"}, as.Issued...) {
+		if strings.Contains(out+errOut, secret) {
+			t.Errorf("check shows a secret (%q):\n%s%s", secret, out, errOut)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/relayq/relayq/authinfo"
@@ -151,6 +152,13 @@ func withSenderRelays(cfg *config.Config, creds smarthost.Credentials, log *slog
 	return r, rs, nil
 }
 
+// oauthTokensPath is where rotated OAuth refresh tokens are kept: beside
+// the spool, which the delivering user may write (the credentials file is
+// root's).
+func oauthTokensPath(cfg *config.Config) string {
+	return filepath.Join(filepath.Dir(cfg.Spool), "oauth-tokens.json")
+}
+
 // smarthostOptions turns the configuration into the delivery client's
 // options (shared by probe and the daemon). creds may be nil (no AUTH).
 func smarthostOptions(cfg *config.Config, creds smarthost.Credentials, log *slog.Logger) (smarthost.Options, error) {
@@ -173,6 +181,7 @@ func smarthostOptions(cfg *config.Config, creds smarthost.Credentials, log *slog
 		DeadlinePerMB:       cfg.DeliveryDeadlinePerMB,
 		Logger:              log,
 		Timeouts:            smarthost.TimeoutsFrom(&cfg.Delivery),
+		TokenStore:          authinfo.NewRotatedTokens(oauthTokensPath(cfg)),
 	}
 	if creds != nil {
 		o.Credentials = creds

@@ -50,6 +50,13 @@ func NewOAuthServer(t testing.TB) *OAuthServer {
 	return s
 }
 
+// AddRefresh makes rt a valid refresh token (as if issued earlier).
+func (s *OAuthServer) AddRefresh(rt string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refreshes[rt] = true
+}
+
 // Revoke makes a refresh token invalid.
 func (s *OAuthServer) Revoke(rt string) {
 	s.mu.Lock()
