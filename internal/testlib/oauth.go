@@ -5,11 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 )
 
 // OAuthServer is a local OAuth 2.0 authorization server for tests, on
@@ -24,10 +26,12 @@ type OAuthServer struct {
 	URL          string
 	ClientID     string
 	ClientSecret string
+	// Username is what /introspect (RFC 7662, for Dovecot's oauth2 passdb)
+	// says a valid access token belongs to.
+	Username string
 
-	t         testing.TB
-	srv       *httptest.Server
 	mu        sync.Mutex
+	access    map[string]bool // valid access tokens
 	n         int
 	polls     int
 	codes     map[string]string // code → code_challenge
@@ -38,16 +42,55 @@ type OAuthServer struct {
 
 // NewOAuthServer starts one; it stops when the test ends.
 func NewOAuthServer(t testing.TB) *OAuthServer {
-	s := &OAuthServer{t: t, ClientID: "relayq-test-client", ClientSecret: "client-secret-XYZ",
-		codes: map[string]string{}, refreshes: map[string]bool{}}
+	s := newOAuthServer()
+	srv := httptest.NewServer(s.Handler())
+	s.URL = srv.URL
+	t.Cleanup(srv.Close)
+	return s
+}
+
+// NewOAuthServerOn serves on l until it is closed (for test tools that run
+// beside a real smarthost); URL is set from l's address.
+func NewOAuthServerOn(l net.Listener) *OAuthServer {
+	s := newOAuthServer()
+	s.URL = "http://" + l.Addr().String()
+	go (&http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}).Serve(l)
+	return s
+}
+
+func newOAuthServer() *OAuthServer {
+	return &OAuthServer{ClientID: "relayq-test-client", ClientSecret: "client-secret-XYZ", Username: "relayq",
+		access: map[string]bool{}, codes: map[string]string{}, refreshes: map[string]bool{}}
+}
+
+// Handler serves /device, /authorize, /token, /introspect and
+// /admin/revoke (every token issued stops working).
+func (s *OAuthServer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/device", s.device)
 	mux.HandleFunc("/authorize", s.authorize)
 	mux.HandleFunc("/token", s.token)
-	s.srv = httptest.NewServer(mux)
-	s.URL = s.srv.URL
-	t.Cleanup(s.srv.Close)
-	return s
+	mux.HandleFunc("/introspect", s.introspect)
+	mux.HandleFunc("/admin/revoke", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.access, s.refreshes = map[string]bool{}, map[string]bool{}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"revoked": true})
+	})
+	return mux
+}
+
+// introspect is RFC 7662: active and username for a token issued here.
+func (s *OAuthServer) introspect(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	s.mu.Lock()
+	ok := s.access[r.PostForm.Get("token")]
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"active": true, "username": s.Username})
 }
 
 // AddRefresh makes rt a valid refresh token (as if issued earlier).
@@ -146,6 +189,7 @@ func (s *OAuthServer) token(w http.ResponseWriter, r *http.Request) {
 	rt := fmt.Sprintf("refresh-token-%d", s.n)
 	s.refreshes[rt] = true
 	s.Issued = append(s.Issued, rt)
+	s.access[fmt.Sprintf("access-token-%d", s.n)] = true
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": fmt.Sprintf("access-token-%d", s.n), "token_type": "Bearer",
 		"expires_in": 3600, "refresh_token": rt})
 }
