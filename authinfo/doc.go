@@ -146,7 +146,8 @@
 // # Secrets
 //
 // ParseFile refuses a file that is not a regular file, not owned by the
-// reading user or root, or accessible by group or others — except readable
+// reading user or root (root also reads one owned by ServiceUser, as the
+// package installs it), or accessible by group or others — except readable
 // (only) by its group when that group is the process's own (root:relayq
 // 0640 for a daemon running as relayq), as ssh does for keys and Postfix's
 // SASL_README asks. Parse errors name the file, the line and what was

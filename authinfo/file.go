@@ -6,6 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	osuser "os/user"
+	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -147,8 +150,28 @@ func checkOwner(path, what string, fi fs.FileInfo, euid int) (*syscall.Stat_t, e
 	if !ok {
 		return nil, &PermError{Path: path, What: what, Kind: PermOwner, Msg: "cannot read the file's owner"}
 	}
-	if int(st.Uid) != euid && st.Uid != 0 {
+	if int(st.Uid) != euid && st.Uid != 0 && (euid != 0 || int(st.Uid) != serviceUID()) {
 		return nil, &PermError{Path: path, What: what, Kind: PermOwner, Msg: fmt.Sprintf("owned by uid %d, not by the reading user (uid %d) or root; run: chown %d %s", st.Uid, euid, euid, path)}
 	}
 	return st, nil
 }
+
+// ServiceUser is the user the packaged daemon runs as. Root also accepts
+// a file it owns: the package installs the credentials file as
+// relayq:relayq 0600, which the daemon reads, and root's relayq check and
+// daemonless sendmail must read too (suggesting "chown 0" there would lock
+// the daemon out).
+const ServiceUser = "relayq"
+
+// serviceUID is ServiceUser's uid, or -1 when there is no such user.
+var serviceUID = sync.OnceValue(func() int {
+	u, err := osuser.Lookup(ServiceUser)
+	if err != nil {
+		return -1
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return -1
+	}
+	return uid
+})

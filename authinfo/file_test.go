@@ -157,3 +157,22 @@ func TestParseFilePerm(t *testing.T) {
 		}
 	}
 }
+
+// Root reads a credentials file owned by the packaged service user (the
+// package installs it relayq:relayq 0600 for the daemon); anyone else's is
+// still refused, and a non-root reader still needs its own or root's.
+func TestCheckPermServiceUser(t *testing.T) {
+	const service, other = 999, 2000
+	old := serviceUID
+	serviceUID = func() int { return service }
+	defer func() { serviceUID = old }()
+	if err := CheckPerm("/etc/relayq/authinfo", fakeInfo{0o600, service, service}, 0, 0); err != nil {
+		t.Errorf("root refused the service user's file: %v", err)
+	}
+	if err := CheckPerm("/etc/relayq/authinfo", fakeInfo{0o600, other, other}, 0, 0); err == nil {
+		t.Error("root accepted a file of another user")
+	}
+	if err := CheckPerm("/etc/relayq/authinfo", fakeInfo{0o600, service, service}, 1000, 1000); err == nil {
+		t.Error("a non-root user accepted the service user's file")
+	}
+}
