@@ -38,6 +38,8 @@ type Queue struct {
 	MetricsListen string `envconfig:"METRICS_LISTEN" desc:"loopback address (e.g. 127.0.0.1:9925) for HTTP /healthz and /metrics (Prometheus text); empty: off"`
 	// DrainTimeout bounds the shutdown.
 	DrainTimeout time.Duration `envconfig:"DRAIN_TIMEOUT" default:"30s" desc:"on SIGTERM, how long attempts in flight may finish before they are cut off (their mail stays queued)"`
+	// DrainOnStop makes SIGTERM deliver the queue before the daemon exits.
+	DrainOnStop time.Duration `envconfig:"DRAIN_ON_STOP" default:"0s" desc:"on SIGTERM, first stop accepting mail (listeners and submission socket closed, relayq healthcheck fails) and keep delivering what is queued, for up to this long, until no unheld message is left; then stop as usual (attempts in flight get RELAYQ_DRAIN_TIMEOUT, then stay queued) and log how many messages remain. For a pod or container whose spool goes away with it; its stop grace period (Kubernetes terminationGracePeriodSeconds) must exceed this plus RELAYQ_DRAIN_TIMEOUT. 0: off"`
 }
 
 // Validate checks the queue keys.
@@ -80,6 +82,9 @@ func (q *Queue) Validate() error {
 	}
 	if q.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("RELAYQ_DRAIN_TIMEOUT: %s must not be negative", q.DrainTimeout))
+	}
+	if q.DrainOnStop < 0 {
+		errs = append(errs, fmt.Errorf("RELAYQ_DRAIN_ON_STOP: %s must not be negative", q.DrainOnStop))
 	}
 	return errors.Join(errs...)
 }

@@ -36,6 +36,7 @@ func TestQueueValidate(t *testing.T) {
 		{"postmaster dash", func(q *Queue) { q.Postmaster = "-oQ/tmp" }, "RELAYQ_POSTMASTER"},
 		{"reporting mta", func(q *Queue) { q.ReportingMTA = "a b" }, "RELAYQ_REPORTING_MTA"},
 		{"drain", func(q *Queue) { q.DrainTimeout = -1 }, "RELAYQ_DRAIN_TIMEOUT"},
+		{"drain on stop", func(q *Queue) { q.DrainOnStop = -time.Second }, "RELAYQ_DRAIN_ON_STOP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

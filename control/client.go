@@ -302,6 +302,18 @@ func (c *Client) Compact(ctx context.Context) error {
 	return err
 }
 
+// Health asks the daemon whether it is up, accepts mail and can read its
+// spool (GET /v1/health), waiting at most c.Timeout. There is no direct
+// route: without a daemon the answer is an error saying so.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.call(ctx, http.MethodGet, "/v1/health", true, &h)
+	if errors.Is(err, errNoDaemon) {
+		return h, fmt.Errorf("no daemon answers on the control socket %s", c.Socket)
+	}
+	return h, err
+}
+
 // DaemonRunning reports whether something accepts connections on the
 // control socket.
 func (c *Client) DaemonRunning() bool {

@@ -23,10 +23,14 @@
 //	POST   /v1/flush              {"count":N} (messages due now)
 //	GET    /v1/stats              spool.Stats as JSON
 //	POST   /v1/compact            {"ok":true}
+//	GET    /v1/health             {"status":"ok","queue":N}: the daemon answers, it
+//	                              accepts mail and its spool can be read; 503
+//	                              {"error":"why","kind":"unhealthy"} when not
+//	                              (relayq healthcheck)
 //
 // Errors are {"error":"text","kind":K} with K one of not_found (404),
 // forbidden (403), bad_request (400), locked (503), full (507), corrupt
-// (500), internal (500).
+// (500), internal (500), unhealthy (503, health only).
 //
 // # Who may do what
 //
@@ -38,7 +42,8 @@
 // user as it always has), and show the messages they submitted themselves
 // (the message's Origin is "uid=N", recorded by the submission socket from
 // SO_PEERCRED or by the CLI's direct route; sendmail -odi follows its
-// message this way); everything else (other users' messages, whose headers
+// message this way); every user may ask for health (the queue's size only
+// when it may read stats); everything else (other users' messages, whose headers
 // show reveals, and every change, flush included) is refused with 403. A deployment that
 // must hide senders and recipients from local users sets
 // RELAYQ_MAILQ_PUBLIC=false.
@@ -96,6 +101,7 @@ const (
 	kindFull       = "full"
 	kindCorrupt    = "corrupt"
 	kindInternal   = "internal"
+	kindUnhealthy  = "unhealthy"
 )
 
 // kindOf classifies an error for the wire.
@@ -171,6 +177,12 @@ type damagedLine struct {
 
 type okBody struct {
 	OK bool `json:"ok"`
+}
+
+// Health is the answer to GET /v1/health.
+type Health struct {
+	Status string `json:"status"`          // "ok"
+	Queue  *int   `json:"queue,omitempty"` // messages in the queue; nil for a user who may not read stats
 }
 
 type countBody struct {

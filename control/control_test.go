@@ -258,6 +258,8 @@ func TestServerPermissions(t *testing.T) {
 		{"GET", "/v1/queue/0123456789AB", 0, false, 404},
 		{"POST", "/v1/queue/" + id, 0, false, 405},
 		{"POST", "/v1/flush", daemonUID, false, 200},
+		{"GET", "/v1/health", 1000, false, 200}, // a probe may run as any user
+		{"GET", "/v1/health", -1, false, 200},
 	}
 	for _, tt := range tests {
 		srv := NewServer(ServerOptions{Spool: sp, PublicList: tt.public, AdminUID: daemonUID})

@@ -38,6 +38,10 @@ type ServerOptions struct {
 	// Wake wakes the runner without ending a dead-relay hold (unlike Kick,
 	// which operators' flush and release use); may be nil.
 	Wake func()
+	// Health, when set, is asked by GET /v1/health after the spool was
+	// read: a non-nil error (the daemon is draining, the spool failed
+	// lately) is the answer's reason, 503.
+	Health func() error
 }
 
 // Server answers control requests for the daemon's open spool.
@@ -66,6 +70,7 @@ func NewServer(o ServerOptions) *Server {
 	m.HandleFunc("POST /v1/queue/{id}/attempt", s.attempt) // root, the daemon user, or the message's submitter
 	m.HandleFunc("POST /v1/flush", s.admin(s.flush))
 	m.HandleFunc("POST /v1/compact", s.admin(s.compact))
+	m.HandleFunc("GET /v1/health", s.health) // everyone: a probe may run as any user
 	s.mux = m
 	return s
 }
@@ -247,6 +252,24 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// health answers whether the daemon is fit to take mail: its spool can be
+// read now and Health finds nothing wrong.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	st, err := s.o.Spool.Stats()
+	if err == nil && s.o.Health != nil {
+		err = s.o.Health()
+	}
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: err.Error(), Kind: kindUnhealthy})
+		return
+	}
+	h := Health{Status: "ok"}
+	if s.o.PublicList || s.privileged(uidOf(r)) {
+		h.Queue = &st.Count
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 func (s *Server) show(w http.ResponseWriter, r *http.Request) {

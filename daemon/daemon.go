@@ -52,6 +52,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relayq/relayq/config"
@@ -123,6 +124,11 @@ type Options struct {
 	// DrainTimeout bounds how long attempts in flight may finish at
 	// shutdown (default 30 s); then they are cut off and stay queued.
 	DrainTimeout time.Duration
+	// DrainOnStop, when positive, makes shutdown deliver the queue first
+	// (RELAYQ_DRAIN_ON_STOP): the intake closes and the runner goes on
+	// until no unheld message is left or this much time has passed; then
+	// the usual shutdown (DrainTimeout) follows.
+	DrainOnStop time.Duration
 	// Reload are reloaded on each value from Hangup (SIGHUP).
 	Reload []Reloader
 	// Hangup delivers SIGHUP (cmd/relayq passes a signal.Notify channel).
@@ -277,16 +283,72 @@ func Serve(ctx context.Context, o Options) (err error) {
 	}
 
 	// Shutdown: stop accepting, let attempts finish, release, close.
-	s.log.Info("relayq serve stopping", "drain_timeout", drain)
+	s.stopping.Store(true)
 	_ = sdNotify(o.NotifySocket, "STOPPING=1")
+	if o.DrainOnStop > 0 {
+		if err := s.drain(runnerDone); err != nil {
+			return s.fail(err)
+		}
+	}
+	s.log.Info("relayq serve stopping", "drain_timeout", drain)
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	stopRunner()
 	s.shutdown(sctx) // listeners finish messages in DATA, control socket, metrics
 	s.wg.Wait()
 	<-runnerDone
-	s.log.Info("relayq serve stopped")
+	// One line says what is left: mail cut off in flight and mail not
+	// tried stays queued for the next start.
+	if st, err := sp.Stats(); err != nil {
+		s.log.Info("relayq serve stopped", "error", err)
+	} else {
+		s.log.Info("relayq serve stopped", "queued", st.Count, "held", st.Held)
+	}
 	return nil
+}
+
+// drainPoll is how often drain looks whether the queue is empty.
+const drainPoll = 100 * time.Millisecond
+
+// drain is the first part of a shutdown with Options.DrainOnStop: it
+// closes the intake (listeners, submission socket, drop directory import:
+// mail dropped meanwhile stays in the directory for the next start), makes
+// the deferred mail due now (a dead-relay hold still applies) and lets the
+// runner deliver until no unheld message is left or DrainOnStop has
+// passed. The control socket stays up (mailq works; relayq healthcheck
+// says the daemon is stopping). The error is the runner's, when it
+// returned meanwhile.
+func (s *server) drain(runnerDone <-chan error) error {
+	deadline := time.Now().Add(s.o.DrainOnStop)
+	ictx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	s.closeIntake(ictx)
+	n, err := s.sp.Flush()
+	if err != nil {
+		s.log.SpoolError("", "flush", err)
+	}
+	s.r.Kick()
+	s.log.Info("relayq serve draining: no mail accepted; delivering the queue before stopping", "deadline", s.o.DrainOnStop, "due", n)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		st, err := s.sp.Stats()
+		switch {
+		case err != nil:
+			s.log.SpoolError("", "stats", err)
+		case st.Count == st.Held:
+			s.log.Info("relayq serve drained: no unheld message left", "held", st.Held)
+			return nil
+		}
+		select {
+		case <-ictx.Done():
+			s.log.Warn("relayq serve drain deadline passed: what is left stays queued", "deadline", s.o.DrainOnStop, "queued", st.Count)
+			return nil
+		case err := <-runnerDone:
+			return fmt.Errorf("runner stopped while draining: %v", err)
+		case <-tick.C:
+		}
+	}
 }
 
 // server is one run of Serve: the open spool, the runner, and what was
@@ -304,13 +366,28 @@ type server struct {
 
 	wg      sync.WaitGroup
 	closers []func(context.Context)
+	// intake are the closers of what takes mail in (listeners, drop
+	// import); run before closers.
+	intake []func(context.Context)
+	// stopping is set when shutdown begins (health says so).
+	stopping atomic.Bool
 }
 
-// shutdown runs the closers, last started first.
+// shutdown runs the closers, the intake's first, last started first.
 func (s *server) shutdown(sctx context.Context) {
+	s.closeIntake(sctx)
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i](sctx)
 	}
+}
+
+// closeIntake stops taking mail in (once): the listeners finish the
+// messages in DATA, bounded by sctx.
+func (s *server) closeIntake(sctx context.Context) {
+	for i := len(s.intake) - 1; i >= 0; i-- {
+		s.intake[i](sctx)
+	}
+	s.intake = nil
 }
 
 // fail stops what was started (within a second) and returns e as Serve's
@@ -345,7 +422,7 @@ func (s *server) startIntake() error {
 	if err != nil {
 		return err
 	}
-	s.closers = append(s.closers, func(sctx context.Context) { _ = srv.Shutdown(sctx) })
+	s.intake = append(s.intake, func(sctx context.Context) { _ = srv.Shutdown(sctx) })
 	for _, addr := range s.o.Listen {
 		ln, err := listener.ListenTCP(addr)
 		if err != nil {
@@ -377,7 +454,7 @@ func (s *server) startControl() error {
 		return nil
 	}
 	cs := control.NewServer(control.ServerOptions{Spool: s.sp, Kick: s.r.operatorKick, Wake: s.r.Kick, Attempts: s.attempts,
-		Logger: s.log.Logger, PublicList: s.o.ControlPublic, AdminUID: -1})
+		Logger: s.log.Logger, PublicList: s.o.ControlPublic, AdminUID: -1, Health: s.health})
 	ln, err := control.Listen(s.o.ControlSocket)
 	if err != nil {
 		return err
@@ -386,6 +463,23 @@ func (s *server) startControl() error {
 	s.closers = append(s.closers, func(context.Context) { cancel() })
 	s.goServe(func() error { return cs.Serve(cctx, ln) }, "control socket stopped")
 	s.closers = append(s.closers, func(context.Context) { os.Remove(s.o.ControlSocket) })
+	return nil
+}
+
+// health is the control socket's health check (relayq healthcheck): not
+// while the daemon stops, nor while the last spool operation failed.
+// Refused logins do not count: the mail is deferred, not lost, and a
+// restart would not help.
+func (s *server) health() error {
+	if s.stopping.Load() {
+		return errors.New("relayq serve is stopping: no mail accepted")
+	}
+	s.metrics.mu.Lock()
+	err := s.metrics.lastSpool
+	s.metrics.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("the last spool operation failed: %w", err)
+	}
 	return nil
 }
 

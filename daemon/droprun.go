@@ -223,5 +223,5 @@ func (s *server) startDrops() {
 		defer close(done)
 		watchDrops(ctx, s.sp, &s.o, s.r.Kick)
 	}()
-	s.closers = append(s.closers, func(context.Context) { cancel(); <-done })
+	s.intake = append(s.intake, func(context.Context) { cancel(); <-done })
 }

@@ -48,21 +48,22 @@ type command struct {
 
 // commands is the subcommand table of `relayq <subcommand>`.
 var commands = map[string]command{
-	"sendmail":   {runSendmail, "sendmail(1) personality: read a message and queue it"},
-	"mailq":      {runMailq, "list the queue (Postfix mailq format)"},
-	"newaliases": {runNewaliases, "check the aliases file"},
-	"serve":      {runServe, "run the delivery daemon (spool owner, runner, listeners)"},
-	"queue":      {runQueue, "queue operations: list, show, hold, release, delete, flush, stats, compact, run"},
-	"check":      {runCheck, "validate the configuration and show what relayq will do"},
-	"authinfo":   {runAuthinfo, "credentials tools: authinfo lookup HOST[:PORT] [SENDER]"},
-	"probe":      {runProbe, "connect to the relay as delivery would and try AUTH (no mail sent)"},
-	"config":     {runConfig, "print every configuration key with its default and current value"},
-	"version":    {runVersion, "print the version and build information (also -V, --version)"},
-	"import":     {runImport, "write relayq's configuration from msmtp, sSMTP, nullmailer, Postfix or sendmail's (-n shows it, writes nothing)"},
-	"oauth":      {runOAuth, "oauth login: sign in to the relay's OAuth 2.0 provider (device flow, or code flow with PKCE) and store the refresh token in the credentials file"},
-	"passwd":     {runPasswd, "make a users-file line (NAME:bcrypt-hash) for the listener's client AUTH; -f FILE writes it into FILE (mode 0600)"},
-	"man":        {nil, "print a manual page in roff: relayq man relayq.8 | relayq-sendmail.8 | relayq.env.5"},
-	"help":       {nil, "this help"},
+	"sendmail":    {runSendmail, "sendmail(1) personality: read a message and queue it"},
+	"mailq":       {runMailq, "list the queue (Postfix mailq format)"},
+	"newaliases":  {runNewaliases, "check the aliases file"},
+	"serve":       {runServe, "run the delivery daemon (spool owner, runner, listeners)"},
+	"queue":       {runQueue, "queue operations: list, show, hold, release, delete, flush, stats, compact, run"},
+	"check":       {runCheck, "validate the configuration and show what relayq will do"},
+	"healthcheck": {runHealthcheck, "exit 0 when the daemon is up and its spool usable, else 69 and why (for container and Kubernetes probes)"},
+	"authinfo":    {runAuthinfo, "credentials tools: authinfo lookup HOST[:PORT] [SENDER]"},
+	"probe":       {runProbe, "connect to the relay as delivery would and try AUTH (no mail sent)"},
+	"config":      {runConfig, "print every configuration key with its default and current value"},
+	"version":     {runVersion, "print the version and build information (also -V, --version)"},
+	"import":      {runImport, "write relayq's configuration from msmtp, sSMTP, nullmailer, Postfix or sendmail's (-n shows it, writes nothing)"},
+	"oauth":       {runOAuth, "oauth login: sign in to the relay's OAuth 2.0 provider (device flow, or code flow with PKCE) and store the refresh token in the credentials file"},
+	"passwd":      {runPasswd, "make a users-file line (NAME:bcrypt-hash) for the listener's client AUTH; -f FILE writes it into FILE (mode 0600)"},
+	"man":         {nil, "print a manual page in roff: relayq man relayq.8 | relayq-sendmail.8 | relayq.env.5"},
+	"help":        {nil, "this help"},
 }
 
 func init() {

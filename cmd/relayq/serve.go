@@ -53,6 +53,11 @@ cannot use, is logged and every message is deferred with it as the reason
 socket, metrics) stops it (78).
 
 Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT).
+With RELAYQ_DRAIN_ON_STOP set (a pod or container whose spool goes away
+with it), SIGTERM first closes the listeners and the submission socket and
+keeps delivering the queue until no unheld message is left or that time has
+passed; then it stops as above. The last line logged ("relayq serve
+stopped") says how many messages remain queued (and held).
 SIGHUP reloads the credentials, the sender relay map and the listener's
 users file (a broken file leaves the old one in force), then closes the
 idle relay sessions so a new password applies at once, and reopens
@@ -150,6 +155,7 @@ func runServe(s stdio, args []string) int {
 	o.ControlPublic = cfg.MailqPublic
 	o.MetricsListen = cfg.MetricsListen
 	o.DrainTimeout = cfg.DrainTimeout
+	o.DrainOnStop = cfg.DrainOnStop
 	o.NotifySocket = os.Getenv("NOTIFY_SOCKET")
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -29,6 +29,11 @@ type Sink struct {
 	// Refuse, when set before mail arrives, answers RCPT: a non-nil error
 	// (an *smtp.SMTPError) refuses that recipient.
 	Refuse func(rcpt string) error
+	// BeforeMail, when set before mail arrives, is called at each MAIL
+	// command before it is answered: a test blocks in it to make a slow
+	// relay (the client waits, nothing of the message is sent), or
+	// returns an error (an *smtp.SMTPError) that refuses the MAIL.
+	BeforeMail func() error
 
 	conns atomic.Int64
 	mu    sync.Mutex
@@ -85,6 +90,11 @@ type sinkSession struct {
 }
 
 func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.s.BeforeMail != nil {
+		if err := ss.s.BeforeMail(); err != nil {
+			return err
+		}
+	}
 	ss.m = Message{From: from}
 	return nil
 }
