@@ -1,0 +1,3 @@
+module github.com/relayq/relayq/tools/ociimage
+
+go 1.24
