@@ -47,6 +47,29 @@ func main() {
 	}
 }
 
+// imageTag is version as an image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}):
+// Debian's '~' and '+' (0.0.0~git….abc, 1.0+dirty) become '-', which
+// podman, skopeo and docker accept in a reference.
+func imageTag(version string) string {
+	b := []byte(version)
+	for i, c := range b {
+		ok := c == '_' || c == '.' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		switch {
+		case i == 0 && (!ok || c == '.' || c == '-'):
+			b[i] = '_'
+		case !ok:
+			b[i] = '-'
+		}
+	}
+	if len(b) > 128 {
+		b = b[:128]
+	}
+	if len(b) == 0 {
+		return "latest"
+	}
+	return string(b)
+}
+
 func run(out, relayq, sendmail, cacerts, version string) error {
 	if relayq == "" || sendmail == "" {
 		return fmt.Errorf("-relayq and -sendmail are required")
@@ -129,7 +152,7 @@ func run(out, relayq, sendmail, cacerts, version string) error {
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.index.v1+json",
 		"manifests": []any{desc("application/vnd.oci.image.manifest.v1+json", manifest,
-			map[string]string{"org.opencontainers.image.ref.name": version})},
+			map[string]string{"org.opencontainers.image.ref.name": "relayq:" + imageTag(version)})},
 	})
 	var files []entry
 	files = append(files, entry{name: "oci-layout", mode: 0o644, data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
