@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -33,7 +34,8 @@ relayq configuration that does the same:
 
   msmtp       /etc/msmtprc or ~/.msmtprc (accounts, defaults, account default)
   sSMTP       /etc/ssmtp/ssmtp.conf [/etc/ssmtp/revaliases]
-  nullmailer  /etc/nullmailer/remotes [adminaddr defaultdomain defaulthost me]
+  nullmailer  /etc/nullmailer/remotes [adminaddr defaultdomain defaulthost me],
+              or the directory /etc/nullmailer
   Postfix     /etc/postfix/main.cf (relayhost, smtp_sasl_password_maps,
               smtp_tls_*, sender_dependent_relayhost_maps, smtp_generic_maps,
               myorigin; the maps' text sources are read, given beside it or
@@ -101,14 +103,13 @@ func runImport(s stdio, args []string) int {
 	if *genericPath == "" {
 		*genericPath = filepath.Join(filepath.Dir(*envPath), "generic")
 	}
-	var files []migrate.File
-	for _, p := range fl.Args() {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			fmt.Fprintf(s.err, "relayq import: %v\n", err)
-			return exNoInput
+	files, err := importFiles(fl.Args())
+	if err != nil {
+		fmt.Fprintf(s.err, "relayq import: %v\n", err)
+		if errors.Is(err, errImportTooLarge) {
+			return exDataErr
 		}
-		files = append(files, migrate.File{Path: p, Data: b})
+		return exNoInput
 	}
 	o := migrate.Options{}
 	if h, err := os.Hostname(); err == nil && strings.Contains(h, ".") {
@@ -360,4 +361,66 @@ func (f *outFile) write() error {
 		return fmt.Errorf("write %s: %w", f.path, err)
 	}
 	return nil
+}
+
+// importMaxFile bounds one input: configuration files are small, and a
+// device or a log given by mistake must not be read without end.
+const importMaxFile = 4 << 20
+
+var errImportTooLarge = errors.New("larger than 4 MiB: not a configuration file")
+
+// nullmailerFiles are the files a nullmailer directory (/etc/nullmailer)
+// stands for.
+var nullmailerFiles = []string{"remotes", "adminaddr", "defaultdomain", "defaulthost", "me"}
+
+// importFiles reads the inputs. A directory stands for nullmailer's files
+// in it (relayq import /etc/nullmailer).
+func importFiles(paths []string) ([]migrate.File, error) {
+	var files []migrate.File
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			f, err := readImportFile(p)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, f)
+			continue
+		}
+		n := len(files)
+		for _, name := range nullmailerFiles {
+			f, err := readImportFile(filepath.Join(p, name))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, f)
+		}
+		if len(files) == n {
+			return nil, fmt.Errorf("%s: a directory is read as nullmailer's (%s), and it has none of those files: %w", p, strings.Join(nullmailerFiles, ", "), fs.ErrNotExist)
+		}
+	}
+	return files, nil
+}
+
+// readImportFile reads one input of at most importMaxFile bytes.
+func readImportFile(p string) (migrate.File, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return migrate.File{}, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, importMaxFile+1))
+	if err != nil {
+		return migrate.File{}, fmt.Errorf("%s: %w", p, err)
+	}
+	if len(b) > importMaxFile {
+		return migrate.File{}, fmt.Errorf("%s: %w", p, errImportTooLarge)
+	}
+	return migrate.File{Path: p, Data: b}, nil
 }

@@ -175,3 +175,34 @@ func TestImportErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestImportInputs: a directory stands for nullmailer's files in it (the
+// same result as naming them); a directory without them is 66; a file over
+// the limit (a device or a log given by mistake) is 65, not read to its end.
+func TestImportInputs(t *testing.T) {
+	in, etc, files := importCase(t, "nullmailer-debian")
+	env := filepath.Join(etc, "relayq.env")
+	common := []string{"-n", "-env", env, "-authinfo", filepath.Join(etc, "authinfo")}
+	code, byFiles, errs := runImportArgs(t, append(common, files...)...)
+	if code != exOK {
+		t.Fatalf("files: exit %d: %s", code, errs)
+	}
+	code, byDir, errs := runImportArgs(t, append(common, in)...)
+	if code != exOK {
+		t.Fatalf("directory: exit %d: %s", code, errs)
+	}
+	if byDir != byFiles {
+		t.Errorf("directory:\n%s\nfiles:\n%s", byDir, byFiles)
+	}
+	empty := t.TempDir()
+	if code, _, errs := runImportArgs(t, append(common, empty)...); code != exNoInput || !strings.Contains(errs, "nullmailer") {
+		t.Errorf("empty directory: exit %d %q", code, errs)
+	}
+	big := filepath.Join(t.TempDir(), "main.cf")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# x\n"), importMaxFile/4+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runImportArgs(t, append(common, big)...); code != exDataErr || !strings.Contains(errs, "larger than") {
+		t.Errorf("large file: exit %d %q", code, errs)
+	}
+}
