@@ -298,7 +298,7 @@ func (c *Client) dialOnce(ctx context.Context, t target, cred Credential, hasCre
 	}
 	cn := newConn(nc, c.o.Timeouts, trace)
 	cn.raw.setHard(deadlineOf(ctx))
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, cn.raw.expire)
 	defer stop()
 	s := &session{c: cn, tgt: t, created: time.Now(), plain: plain}
 	ph, err := c.prepare(ctx, s, cred, hasCred, pr)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/relayq/relayq/wire"
 )
@@ -47,7 +46,7 @@ func (d *delivery) send(s *session) error {
 	d.out.Relay = s.tgt.String()
 	d.out.NoSession, d.out.Kind = false, ""
 	d.out.DSN = s.c.has("DSN")
-	s.stop = context.AfterFunc(d.ctx, func() { s.c.raw.Conn.SetDeadline(time.Unix(1, 0)) })
+	s.stop = context.AfterFunc(d.ctx, s.c.raw.expire)
 	var err error
 	d.pending, err = d.c.transact(d.ctx, s, d.m, d.pending, d.out)
 	d.c.done(s, err)

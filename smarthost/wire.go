@@ -44,6 +44,19 @@ func (g *guardConn) setHard(t time.Time) {
 	g.mu.Unlock()
 }
 
+// expire ends the operation in progress and every later one at once: the
+// attempt's context ended (a drain timeout at SIGTERM, the whole-delivery
+// deadline). Only setting the deadline into the past is not enough: the
+// next command or reply read (draining a pipelined group, RSET, QUIT)
+// would set a new one, minutes away, and wait for a relay that stalls.
+func (g *guardConn) expire() {
+	past := time.Unix(1, 0)
+	g.mu.Lock()
+	g.hard = past
+	g.mu.Unlock()
+	g.Conn.SetDeadline(past)
+}
+
 // deadline sets the connection deadline to now+d, clipped to hard.
 func (g *guardConn) deadline(d time.Duration) {
 	g.mu.Lock()
