@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -108,12 +107,7 @@ func TestAttemptsEvict(t *testing.T) {
 // left the queue; only root, the daemon user and the submitter may ask.
 func TestServerAttempt(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
-	sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp, _ := openTestSpool(t)
 	submit := func(origin string) spool.ID {
 		id, err := sp.Submit(context.Background(), spool.Envelope{From: "u@example.com", Origin: origin,
 			Recipients: []spool.Recipient{{Addr: "x@example.net"}}}, strings.NewReader("Subject: s\r\n\r\nx\r\n"))

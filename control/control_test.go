@@ -31,6 +31,19 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
+// openTestSpool opens a spool in a short private directory (unix socket
+// paths must fit) and closes it when the test ends.
+func openTestSpool(t *testing.T) (*spool.Spool, string) {
+	t.Helper()
+	dir := shortDir(t)
+	sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	return sp, dir
+}
+
 func submitN(t *testing.T, s *spool.Spool, n int) []spool.ID {
 	t.Helper()
 	var ids []spool.ID
@@ -213,12 +226,7 @@ func withUID(r *http.Request, uid int) *http.Request {
 
 func TestServerPermissions(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
-	sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp, _ := openTestSpool(t)
 	ids := submitN(t, sp, 1)
 	id := string(ids[0])
 	oid, err := sp.Submit(context.Background(), spool.Envelope{From: "u@example.com", Origin: "uid=1000",
@@ -292,12 +300,7 @@ func TestServerPermissions(t *testing.T) {
 // off, only root may list.
 func TestServerPeerCred(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
-	sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp, dir := openTestSpool(t)
 	sock := filepath.Join(dir, "c.sock")
 	ln, err := Listen(sock)
 	if err != nil {

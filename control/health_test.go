@@ -10,20 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/relayq/relayq/spool"
 )
 
 // TestHealth asks a daemon's control socket whether it is fit, in each
 // state relayq healthcheck must tell apart.
 func TestHealth(t *testing.T) {
 	t.Parallel()
-	dir := shortDir(t)
-	sp, err := spool.Open(filepath.Join(dir, "queue.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp, dir := openTestSpool(t)
 	submitN(t, sp, 2)
 
 	// serve starts a server whose Health says health.

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"regexp"
 	"sort"
 	"strings"
@@ -127,9 +128,9 @@ func (x *reader) postfix(fs []File) error {
 	switch level {
 	case "", "none":
 		if authOn {
-			x.note(Differs, levelAt, "smtp_tls_security_level = %s: relayq never sends credentials unencrypted: it uses STARTTLS and verifies the certificate (RELAYQ_TLS=verify)", or(level, "none (the default)"))
+			x.note(Differs, levelAt, "smtp_tls_security_level = %s: relayq never sends credentials unencrypted: it uses STARTTLS and verifies the certificate (RELAYQ_TLS=verify)", cmp.Or(level, "none (the default)"))
 		} else {
-			x.set("RELAYQ_TLS", "none", levelAt, "smtp_tls_security_level = "+or(level, "none (default)"))
+			x.set("RELAYQ_TLS", "none", levelAt, "smtp_tls_security_level = "+cmp.Or(level, "none (default)"))
 		}
 	case "may", "encrypt":
 		x.note(Differs, levelAt, "smtp_tls_security_level = %s: Postfix did not verify the relay's certificate; relayq does (RELAYQ_TLS=verify; RELAYQ_TLS=encrypt is Postfix's encrypt)", level)
@@ -285,11 +286,4 @@ func (x *reader) postfixMaps(v string, at Source, fn func(key, val string, from 
 		}
 	}
 	return nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -149,10 +149,9 @@ func TestDrainOnStop(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
 		// The relay refuses MAIL with 451 until tokens are given: the
-		// attempts fail fast and are deferred. (A relay that stalls: the
-		// RELAYQ_DRAIN_TIMEOUT cut-off does not interrupt an attempt
-		// waiting for a pipelined reply; found here, left for a separate
-		// fix.)
+		// attempts fail fast and are deferred. (A relay that stalls is
+		// smarthost's TestCancelEndsStalledAttempt: the cut-off ends such
+		// an attempt at once.)
 		sink, g := testlib.StartSink(t), newGate()
 		sink.BeforeMail = g.try
 		p := newServe(t, bin, sink.Relay(), append(settings, "RELAYQ_DRAIN_ON_STOP=2s")...)

@@ -4,6 +4,7 @@ package main
 // credential (package oauthlogin), written into the credentials file.
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -92,9 +93,9 @@ func runOAuth(s stdio, args []string) int {
 			return exUsage
 		}
 		t := func(u string) string { return strings.ReplaceAll(u, "{tenant}", *tenant) }
-		o.AuthURL, o.TokenURL, o.DeviceURL = or(o.AuthURL, t(p.AuthURL)), or(o.TokenURL, t(p.TokenURL)), or(o.DeviceURL, t(p.DeviceURL))
-		o.Flow = or(o.Flow, p.Flow)
-		*scope = or(*scope, p.Scope)
+		o.AuthURL, o.TokenURL, o.DeviceURL = cmp.Or(o.AuthURL, t(p.AuthURL)), cmp.Or(o.TokenURL, t(p.TokenURL)), cmp.Or(o.DeviceURL, t(p.DeviceURL))
+		o.Flow = cmp.Or(o.Flow, p.Flow)
+		*scope = cmp.Or(*scope, p.Scope)
 	}
 	if o.Flow == "" {
 		o.Flow = "device"
@@ -161,11 +162,4 @@ func runOAuth(s stdio, args []string) int {
 // oauthEscape %-encodes what the oauth2: option list cannot hold as is.
 func oauthEscape(v string) string {
 	return strings.NewReplacer("%", "%25", ",", "%2C").Replace(v)
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
