@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/relayq/relayq/internal/testlib"
 	"github.com/relayq/relayq/maillog"
 	"github.com/relayq/relayq/smarthost"
 	"github.com/relayq/relayq/spool"
@@ -47,8 +48,7 @@ func startSwitchRelay(t *testing.T) (*switchRelay, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	testlib.ServeSMTP(t, srv, l)
 	return r, "[" + strings.Replace(l.Addr().String(), ":", "]:", 1)
 }
 

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/relayq/relayq/internal/unixsock"
 )
 
@@ -23,7 +21,6 @@ type connListener struct {
 	s    *Server
 	ln   net.Listener
 	unix bool
-	srv  *smtp.Server
 
 	mu      sync.Mutex
 	active  map[*conn]struct{}
@@ -101,12 +98,14 @@ func (l *connListener) wakeIdle() int {
 }
 
 // closeAll closes the listener and every connection, then waits until
-// go-smtp has finished with each.
+// go-smtp has finished with each. It closes the sockets, not go-smtp's
+// Server: Server.Close ends each session from this goroutine while the
+// session's own goroutine may be in a BDAT chunk, and go-smtp (v0.25.1,
+// v0.26.0) reads and writes that chunk's pipe there without a lock, a
+// data race. A closed socket makes every session end on its own goroutine
+// (TestCloseDuringBDAT).
 func (l *connListener) closeAll() {
 	l.stopAccepting()
-	if l.srv != nil {
-		l.srv.Close()
-	}
 	l.mu.Lock()
 	for c := range l.active {
 		c.Conn.Close()

@@ -314,6 +314,35 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// TestCloseDuringBDAT: a shutdown whose deadline ends while a client is
+// between two BDAT chunks closes that session without acknowledging or
+// storing the message. go-smtp's own Server.Close touches the session's
+// chunk pipe from the closing goroutine without a lock (a data race that
+// go test -race reports, up to v0.26.0), so the listener ends each session
+// by closing its socket instead; this test fails under -race otherwise.
+func TestCloseDuringBDAT(t *testing.T) {
+	k := &sink{}
+	srv, addr := startTCP(t, Options{Submit: k.Submit})
+	r := chunkingTransaction(t, addr)
+	part := fullHeader + "Subject: cut\r\n\r\nfirst chunk\r\n"
+	r.send(fmt.Sprintf("BDAT %d\r\n%s", len(part), part))
+	r.expect("250 2.0.0 Continue")
+	r.send("BDAT 1000 LAST\r\nonly a part of the last chunk")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with a message in progress: %v, want the deadline", err)
+	}
+	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := r.br.ReadString('\n'); err == nil && !strings.HasPrefix(line, "4") {
+		t.Fatalf("the cut message was answered %q", line)
+	}
+	if msgs := k.all(); len(msgs) != 0 {
+		t.Fatalf("a message cut by the shutdown was stored: %+v", msgs)
+	}
+}
+
 func TestCheckBind(t *testing.T) {
 	srvNone, err := New(Options{Submit: (&sink{}).Submit})
 	if err != nil {
@@ -523,17 +552,25 @@ func rootName(t testing.TB) string {
 	return u
 }
 
-// TestBDAT: CHUNKING (RFC 3030), which go-smtp offers, goes through the
-// same normalisation, limits and spool path as DATA.
-func TestBDAT(t *testing.T) {
-	k := &sink{}
-	_, addr := startTCP(t, Options{Submit: k.Submit, MaxMessageSize: 200})
+// chunkingTransaction connects to addr, checks that CHUNKING is offered
+// and opens a transaction (MAIL, RCPT) ready for BDAT.
+func chunkingTransaction(t *testing.T, addr string) *raw {
+	t.Helper()
 	r := dialRaw(t, "tcp", addr)
 	if ehlo := r.cmd("EHLO c.test", "250"); !strings.Contains(ehlo, "CHUNKING") {
 		t.Skipf("go-smtp no longer offers CHUNKING: %q", ehlo)
 	}
 	r.cmd("MAIL FROM:<a@example.com>", "250")
 	r.cmd("RCPT TO:<b@example.org>", "250")
+	return r
+}
+
+// TestBDAT: CHUNKING (RFC 3030), which go-smtp offers, goes through the
+// same normalisation, limits and spool path as DATA.
+func TestBDAT(t *testing.T) {
+	k := &sink{}
+	_, addr := startTCP(t, Options{Submit: k.Submit, MaxMessageSize: 200})
+	r := chunkingTransaction(t, addr)
 	part1 := fullHeader + "Subject: chunks\n\nline\r.\r\n"
 	r.send(fmt.Sprintf("BDAT %d\r\n%s", len(part1), part1))
 	r.expect("250 2.0.0 Continue")

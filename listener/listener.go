@@ -384,7 +384,6 @@ func (s *Server) serve(ln net.Listener, unix bool) error {
 	if !unix {
 		srv.TLSConfig = s.o.TLSConfig
 	}
-	cl.srv = srv
 
 	s.mu.Lock()
 	if s.closing.Load() {

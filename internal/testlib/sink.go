@@ -56,8 +56,7 @@ func StartSink(t testing.TB) *Sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	ServeSMTP(t, srv, l)
 	s.Addr = l.Addr().String()
 	return s
 }

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/relayq/relayq/internal/testlib"
 )
 
 // ---------------------------------------------------------------------------
@@ -36,8 +38,7 @@ type sink struct {
 	addr string
 
 	mu      sync.Mutex
-	srv     *smtp.Server
-	running chan struct{}
+	stopSrv func()         // stops the running server; nil while stopped
 	got     map[string]int // X-Soak-Seq -> copies received
 	tries   map[string]int // X-Soak-Seq/X-Soak-Try -> copies received
 	total   int
@@ -50,22 +51,20 @@ func newSink(t testing.TB) *sink {
 		t.Fatal(err)
 	}
 	s := &sink{addr: ln.Addr().String(), got: map[string]int{}, tries: map[string]int{}}
-	s.serve(ln)
-	t.Cleanup(s.stop)
+	s.serve(t, ln)
 	return s
 }
 
-func (s *sink) serve(ln net.Listener) {
+func (s *sink) serve(t testing.TB, ln net.Listener) {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
 	srv.Domain = "sink.test"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
-	done := make(chan struct{})
+	stop := testlib.ServeSMTP(t, srv, ln)
 	s.mu.Lock()
-	s.srv, s.running = srv, done
+	s.stopSrv = stop
 	s.mu.Unlock()
-	go func() { _ = srv.Serve(ln); close(done) }()
 }
 
 func (s *sink) start(t testing.TB) {
@@ -80,17 +79,18 @@ func (s *sink) start(t testing.TB) {
 	if err != nil {
 		t.Fatalf("restart sink on %s: %v", s.addr, err)
 	}
-	s.serve(ln)
+	s.serve(t, ln)
 }
 
+// stop closes the sink's listener and every connection: a message in
+// flight is not counted (relayq sees the connection drop and retries).
 func (s *sink) stop() {
 	s.mu.Lock()
-	srv, done := s.srv, s.running
-	s.srv = nil
+	stop := s.stopSrv
+	s.stopSrv = nil
 	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-		<-done
+	if stop != nil {
+		stop()
 	}
 }
 
