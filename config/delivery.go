@@ -29,6 +29,8 @@ type Delivery struct {
 	Auth string `envconfig:"AUTH" default:"required" desc:"required: mail goes to a relay only with a matching credential in RELAYQ_AUTHINFO; without one it waits in the queue, deferred, with a reason naming the relay and the file (no credential, no send). none: a relay with no matching credential gets mail without AUTH (a relay that trusts this host by address)"`
 	// SASLMechanisms restricts the SASL mechanisms.
 	SASLMechanisms string `envconfig:"SASL_MECHANISMS" desc:"comma-separated SASL mechanisms relayq may use (default all: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, OAUTHBEARER, XOAUTH2); the strongest offered is used"`
+	// DiscardEHLOKeywords are EHLO keywords treated as not offered.
+	DiscardEHLOKeywords string `envconfig:"SMTP_DISCARD_EHLO_KEYWORDS" desc:"comma-separated EHLO keywords relayq ignores in every relay's reply, as if not offered (Postfix smtp_discard_ehlo_keywords): chunking for a relay whose BDAT is broken (relayq then sends DATA), pipelining, 8bitmime (relayq then converts 8-bit mail to 7-bit MIME), size, dsn, smtputf8"`
 	// HeloName is the EHLO name.
 	HeloName string `envconfig:"HELO_NAME" desc:"name sent in EHLO (default: the host name)"`
 	// RelayConnections bounds concurrent connections per relay.
@@ -76,6 +78,20 @@ func DeliveryList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 }
 
+// IsEHLOKeyword reports whether s has the syntax of an EHLO keyword
+// (RFC 5321 §4.1.1.1: ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")).
+func IsEHLOKeyword(s string) bool {
+	if s == "" || s[0] == '-' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks the delivery keys.
 func (d *Delivery) Validate() error {
 	switch d.Auth {
@@ -99,6 +115,11 @@ func (d *Delivery) Validate() error {
 	for _, m := range DeliveryList(d.SASLMechanisms) {
 		if !slices.Contains(SASLMechanisms, strings.ToUpper(strings.TrimSpace(m))) {
 			return fmt.Errorf("RELAYQ_SASL_MECHANISMS: unknown mechanism %q (known: %s)", m, strings.Join(SASLMechanisms, ", "))
+		}
+	}
+	for _, k := range DeliveryList(d.DiscardEHLOKeywords) {
+		if !IsEHLOKeyword(k) {
+			return fmt.Errorf("RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS: %q is not an EHLO keyword (letters, digits and '-', starting with a letter or digit; RFC 5321 §4.1.1.1)", k)
 		}
 	}
 	if d.RelayConnections < 1 {

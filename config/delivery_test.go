@@ -35,6 +35,11 @@ func TestDeliveryDefaultsAndValidate(t *testing.T) {
 		{func(d *Delivery) { d.RelayRate = -1 }, "RELAYQ_RELAY_RATE"},
 		{func(d *Delivery) { d.DataDoneTimeout = 0 }, "RELAYQ_SMTP_DATA_DONE_TIMEOUT"},
 		{func(d *Delivery) { d.SASLMechanisms = "scram-sha-256 plain" }, ""},
+		{func(d *Delivery) { d.DiscardEHLOKeywords = "chunking, PIPELINING 8bitmime,x-ext" }, ""},
+		{func(d *Delivery) { d.DiscardEHLOKeywords = "chunking,BDAT 5" }, ""}, // "5" is a keyword too
+		{func(d *Delivery) { d.DiscardEHLOKeywords = "-chunking" }, `RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS: "-chunking" is not an EHLO keyword`},
+		{func(d *Delivery) { d.DiscardEHLOKeywords = "chunking;pipelining" }, `"chunking;pipelining" is not an EHLO keyword`},
+		{func(d *Delivery) { d.DiscardEHLOKeywords = "8bitmime=yes" }, `"8bitmime=yes" is not an EHLO keyword`},
 	}
 	for _, tc := range cases {
 		x := d

@@ -183,6 +183,20 @@ func (x *reader) postfix(fs []File) error {
 			x.note(Unmapped, at, "smtp_sasl_mechanism_filter = %s names no mechanism relayq has", v)
 		}
 	}
+	if v, at, ok := use("smtp_discard_ehlo_keywords"); ok && v != "" {
+		var ks []string
+		for _, k := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			// silent-discard is Postfix's switch for not logging the
+			// discard; relayq logs nothing per keyword. The keywords'
+			// syntax is checked when the result is read back (config).
+			if !strings.EqualFold(k, "silent-discard") {
+				ks = append(ks, strings.ToLower(k))
+			}
+		}
+		if len(ks) > 0 {
+			x.set("RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS", strings.Join(ks, ","), at, "smtp_discard_ehlo_keywords")
+		}
+	}
 	if v, at, ok := use("smtp_sasl_password_maps"); ok && v != "" {
 		if !authOn {
 			x.note(Differs, authAt, "smtp_sasl_auth_enable is not yes: Postfix did not use the password maps; relayq uses the credentials written (RELAYQ_AUTH=none and an empty credentials file to send without AUTH)")

@@ -61,6 +61,83 @@ func bdatClient(t *testing.T, srv *testServer) (*Client, *writeLog) {
 	return c, log
 }
 
+// dataOnly makes c send DATA even where the relay offers CHUNKING, as
+// RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS=chunking does, from its next
+// transaction on, also on a connection it already has (the set is shared).
+func dataOnly(c *Client, on bool) { c.discard["CHUNKING"] = on }
+
+// TestDiscardEHLOKeywords: a keyword in Options.DiscardEHLO is treated as
+// not offered (Postfix smtp_discard_ehlo_keywords), whatever its case:
+// DATA instead of BDAT, one command per write without PIPELINING, 7-bit
+// MIME without 8BITMIME; the message is delivered each way, and probe
+// says what was ignored.
+func TestDiscardEHLOKeywords(t *testing.T) {
+	body8 := "From: a@example.org\r\nTo: b@example.com\r\nSubject: test\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n"
+	for _, tc := range []struct {
+		discard   []string
+		bdat      bool   // a BDAT command was written
+		pipelined bool   // RCPT in the same write as MAIL
+		mailParam string // in the MAIL command
+		bodyHas   string // in what the relay received
+		ignored   string // probe's line, "" for none
+	}{
+		{nil, true, true, "BODY=8BITMIME", "Gr\xc3\xbc\xc3\x9fe", ""},
+		{[]string{"chunking"}, false, true, "BODY=8BITMIME", "Gr\xc3\xbc\xc3\x9fe", "CHUNKING"},
+		{[]string{"PIPELINING", "Chunking"}, false, false, "BODY=8BITMIME", "Gr\xc3\xbc\xc3\x9fe", "PIPELINING CHUNKING"},
+		{[]string{"8bitmime"}, true, true, "", "Content-Transfer-Encoding: quoted-printable", "8BITMIME"},
+		{[]string{"x-not-offered"}, true, true, "BODY=8BITMIME", "Gr\xc3\xbc\xc3\x9fe", ""},
+	} {
+		t.Run(strings.Join(tc.discard, ","), func(t *testing.T) {
+			srv := startServer(t, serverConfig{})
+			log := &writeLog{}
+			c := newTestClient(t, relayFor(srv), nil, func(o *Options) {
+				o.TLS = None
+				o.Dialer = recDialer{log}
+				o.MaxConns = 1
+				o.DiscardEHLO = tc.discard
+			})
+			m := testMessage("b@example.com")
+			m.Body8Bit = true
+			m.Body = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body8)), nil }
+			m.Size = int64(len(body8))
+			out, err := c.Deliver(context.Background(), m)
+			if err != nil || out.Recipients[0].Status != Delivered {
+				t.Fatalf("Deliver: %v %+v", err, out)
+			}
+			flight := flightOf(t, log, "a@example.org")
+			var all []byte
+			for _, w := range log.all() {
+				all = append(all, w...)
+			}
+			if got := bytes.Contains(all, []byte("BDAT ")); got != tc.bdat {
+				t.Errorf("BDAT written: %v, want %v", got, tc.bdat)
+			}
+			if got := bytes.Contains(flight, []byte("RCPT TO:")); got != tc.pipelined {
+				t.Errorf("RCPT in MAIL's write: %v, want %v (%q)", got, tc.pipelined, flight)
+			}
+			_, mails, _, bodies, _ := srv.got.snapshot()
+			if len(mails) != 1 || len(bodies) != 1 {
+				t.Fatalf("relay got %d MAIL, %d bodies", len(mails), len(bodies))
+			}
+			if has := strings.Contains(mails[0], "BODY=8BITMIME"); has != (tc.mailParam != "") {
+				t.Errorf("MAIL %q, want BODY=8BITMIME: %v", mails[0], tc.mailParam != "")
+			}
+			if !bytes.Contains(bodies[0], []byte(tc.bodyHas)) {
+				t.Errorf("relay got %q, want it to hold %q", bodies[0], tc.bodyHas)
+			}
+			var report bytes.Buffer
+			if r := c.Probe(context.Background(), &report, "", ""); r != ProbeOK {
+				t.Fatalf("probe: %v\n%s", r, report.String())
+			}
+			line := "ignored (RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS): " + tc.ignored + "\n"
+			if got := strings.Contains(report.String(), line); got != (tc.ignored != "") || strings.Contains(report.String(), "ignored (") != (tc.ignored != "") {
+				t.Errorf("probe report, want %q: %v\n%s", line, tc.ignored != "", report.String())
+			}
+		})
+	}
+}
+
 // flightOf is the one write that holds the message's MAIL command.
 func flightOf(t *testing.T, log *writeLog, from string) []byte {
 	t.Helper()
@@ -227,7 +304,7 @@ func TestBDATChunksAsData(t *testing.T) {
 	for _, chunking := range []bool{false, true} {
 		srv := startServer(t, serverConfig{})
 		c, log := bdatClient(t, srv)
-		c.noChunking = !chunking
+		dataOnly(c, !chunking)
 		out, err := c.Deliver(context.Background(), m())
 		if err != nil || out.Recipients[0].Status != Delivered {
 			t.Fatalf("chunking %v: %v %+v", chunking, err, out)
@@ -319,7 +396,7 @@ func TestBDATMidStream(t *testing.T) {
 	// aborted transfer (the aborted transfer's goroutine may post its
 	// error to the next transfer's result channel) that is the test
 	// relay's, not the client's.
-	c.noChunking = true
+	dataOnly(c, true)
 	out, err = c.Deliver(context.Background(), testMessage("b@example.com"))
 	if err != nil || out.Recipients[0].Status != Delivered {
 		t.Fatalf("next message: %v %+v", err, out)
@@ -405,7 +482,7 @@ func TestSmallBodyReadOnce(t *testing.T) {
 	for _, chunking := range []bool{true, false} {
 		srv := startServer(t, serverConfig{})
 		c, _ := bdatClient(t, srv)
-		c.noChunking = !chunking
+		dataOnly(c, !chunking)
 		m := testMessage("b@example.com")
 		body := "Subject: x\r\n\r\n" + strings.Repeat("y", 1200) + "\r\n.\r\n"
 		m.Size = int64(len(body))

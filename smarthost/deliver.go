@@ -297,6 +297,7 @@ func (c *Client) dialOnce(ctx context.Context, t target, cred Credential, hasCre
 		trace = pr.trace
 	}
 	cn := newConn(nc, c.o.Timeouts, trace)
+	cn.discard = c.discard
 	cn.raw.setHard(deadlineOf(ctx))
 	stop := context.AfterFunc(ctx, cn.raw.expire)
 	defer stop()

@@ -62,6 +62,9 @@ func (p *probeReport) ehlo(cn *conn) {
 	for _, l := range cn.ehlo.Lines[min(1, len(cn.ehlo.Lines)):] {
 		p.printf("    %s\n", l)
 	}
+	if len(cn.discarded) > 0 {
+		p.printf("  ignored (RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS): %s\n", strings.Join(cn.discarded, " "))
+	}
 }
 
 func (p *probeReport) banner(cn *conn) {

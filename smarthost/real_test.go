@@ -199,7 +199,7 @@ func TestRealSmarthost(t *testing.T) {
 		t.Run(verb+" byte-identical", func(t *testing.T) {
 			var trace bytes.Buffer
 			c := realClient(t, env, sub, good, func(o *Options) { o.Trace = func(l string) { trace.WriteString(l + "\n") } })
-			c.noChunking = !chunking
+			dataOnly(c, !chunking)
 			m, marker := realMessage("rcpt@example.net")
 			body := fmt.Sprintf("From: sender@relayq.test\r\nTo: rcpt@example.net\r\nSubject: %s\r\n"+
 				"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+

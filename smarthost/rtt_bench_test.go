@@ -50,7 +50,7 @@ func BenchmarkRoundTrips(b *testing.B) {
 					}
 				}
 			})
-			c.noChunking = !mode.chunking
+			dataOnly(c, !mode.chunking)
 			msg := &Message{ID: "bench", From: "sender@relayq.test", Recipients: []Recipient{{Addr: "rcpt@example.net"}}, Size: int64(len(body))}
 			msg.Body = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
 			deliver := func() {

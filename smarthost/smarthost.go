@@ -320,6 +320,7 @@ type Options struct {
 	CredentialsFile     string            // named in the reason when no credential matches (RELAYQ_AUTHINFO)
 	Mechanisms          []string          // allowed SASL mechanisms, nil = any (intersected with authinfo M:)
 	HeloName            string            // EHLO name; default the host name
+	DiscardEHLO         []string          // EHLO keywords treated as not offered (Postfix smtp_discard_ehlo_keywords), any case
 	Dialer              Dialer            // default: *net.Dialer
 	Resolver            Resolver          // default: net.DefaultResolver
 	HTTPClient          *http.Client      // OAuth token endpoint client; default http.DefaultClient
@@ -350,7 +351,7 @@ type Client struct {
 	rates  map[string]*rateLimiter
 	closed bool
 
-	noChunking bool // tests: DATA even where the relay offers CHUNKING
+	discard map[string]bool // Options.DiscardEHLO, upper case; read-only after New (its conns share it)
 }
 
 // New checks the options and returns a Client.
@@ -430,6 +431,10 @@ func New(o Options) (*Client, error) {
 		secrets: secrets,
 		pools:   map[string]*relayPool{},
 		rates:   map[string]*rateLimiter{},
+		discard: map[string]bool{},
+	}
+	for _, k := range o.DiscardEHLO {
+		c.discard[strings.ToUpper(strings.TrimSpace(k))] = true
 	}
 	return c, nil
 }

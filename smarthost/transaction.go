@@ -26,7 +26,7 @@ func (c *Client) transaction(ctx context.Context, s *session, m *Message, pendin
 		return nil, nil
 	}
 	x.pipe = x.cn.has("PIPELINING")
-	x.bdat = x.cn.has("CHUNKING") && !c.noChunking
+	x.bdat = x.cn.has("CHUNKING")
 	rset := s.needRset
 	if rset && x.cn.gone() {
 		// Closed by the relay while idle: nothing is sent on it.

@@ -81,12 +81,14 @@ type conn struct {
 	t     Timeouts
 	trace func(dir byte, line string) // optional protocol trace (probe); AUTH payloads redacted
 
-	banner   reply
-	ehlo     reply             // the last EHLO reply (after TLS: the post-TLS one)
-	ext      map[string]string // from the last EHLO only
-	injected int               // plaintext octets found buffered after 220 to STARTTLS
-	broken   bool              // a network or protocol error: do not reuse
-	sentDot  bool              // the final "." of the current DATA was sent
+	banner    reply
+	ehlo      reply             // the last EHLO reply (after TLS: the post-TLS one)
+	ext       map[string]string // from the last EHLO only
+	discard   map[string]bool   // EHLO keywords treated as not offered (Options.DiscardEHLO)
+	discarded []string          // those the last EHLO offered, in its order
+	injected  int               // plaintext octets found buffered after 220 to STARTTLS
+	broken    bool              // a network or protocol error: do not reuse
+	sentDot   bool              // the final "." of the current DATA was sent
 }
 
 func newConn(nc net.Conn, t Timeouts, trace func(byte, string)) *conn {
@@ -236,7 +238,7 @@ func (c *conn) greet() error {
 // extension list of this reply only (RFC 3207 §4.2: after TLS the client
 // forgets what it learned before).
 func (c *conn) hello(name string) error {
-	c.ext = map[string]string{}
+	c.ext, c.discarded = map[string]string{}, nil
 	r, err := c.cmd(c.t.Helo, 2, "EHLO", "EHLO "+name)
 	if err != nil {
 		var re *ReplyError
@@ -252,6 +254,12 @@ func (c *conn) hello(name string) error {
 	}
 	c.ehlo = r
 	c.ext = parseEHLO(r.Lines)
+	for _, l := range r.Lines[min(1, len(r.Lines)):] {
+		k, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+		if k = strings.ToUpper(k); c.discard[k] {
+			c.discarded = append(c.discarded, k)
+		}
+	}
 	return nil
 }
 
@@ -272,15 +280,26 @@ func parseEHLO(lines []string) map[string]string {
 	return ext
 }
 
-// has reports whether the last EHLO offered the extension.
+// param is the parameter of an extension the last EHLO offered; ok is
+// false when it did not, or when the keyword is one to discard.
+func (c *conn) param(ext string) (v string, ok bool) {
+	if c.discard[ext] {
+		return "", false
+	}
+	v, ok = c.ext[ext]
+	return v, ok
+}
+
+// has reports whether the last EHLO offered the extension (and it is not
+// one to discard).
 func (c *conn) has(ext string) bool {
-	_, ok := c.ext[ext]
+	_, ok := c.param(ext)
 	return ok
 }
 
 // authMechs lists the mechanisms of the last EHLO's AUTH line (upper case).
 func (c *conn) authMechs() []string {
-	v, ok := c.ext["AUTH"]
+	v, ok := c.param("AUTH")
 	if !ok {
 		return nil
 	}
@@ -289,7 +308,7 @@ func (c *conn) authMechs() []string {
 
 // maxSize is the SIZE limit the relay announced (0 = none given).
 func (c *conn) maxSize() int64 {
-	v, ok := c.ext["SIZE"]
+	v, ok := c.param("SIZE")
 	if !ok {
 		return 0
 	}

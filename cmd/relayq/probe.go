@@ -172,6 +172,7 @@ func smarthostOptions(cfg *config.Config, creds smarthost.Credentials, log *slog
 		Pins:                config.DeliveryList(cfg.TLSPins),
 		AllowUnverifiedAuth: cfg.TLSAuthUnverified,
 		Mechanisms:          config.DeliveryList(cfg.SASLMechanisms),
+		DiscardEHLO:         config.DeliveryList(cfg.DiscardEHLOKeywords),
 		HeloName:            cfg.HeloName,
 		MaxConns:            cfg.RelayConnections,
 		IdleTimeout:         cfg.RelayIdleTimeout,
