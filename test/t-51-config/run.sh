@@ -89,11 +89,13 @@ printf 'RELAYQ_TLS="verify\n' >>"$T/broken.env"
 line=$(wc -l <"$T/broken.env")
 expect_exit 0 env RELAYQ_CONFIG="$T/broken.env" "$RQ" sendmail -t -i <<<"$MSG"
 assert_contains "$ERR" "$T/broken.env:$line: unterminated quote in the value of RELAYQ_TLS (mail is queued but not delivered until it is fixed)"
-cp "$RELAYQ_CONFIG" "$T/broken.env"
-printf 'this is not an assignment\nRELAYQ_SMTP_CONNECT_TIMEOUT=5x\n' >>"$T/broken.env"
-expect_exit 0 env RELAYQ_CONFIG="$T/broken.env" "$BIN/sendmail" -t -i <<<"$MSG"
-assert_contains "$ERR" "$T/broken.env:$line: expected KEY=VALUE"
-assert_contains "$ERR" "$T/broken.env:$((line + 1)): RELAYQ_SMTP_CONNECT_TIMEOUT: invalid value \"5x\""
+# A file of its own: the delivery run the first sendmail started may read
+# its file only now, and must find it still broken.
+cp "$RELAYQ_CONFIG" "$T/broken2.env"
+printf 'this is not an assignment\nRELAYQ_SMTP_CONNECT_TIMEOUT=5x\n' >>"$T/broken2.env"
+expect_exit 0 env RELAYQ_CONFIG="$T/broken2.env" "$BIN/sendmail" -t -i <<<"$MSG"
+assert_contains "$ERR" "$T/broken2.env:$line: expected KEY=VALUE"
+assert_contains "$ERR" "$T/broken2.env:$((line + 1)): RELAYQ_SMTP_CONNECT_TIMEOUT: invalid value \"5x\""
 expect_exit 0 env RELAYQ_TLS=sometimes "$BIN/sendmail" -t -i <<<"$MSG"
 assert_contains "$ERR" 'environment: RELAYQ_TLS: "sometimes" is not one of verify, encrypt, may, none'
 wait_detached
@@ -102,8 +104,8 @@ assert_eq "$(queue_count)" 3 "queued"
 # configurations (which one depends on timing): each waits with its reason.
 expect_exit 0 "$RQ" mailq
 assert_eq "$(grep -c '(4.3.5 configuration error (mail waits; fix it; the next delivery run or relayq serve reads it again): .*RELAYQ_\(TLS\|SMTP_CONNECT_TIMEOUT\)' "$OUT")" 3 "messages in mailq waiting for the configuration error"
-expect_exit 78 env RELAYQ_CONFIG="$T/broken.env" "$RQ" check
-assert_contains "$ERR" "relayq check: configuration: $T/broken.env:$((line + 1)): RELAYQ_SMTP_CONNECT_TIMEOUT"
+expect_exit 78 env RELAYQ_CONFIG="$T/broken2.env" "$RQ" check
+assert_contains "$ERR" "relayq check: configuration: $T/broken2.env:$((line + 1)): RELAYQ_SMTP_CONNECT_TIMEOUT"
 expect_exit 0 "$RQ" queue delete ALL
 assert_eq "$(queue_count)" 0 "deleted"
 
