@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"net/textproto"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -461,7 +462,9 @@ func (c *checker) dropDir(cfg *config.Config) {
 }
 
 // daemonAnswers reports whether something answers with an SMTP greeting on
-// the daemon's submission socket.
+// the daemon's submission socket. It ends the session with QUIT, as a
+// client should: hanging up with the greeting unread made the daemon log
+// "connection reset by peer" for every relayq check.
 func daemonAnswers(socket string) bool {
 	conn, err := net.DialTimeout("unix", socket, time.Second)
 	if err != nil {
@@ -469,9 +472,14 @@ func daemonAnswers(socket string) bool {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 4)
-	_, err = io.ReadFull(conn, buf)
-	return err == nil && string(buf[:3]) == "220"
+	text := textproto.NewConn(conn)
+	if _, _, err := text.ReadResponse(220); err != nil {
+		return false
+	}
+	if err := text.PrintfLine("QUIT"); err == nil {
+		_, _, _ = text.ReadResponse(221)
+	}
+	return true
 }
 
 // aliases checks the aliases file when there is one.
