@@ -9,7 +9,8 @@
 # nothing listening; implicit TLS on the smtps port; mechanisms pinned by
 # RELAYQ_SASL_MECHANISMS; the relay argument winning over RELAYQ_RELAYHOST;
 # the smtps port without RELAYQ_TLS_IMPLICIT detected as implicit TLS;
-# -send delivering one test message whose queue ID the smarthost logged.
+# -send delivering one test message whose queue ID the smarthost logged;
+# RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS=chunking making -send use DATA.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -82,12 +83,22 @@ assert_contains "$OUT" "set RELAYQ_TLS_IMPLICIT=yes"
 check "-send ADDRESS: one real test message; the relay's reply names its queue ID"
 tok=t21send-$$-$RANDOM
 expect_exit 0 relayq probe -sender "$SMARTHOST_USER@relayq.test" -send "$tok@example.net"
-# Postfix answers BDAT with "Ok: N bytes queued as ID", DATA with "Ok: queued as ID".
-assert_match "$OUT" '^test message: delivered by .*: 250 2\.0\.0 Ok: ([0-9]+ bytes )?queued as [0-9A-F]+' "probe -send"
+# Postfix answers BDAT with "Ok: N bytes queued as ID", DATA with "Ok:
+# queued as ID": relayq uses BDAT, which Postfix offers (CHUNKING).
+assert_match "$OUT" '^test message: delivered by .*: 250 2\.0\.0 Ok: [0-9]+ bytes queued as [0-9A-F]+' "probe -send by BDAT"
 f=$(wait_for_mail "$tok@example.net" 1 | head -1)
 assert_contains "$f" "Subject: relayq probe test message" "the test message"
 qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' "$OUT" | head -1)
 grep -q "$qid" "$SMARTHOST_LOG" || fail "the queue ID $qid that probe printed is not in the smarthost's log"
+
+check "RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS=chunking: probe says CHUNKING is ignored; -send goes by DATA and arrives"
+assert_match "$T/after" '^    CHUNKING$' "EHLO after TLS (Postfix offers CHUNKING)"
+tok=t21data-$$-$RANDOM
+RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS=chunking expect_exit 0 relayq probe -sender "$SMARTHOST_USER@relayq.test" -send "$tok@example.net"
+assert_contains "$OUT" "  ignored (RELAYQ_SMTP_DISCARD_EHLO_KEYWORDS): CHUNKING"
+# DATA's reply has no byte count (BDAT's has).
+assert_match "$OUT" '^test message: delivered by .*: 250 2\.0\.0 Ok: queued as [0-9A-F]+' "probe -send by DATA"
+wait_for_mail "$tok@example.net" 1 >/dev/null
 
 check "nothing listening: exit 69"
 RELAYQ_RELAYHOST="[127.0.0.1]:1" expect_exit 69 relayq probe
