@@ -12,9 +12,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/relayq/relayq/internal/buildinfo"
 	"github.com/relayq/relayq/internal/sysexits"
+	"github.com/relayq/relayq/sendmail"
 )
 
 // Exit codes: package sysexits's values, under short local names.
@@ -63,7 +65,7 @@ var commands = map[string]command{
 	"oauth":       {runOAuth, "oauth login: sign in to the relay's OAuth 2.0 provider (device flow, or code flow with PKCE) and store the refresh token in the credentials file"},
 	"passwd":      {runPasswd, "make a users-file line (NAME:bcrypt-hash) for the listener's client AUTH; -f FILE writes it into FILE (mode 0600)"},
 	"man":         {nil, "print a manual page in roff: relayq man relayq.8 | relayq-sendmail.8 | relayq.env.5"},
-	"help":        {nil, "this help"},
+	"help":        {nil, "this help; help COMMAND: that command's usage and options (as COMMAND -h)"},
 }
 
 func init() {
@@ -92,6 +94,9 @@ func dispatch(argv []string, s stdio) int {
 	name := argv[1]
 	switch name {
 	case "help", "-h", "--help":
+		if name == "help" && len(argv) > 2 {
+			return help(s, argv[2])
+		}
 		usage(s.out)
 		return exOK
 	case "-V", "--version":
@@ -106,13 +111,42 @@ func dispatch(argv []string, s stdio) int {
 	return c.run(s, argv[2:])
 }
 
+// help is `relayq help COMMAND`: what `relayq COMMAND -h` prints, on
+// standard output and with exit 0 (some commands answer -h with the usage
+// and 64). The sendmail personalities get the option table instead: their
+// -h is sendmail's hop count, and they would read a message.
+func help(s stdio, name string) int {
+	switch name {
+	case "sendmail", "mailq", "newaliases":
+		fmt.Fprintf(s.out, "%s\n\nOptions (relayq man relayq-sendmail.8 has the whole page):\n", sendmail.Usage)
+		for _, d := range sendmail.FlagDocs {
+			fmt.Fprintf(s.out, "  %s\n      %s\n", d.Flags, d.Doc)
+		}
+		return exOK
+	case "help":
+		usage(s.out)
+		return exOK
+	}
+	c, ok := commands[name]
+	if !ok || c.run == nil {
+		fmt.Fprintf(s.err, "relayq help: unknown command %q\n", name)
+		usage(s.err)
+		return exUsage
+	}
+	if code := c.run(stdio{strings.NewReader(""), s.out, s.out}, []string{"-h"}); code != exUsage {
+		return code
+	}
+	return exOK
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: relayq <command> [arguments]\n\ncommands:\n")
 	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].short)
 	}
 	fmt.Fprintf(w, "\nInstalled as sendmail, mailq or newaliases, relayq behaves as that program.\n"+
-		"Configuration: RELAYQ_* environment variables and %s; see `relayq config`.\n", "/etc/relayq/relayq.env")
+		"Configuration: RELAYQ_* environment variables and %s; see `relayq config`.\n"+
+		"`relayq help COMMAND` (or `relayq COMMAND -h`) shows a command's usage and options.\n", "/etc/relayq/relayq.env")
 }
 
 // runVersion is `relayq version`: the version scripts/package stamped in,
