@@ -15,9 +15,12 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/authinfo"
@@ -56,13 +59,16 @@ never printed.
               as msmtp does; without it they are not run and a note says
               what to add
   -env FILE        env file (default: RELAYQ_CONFIG, else /etc/relayq/relayq.env)
-  -authinfo FILE   credentials file, written mode 0600 (default /etc/relayq/authinfo;
+  -authinfo FILE   credentials file, written mode 0600 (default: the RELAYQ_AUTHINFO
+                   of the environment or the env file, else /etc/relayq/authinfo;
                    owned by the relayq user when run as root and that user exists)
   -relay-map FILE  sender relay map (default sender_relay beside the env file)
   -generic FILE    generic map (default generic beside the env file)
 
 An env file that holds only comments (as the Debian package installs it)
-is added to. Afterwards run "relayq check", and "relayq probe".
+is added to. Every file is checked before any is written (an existing one
+without -f, a directory it cannot write in): then nothing is written. The
+env file is written last. Afterwards run "relayq check", and "relayq probe".
 
 Exit: 0 written (or shown), 64 usage, 65 a file relayq import cannot read
 as its format (file:line named), 66 an input missing, 73 an output exists
@@ -96,6 +102,11 @@ func runImport(s stdio, args []string) int {
 		if *envPath == "" {
 			*envPath = "/etc/relayq/relayq.env"
 		}
+	}
+	credGiven := false
+	fl.Visit(func(f *flag.Flag) { credGiven = credGiven || f.Name == "authinfo" })
+	if !credGiven {
+		*credPath = importCredPath(*envPath)
 	}
 	if *relayPath == "" {
 		*relayPath = filepath.Join(filepath.Dir(*envPath), "sender_relay")
@@ -139,7 +150,11 @@ func runImport(s stdio, args []string) int {
 			if f.content == "" {
 				continue
 			}
-			fmt.Fprintf(s.out, "\n--- %s (mode %04o)\n%s", f.path, f.mode, f.shown)
+			fmt.Fprintf(s.out, "\n--- %s (mode %04o)\n", f.path, f.mode)
+			if err := f.prepare(*force); err != nil {
+				fmt.Fprintf(s.out, "!!! without -n this stops relayq import (nothing written): %v\n", err)
+			}
+			fmt.Fprint(s.out, f.shown)
 		}
 		return exOK
 	}
@@ -153,7 +168,9 @@ func runImport(s stdio, args []string) int {
 		}
 	}
 	fmt.Fprintln(s.out)
-	for _, f := range out {
+	// The env file last: it names the other files, and a failed write
+	// before it leaves the configuration in force as it was.
+	for _, f := range append(slices.DeleteFunc(slices.Clone(out), func(f *outFile) bool { return f.env }), out[0]) {
 		if f.content == "" {
 			continue
 		}
@@ -271,11 +288,41 @@ func (fs outFiles) check() error {
 	return nil
 }
 
+// importCredPath is where the credentials go without -authinfo: the file
+// relayq will read, RELAYQ_AUTHINFO from the environment, else from the
+// env file, else the default. (Always the default wrote them where relayq
+// did not look when the env file or the environment named another file.)
+func importCredPath(envPath string) string {
+	if v := os.Getenv("RELAYQ_AUTHINFO"); filepath.IsAbs(v) {
+		return v
+	}
+	p := config.Defaults().AuthInfo
+	f, err := os.Open(envPath)
+	if err != nil {
+		return p
+	}
+	defer f.Close()
+	as, _, err := config.ParseEnvFileLines(f, envPath)
+	if err != nil {
+		return p
+	}
+	for _, a := range as { // the last one counts, as for relayq
+		if a.Key == "RELAYQ_AUTHINFO" && filepath.IsAbs(a.Value) {
+			p = a.Value
+		}
+	}
+	return p
+}
+
 // prepare decides how f is written: a new file; an env file that holds
 // only comments is added to; with force, an env file gets its keys
 // commented out and a map or credentials file is replaced. Otherwise an
-// existing file is refused.
+// existing file is refused, and so is a file whose directory relayq
+// import cannot write in (checked for every file before any is written).
 func (f *outFile) prepare(force bool) error {
+	if err := writableDir(filepath.Dir(f.path)); err != nil {
+		return fmt.Errorf("cannot write %s: %w", f.path, err)
+	}
 	old, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		f.merged = strings.TrimPrefix(f.content, "\n")
@@ -341,6 +388,28 @@ func commentOut(old []byte, add string) string {
 		b.WriteString(l)
 	}
 	return b.String()
+}
+
+// writableDir reports whether a file can be created in dir: dir, or the
+// nearest directory above it that exists (write creates the rest), must
+// be writable and searchable.
+func writableDir(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if errors.Is(err, fs.ErrNotExist) && filepath.Dir(d) != d {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", d)
+		}
+		if err := unix.Access(d, unix.W_OK|unix.X_OK); err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+		return nil
+	}
 }
 
 // write writes f atomically (atomicfile), creating its directory; the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -204,5 +205,91 @@ func TestImportInputs(t *testing.T) {
 	}
 	if code, _, errs := runImportArgs(t, append(common, big)...); code != exDataErr || !strings.Contains(errs, "larger than") {
 		t.Errorf("large file: exit %d %q", code, errs)
+	}
+}
+
+// TestImportCredentialsWhereRelayqReads: without -authinfo the credentials
+// go to the file relayq will read: RELAYQ_AUTHINFO of the environment,
+// else of the env file, else the default. (Always the default left them
+// where relayq did not look, and relayq import -f, run by a user who
+// cannot write /etc/relayq, failed after it had rewritten the env file.)
+func TestImportCredentialsWhereRelayqReads(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		envFile  string // "" none; %s is the directory
+		environ  string // RELAYQ_AUTHINFO in the environment; %s is the directory
+		args     []string
+		wantCred string // %s is the directory
+	}{
+		{name: "env file names it", envFile: "RELAYQ_AUTHINFO=%s/mine\nRELAYQ_LOG_LEVEL=debug\n", args: []string{"-f"}, wantCred: "%s/mine"},
+		{name: "last line counts", envFile: "RELAYQ_AUTHINFO=%s/old\nRELAYQ_AUTHINFO=%s/mine\n", args: []string{"-f"}, wantCred: "%s/mine"},
+		{name: "environment names it", environ: "%s/fromenv", wantCred: "%s/fromenv"},
+		{name: "environment wins", envFile: "RELAYQ_AUTHINFO=%s/mine\n", environ: "%s/fromenv", args: []string{"-f"}, wantCred: "%s/fromenv"},
+		{name: "-authinfo wins", envFile: "RELAYQ_AUTHINFO=%s/mine\n", args: []string{"-f", "-authinfo", "%s/given"}, wantCred: "%s/given"},
+		{name: "relative value ignored", envFile: "RELAYQ_AUTHINFO=etc/authinfo\n", args: []string{"-n"}, wantCred: "/etc/relayq/authinfo"},
+		{name: "none: the default", args: []string{"-n"}, wantCred: "/etc/relayq/authinfo"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, etc, files := importCase(t, "postfix-gmail")
+			sub := func(s string) string { return strings.ReplaceAll(s, "%s", etc) }
+			env := filepath.Join(etc, "relayq.env")
+			if tc.envFile != "" {
+				os.WriteFile(env, []byte(sub(tc.envFile)), 0o644)
+			}
+			t.Setenv("RELAYQ_AUTHINFO", sub(tc.environ))
+			args := []string{"-env", env}
+			for _, a := range tc.args {
+				args = append(args, sub(a))
+			}
+			code, out, errs := runImportArgs(t, append(args, files...)...)
+			if code != exOK {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			want := sub(tc.wantCred)
+			if slices.Contains(tc.args, "-n") {
+				if !strings.Contains(out, "--- "+want+" (mode 0600)") {
+					t.Fatalf("-n does not show the credentials going to %s:\n%s", want, out)
+				}
+				return
+			}
+			environ := []string{"RELAYQ_CONFIG=" + env}
+			if tc.environ != "" {
+				environ = append(environ, "RELAYQ_AUTHINFO="+sub(tc.environ))
+			}
+			c, err := config.LoadEnviron(environ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AuthInfo != want {
+				t.Fatalf("relayq reads credentials from %s, import wrote them to %s", c.AuthInfo, want)
+			}
+			if _, err := authinfo.ParseFile(want); err != nil {
+				t.Fatalf("credentials file: %v", err)
+			}
+		})
+	}
+}
+
+// TestImportWritesAllOrNothing: a file relayq import cannot write stops it
+// before anything is written (the env file too); -n says so.
+func TestImportWritesAllOrNothing(t *testing.T) {
+	_, etc, files := importCase(t, "postfix-gmail")
+	env := filepath.Join(etc, "relayq.env")
+	before := "RELAYQ_RELAYHOST=[old.example]:25\n"
+	os.WriteFile(env, []byte(before), 0o644)
+	notDir := filepath.Join(etc, "file")
+	os.WriteFile(notDir, nil, 0o644)
+	cred := filepath.Join(notDir, "authinfo") // under a regular file: cannot be created
+	args := append([]string{"-f", "-env", env, "-authinfo", cred}, files...)
+	code, out, errs := runImportArgs(t, append([]string{"-n"}, args...)...)
+	if code != exOK || !strings.Contains(out, "without -n this stops relayq import") || !strings.Contains(out, "cannot write "+cred) {
+		t.Fatalf("-n: exit %d %s\n%s", code, errs, out)
+	}
+	code, _, errs = runImportArgs(t, args...)
+	if code != exCantCrt || !strings.Contains(errs, "cannot write "+cred) || !strings.Contains(errs, "not a directory") {
+		t.Fatalf("exit %d %q; want 73 naming %s", code, errs, cred)
+	}
+	if b, _ := os.ReadFile(env); string(b) != before {
+		t.Fatalf("the env file was changed although the import failed:\n%s", b)
 	}
 }
