@@ -378,7 +378,7 @@ func (c *Client) prepare(ctx context.Context, s *session, cred Credential, hasCr
 		pr.mech = mech
 	}
 	if err := c.authenticate(ctx, s, mech, cred); err != nil {
-		return phAuth, err
+		return phAuth, &authError{err: err, mech: mech, user: authID(cred), source: cred.Source}
 	}
 	s.authed = mech
 	return phAuth, nil

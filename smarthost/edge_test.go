@@ -134,9 +134,15 @@ func TestAuthFailed(t *testing.T) {
 			if want := fmt.Sprintf("[127.0.0.1]:%d", srv.port); !strings.HasSuffix(out.Relay, want) {
 				t.Errorf("Relay %q, want the relay that refused AUTH (…%s)", out.Relay, want)
 			}
+			// The reason names the credential the relay refused (file:line,
+			// user, mechanism), never its password.
+			want := tc.wantTxt + ` (AUTH PLAIN as "user@example.org", the credential at test:1, refused: check it there)`
 			for _, r := range out.Recipients {
-				if r.Status != Deferred || r.Code != tc.code || r.Text != tc.wantTxt {
-					t.Errorf("outcome %+v", r)
+				if r.Status != Deferred || r.Code != tc.code || r.Text != want {
+					t.Errorf("outcome %+v, want text %q", r, want)
+				}
+				if strings.Contains(r.Text, "s3cret") {
+					t.Errorf("the reason shows the password: %q", r.Text)
 				}
 			}
 			_, mails, _, _, _ := srv.got.snapshot()

@@ -123,6 +123,26 @@ func throttling(re *ReplyError) bool {
 	return false
 }
 
+// authError is an AUTH that failed, with the credential it used: the
+// reason that mailq and the log show for a refused login names the
+// entry to fix (file:line), never the secret.
+type authError struct {
+	err        error
+	mech, user string
+	source     string // "file:line" of the credentials entry
+}
+
+func (e *authError) Error() string { return e.err.Error() }
+func (e *authError) Unwrap() error { return e.err }
+
+// which is the " (…)" that says which credential the relay refused.
+func (e *authError) which() string {
+	if e.source == "" {
+		return fmt.Sprintf(" (AUTH %s as %q refused)", e.mech, e.user)
+	}
+	return fmt.Sprintf(" (AUTH %s as %q, the credential at %s, refused: check it there)", e.mech, e.user, e.source)
+}
+
 // classify turns an error in a phase into a verdict. It is the only place
 // where relayq decides between delivered, deferred and bounced;
 // anything it does not recognise is temporary.
@@ -153,6 +173,10 @@ func classifyAuth(p phase, err error, authed bool) verdict {
 		case p == phAuth:
 			v.NextRelay = true
 			v.AuthFailed = !throttling(re)
+			var ae *authError
+			if v.AuthFailed && errors.As(err, &ae) {
+				v.Text += ae.which()
+			}
 		case c >= 200 && c < 400:
 			// Only a 2xx after the final "." delivers. Any other positive
 			// reply where a different one was due is a protocol error:

@@ -3,7 +3,8 @@
 # the message queued with that reply as the reason (mailq and
 # `relayq queue list` show it), logs the 535 reply, bounces nothing (no
 # second message in the queue) and delivers nothing. As Postfix's
-# smtp_sasl_auth_soft_bounce = yes (RELIABILITY R3, docs/architecture.md). Once with a
+# smtp_sasl_auth_soft_bounce = yes (RELIABILITY R3, docs/architecture.md); the
+# reason names the credentials entry (file:line) and user. Once with a
 # daemonless queue run, once with `relayq serve`. The wrong password never
 # appears in relayq's logs.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -29,16 +30,19 @@ check_deferred_535() {
 	relayq queue list >"$T/list.out" 2>"$T/list.err" || { show "$T/list.err"; fail "relayq queue list failed"; }
 	assert_contains "$T/list.out" "rcpt-$tok@example.net" "relayq queue list"
 	check "$tok: relayq queue list, relayq mailq and mailq show the 535 reply as the reason"
-	assert_match "$T/list.out" '^ +\(535 5\.7\.8 ' "relayq queue list"
+	assert_match "$T/list.out" '^ *\(535 5\.7\.8 ' "relayq queue list"
 	# The queue ID of this message: the entry line above its recipient.
 	QID=$(awk -v r="rcpt-$tok@example.net" '/^[0-9A-Za-z]+[!* ]/ { id = $1 } $1 == r { print id; exit }' "$T/list.out")
 	[ -n "$QID" ] || { show "$T/list.out"; fail "no queue ID for $tok in relayq queue list"; }
 	relayq mailq >"$T/rmailq.out" 2>"$T/rmailq.err" || { show "$T/rmailq.err"; fail "relayq mailq failed"; }
 	assert_contains "$T/rmailq.out" "rcpt-$tok@example.net" "relayq mailq"
-	assert_match "$T/rmailq.out" '^ +\(535 5\.7\.8 ' "relayq mailq"
+	assert_match "$T/rmailq.out" '^ *\(535 5\.7\.8 ' "relayq mailq"
 	mailq >"$T/mailq.out" 2>"$T/mailq.err" || { show "$T/mailq.err"; fail "mailq failed"; }
 	assert_contains "$T/mailq.out" "rcpt-$tok@example.net" "mailq (symlink)"
-	assert_match "$T/mailq.out" '^ +\(535 5\.7\.8 ' "mailq (symlink)"
+	assert_match "$T/mailq.out" '^ *\(535 5\.7\.8 ' "mailq (symlink)"
+	check "$tok: the reason names the credential the relay refused (file:line, user), not its password"
+	assert_contains "$T/mailq.out" "(AUTH PLAIN as \"$SMARTHOST_USER\", the credential at $RELAYQ_AUTHINFO:1, refused: check it there)" "mailq"
+	assert_not_contains "$T/mailq.out" "$WRONG" "mailq"
 	check "$tok: no bounce in the queue (no null-sender message)"
 	assert_not_contains "$T/mailq.out" "MAILER-DAEMON" "mailq"
 	check "$tok: nothing delivered, and no bounce (it would quote $tok) either"
