@@ -169,7 +169,7 @@ func runServe(s stdio, args []string) int {
 		log.Error("relayq serve failed", "error", err)
 		fmt.Fprintf(s.err, "relayq: %v\n", err) // err starts with "serve:"
 		if errors.Is(err, fs.ErrPermission) {
-			hint := spoolOwnerHint(cfg.Spool)
+			hint := spoolOwnerHint(cfg.Spool, os.Geteuid(), os.Getegid())
 			log.Error("relayq serve: the spool belongs to another user", "fix", hint)
 			fmt.Fprintf(s.err, "relayq serve: %s\n", hint)
 		}
@@ -181,12 +181,15 @@ func runServe(s stdio, args []string) int {
 }
 
 // spoolOwnerHint says who owns the spool file and its directory, who
-// this process is, and the command that gives them to this user: the
-// usual cause is a spool created by root (a quick start run as root) and
-// then opened by the service user.
-func spoolOwnerHint(path string) string {
+// this process is (euid, egid), and the command that gives them to this
+// user: the usual cause is a spool created by root (a quick start run as
+// root) and then opened by the service user. A user who is not root and
+// meets root's spool is more likely a person trying relayq: that one is
+// also told how to use paths of their own.
+func spoolOwnerHint(path string, euid, egid int) string {
 	dir := filepath.Dir(path)
 	var owners []string
+	rootsDir := false
 	for _, p := range []string{dir, path} {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -194,11 +197,16 @@ func spoolOwnerHint(path string) string {
 		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			owners = append(owners, fmt.Sprintf("%s is owned by %s:%s, mode %04o", p, userName(int(st.Uid)), groupName(int(st.Gid)), fi.Mode().Perm()))
+			rootsDir = rootsDir || p == dir && st.Uid == 0
 		}
 	}
-	me, group := userName(os.Geteuid()), groupName(os.Getegid())
-	return fmt.Sprintf("%s; relayq runs as %s:%s: run chown -R %s:%s %s (the packaged unit does so before each start)",
+	me, group := userName(euid), groupName(egid)
+	hint := fmt.Sprintf("%s; relayq runs as %s:%s: run chown -R %s:%s %s (the packaged unit does so before each start)",
 		strings.Join(owners, "; "), me, group, me, group, dir)
+	if rootsDir && euid != 0 {
+		hint += "; or, to run relayq as yourself, set RELAYQ_SPOOL, RELAYQ_SOCKET and RELAYQ_CONTROL_SOCKET to paths of your own (scripts/run puts them in ~/.local/state/relayq)"
+	}
+	return hint
 }
 
 func userName(uid int) string {

@@ -174,3 +174,28 @@ func TestIdleSessionsReloader(t *testing.T) {
 		t.Errorf("after a clean reload: %d connections, want 2 (a new login)", n)
 	}
 }
+
+// TestSpoolOwnerHint: serve's hint for a spool it may not open gives the
+// chown that makes it the service user's, and a user who is not root and
+// meets root's spool directory also learns how to use paths of their own.
+func TestSpoolOwnerHint(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		euid      int
+		wantOwn   bool
+		wantChown string
+	}{
+		{name: "not root, root's directory", euid: 65534, wantOwn: true, wantChown: "run chown -R "},
+		{name: "root", euid: 0, wantOwn: false, wantChown: "run chown -R "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := spoolOwnerHint("/relayq-no-such-spool.db", tc.euid, 65534) // "/" is root's
+			if !strings.Contains(h, "/ is owned by root:") || !strings.Contains(h, tc.wantChown) {
+				t.Errorf("hint %q lacks the owner or the chown", h)
+			}
+			if got := strings.Contains(h, "set RELAYQ_SPOOL, RELAYQ_SOCKET and RELAYQ_CONTROL_SOCKET"); got != tc.wantOwn {
+				t.Errorf("hint %q: paths of one's own mentioned %v, want %v", h, got, tc.wantOwn)
+			}
+		})
+	}
+}
