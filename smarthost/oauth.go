@@ -46,6 +46,7 @@ type cachedToken struct {
 	tok     *oauth2.Token
 	refresh string // newest refresh token (rotation)
 	id      string // authinfo.TokenID: the store's key
+	unsaved bool   // refresh is newer than what the store holds (its Save failed)
 }
 
 func newTokenCache(hc *http.Client, s *secretSet, store TokenStore, log *slog.Logger) *tokenCache {
@@ -111,6 +112,9 @@ func (tc *tokenCache) token(ctx context.Context, cr Credential, fresh bool) (str
 	e := tc.entry(cr)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.unsaved {
+		tc.save(e, o.TokenURL, true)
+	}
 	if !fresh && e.tok != nil && e.tok.AccessToken != "" &&
 		(e.tok.Expiry.IsZero() || time.Until(e.tok.Expiry) > tokenEarly) {
 		return e.tok.AccessToken, nil
@@ -164,15 +168,31 @@ func (tc *tokenCache) token(ctx context.Context, cr Credential, fresh bool) (str
 		return "", fmt.Errorf("OAuth token endpoint %s returned no access token", o.TokenURL)
 	}
 	if tok.RefreshToken != "" && tok.RefreshToken != e.refresh {
-		e.refresh = tok.RefreshToken
-		if tc.store != nil {
-			if err := tc.store.Save(e.id, tok.RefreshToken); err != nil {
-				tc.log.Error("OAuth: the rotated refresh token could not be kept; a restart would use the old one", "token_url", o.TokenURL, "error", err)
-			}
-		}
+		e.refresh, e.unsaved = tok.RefreshToken, true
+		tc.save(e, o.TokenURL, false)
 	}
 	e.tok = tok
 	return tok.AccessToken, nil
+}
+
+// save keeps e's rotated refresh token in the store. When that fails (a
+// full disk, a read-only directory), the token stays marked unsaved and
+// each later use of the credential tries again, so that the newest token
+// reaches the store once the cause is gone, before a restart needs it.
+// retry says this is such a later try. e.mu is held.
+func (tc *tokenCache) save(e *cachedToken, tokenURL string, retry bool) {
+	if tc.store == nil {
+		e.unsaved = false
+		return
+	}
+	if err := tc.store.Save(e.id, e.refresh); err != nil {
+		tc.log.Error("OAuth: the rotated refresh token could not be kept (tried again at each use); a restart now would use the old one", "token_url", tokenURL, "error", err)
+		return
+	}
+	e.unsaved = false
+	if retry {
+		tc.log.Info("OAuth: the rotated refresh token is kept now", "token_url", tokenURL)
+	}
 }
 
 // TokenInfo says what TokenState found for an OAuth credential.
