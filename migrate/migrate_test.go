@@ -206,3 +206,31 @@ func FuzzPostfix(f *testing.F) {
 func FuzzSendmailMC(f *testing.F) {
 	fuzzPair(f, "sendmail.mc", "testdata/sendmail-authinfo/sendmail.mc", "authinfo", "testdata/sendmail-authinfo/authinfo")
 }
+
+// TestSSMTPTLSNotes: the note about a password sent in clear names the
+// line that explains it: sSMTP does STARTTLS only with UseTLS=YES, so
+// UseSTARTTLS=YES alone is named as such (it read as a contradiction).
+func TestSSMTPTLSNotes(t *testing.T) {
+	for _, tc := range []struct{ name, conf, want, not string }{
+		{"no TLS keys", "mailhub=h:587\nAuthUser=me\nAuthPass=pw\n",
+			"ssmtp.conf:1: differs: no UseTLS: sSMTP sent the password in clear", "UseSTARTTLS=YES without"},
+		{"UseSTARTTLS alone", "mailhub=h:587\nAuthUser=me\nAuthPass=pw\nUseSTARTTLS=YES\n",
+			"ssmtp.conf:4: differs: UseSTARTTLS=YES without UseTLS=YES: sSMTP does STARTTLS only with UseTLS=YES, so it sent the password in clear", "no UseTLS:"},
+		{"both", "mailhub=h:587\nAuthUser=me\nAuthPass=pw\nUseTLS=YES\nUseSTARTTLS=YES\n",
+			"", "in clear"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Read([]File{{"ssmtp.conf", []byte(tc.conf)}}, Options{Open: noOpen})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := r.Report()
+			if tc.want != "" && !strings.Contains(rep, tc.want) {
+				t.Errorf("report lacks %q:\n%s", tc.want, rep)
+			}
+			if strings.Contains(rep, tc.not) {
+				t.Errorf("report has %q:\n%s", tc.not, rep)
+			}
+		})
+	}
+}

@@ -60,6 +60,9 @@ func (x *reader) ssmtp(fs []File) error {
 		switch {
 		case useTLS && !startTLS:
 			x.implicitTLS(port, conf["usetls"].at, "UseTLS=YES without UseSTARTTLS (TLS from the first byte)")
+		case !useTLS && startTLS && hasUser:
+			// sSMTP's smtp_open does STARTTLS only inside if (use_tls).
+			x.note(Differs, conf["usestarttls"].at, "UseSTARTTLS=YES without UseTLS=YES: sSMTP does STARTTLS only with UseTLS=YES, so it sent the password in clear; relayq never does: it uses STARTTLS and verifies the certificate (RELAYQ_TLS=verify)")
 		case !useTLS && hasUser:
 			x.note(Differs, hub.at, "no UseTLS: sSMTP sent the password in clear; relayq never does: it uses STARTTLS and verifies the certificate (RELAYQ_TLS=verify)")
 		case !useTLS:
