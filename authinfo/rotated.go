@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,6 +69,10 @@ func (s *RotatedTokens) Save(id, token string) error {
 		return fmt.Errorf("OAuth token store: %w", err)
 	}
 	defer lock.Close()
+	uid, gid := s.dirOwner()
+	if uid >= 0 {
+		_ = lock.Chown(uid, gid)
+	}
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
 		return fmt.Errorf("OAuth token store: lock: %w", err)
 	}
@@ -84,13 +90,34 @@ func (s *RotatedTokens) Save(id, token string) error {
 		return fmt.Errorf("OAuth token store: %w", err)
 	}
 	a.Mode = 0o600
-	if !ok {
-		a.UID, a.GID = -1, -1
+	if !ok || a.UID == 0 && uid > 0 {
+		a.UID, a.GID = uid, gid // a root-owned store from before is handed over too
 	}
 	if err := atomicfile.Write(s.path, append(b, '\n'), a); err != nil {
 		return fmt.Errorf("OAuth token store %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// dirOwner is the owner of the store's directory when this process is
+// root, else -1, -1. Root (relayq check, relayq probe, a daemonless run
+// started by root) gives a new store and its lock to the directory's
+// owner, the spool's user: a root-owned 0600 file there locked the
+// daemon out (it could not read the newest token and went back to the
+// used-up one in the credentials file: invalid_grant).
+func (s *RotatedTokens) dirOwner() (uid, gid int) {
+	if os.Geteuid() != 0 {
+		return -1, -1
+	}
+	fi, err := os.Stat(filepath.Dir(s.path))
+	if err != nil {
+		return -1, -1
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return -1, -1
+	}
+	return int(st.Uid), int(st.Gid)
 }
 
 // read loads the file; a missing file is an empty store. A file others

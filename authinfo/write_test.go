@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -93,5 +94,58 @@ func TestRotatedTokens(t *testing.T) {
 	}
 	if err := s.Save(id, "rt-3"); err == nil {
 		t.Error("a store others may read is written to")
+	}
+}
+
+// TestRotatedTokensOwner: root (relayq check, probe) gives a new store and
+// its lock to the owner of the directory (the spool's user), and hands a
+// root-owned store from before over to it: a root-owned 0600 store locked
+// the daemon out of the newest refresh token.
+func TestRotatedTokensOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Log("not root: no other owner to give the store to")
+		return
+	}
+	const nobody, nogroup = 65534, 65534
+	for _, tc := range []struct {
+		name      string
+		existing  bool // a root-owned store is there before
+		wantOwner int
+	}{
+		{"new store", false, nobody},
+		{"root-owned store handed over", true, nobody},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Chown(dir, nobody, nogroup); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "oauth-tokens.json")
+			if tc.existing {
+				os.WriteFile(p, []byte("{}\n"), 0o600) // root's
+			}
+			id := TokenID("[a]:587", "u", "c", "https://t", "rt-0")
+			if err := NewRotatedTokens(p).Save(id, "rt-1"); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{p, p + ".lock"} {
+				fi, err := os.Stat(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := fi.Sys().(*syscall.Stat_t)
+				if int(st.Uid) != tc.wantOwner || int(st.Gid) != nogroup || fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s: owner %d:%d mode %04o, want %d:%d 0600", f, st.Uid, st.Gid, fi.Mode().Perm(), tc.wantOwner, nogroup)
+				}
+			}
+		})
+	}
+	// Root's own directory: the store stays root's.
+	p := filepath.Join(t.TempDir(), "oauth-tokens.json")
+	if err := NewRotatedTokens(p).Save("x", "rt"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("a store in root's directory is not root's")
 	}
 }
