@@ -147,11 +147,12 @@ func runOAuth(s stdio, args []string) int {
 		fmt.Fprintf(s.err, "relayq oauth login: signed in, but the token could not be stored: %v\n", err)
 		return exCantCrt
 	}
-	what := "added"
 	if replaced {
-		what = "replaced"
+		// Whatever the entry held (a password too) is gone: say so.
+		fmt.Fprintf(s.out, "signed in; replaced the entry for %s in %s (whatever it held before) with the OAuth credential (refresh token stored, not shown)\n", relay, *file)
+	} else {
+		fmt.Fprintf(s.out, "signed in; added the OAuth credential for %s to %s (refresh token stored, not shown)\n", relay, *file)
 	}
-	fmt.Fprintf(s.out, "signed in; %s the OAuth credential for %s in %s (refresh token stored, not shown)\n", what, relay, *file)
 	if !tok.Expiry.IsZero() {
 		fmt.Fprintf(s.out, "the first access token is valid until %s; relayq renews it with the refresh token\n", tok.Expiry.Format(time.RFC3339))
 	}

@@ -53,6 +53,9 @@ func TestOAuthLoginDevice(t *testing.T) {
 	if !strings.Contains(out, "enter the code WDJB-MJHT") {
 		t.Errorf("the user code is not shown:\n%s", out)
 	}
+	if !strings.Contains(out, "signed in; added the OAuth credential for [smtp.office365.com]:587 to "+file) {
+		t.Errorf("the output does not say the entry was added:\n%s", out)
+	}
 	c := storedOAuth(t, file, "[smtp.office365.com]:587")
 	if got := string(c.OAuth.RefreshToken); got != as.Issued[0] || c.OAuth.ClientID != as.ClientID || c.User != "me@example.com" || c.OAuth.TokenURL != as.URL+"/token" {
 		t.Errorf("stored %+v (refresh token %q, want %q)", c, got, as.Issued[0])
@@ -66,9 +69,14 @@ func TestOAuthLoginDevice(t *testing.T) {
 	if !strings.HasPrefix(string(b), "# mine\n[other.example]:587 u:p\n") {
 		t.Errorf("the other lines were not kept:\n%s", b)
 	}
-	// A second login replaces the entry: one line for the relay.
-	if code, _, errs := runOAuthArgs(t, loginArgs(as, file, "-device-url", as.URL+"/device", "[smtp.office365.com]:587")...); code != exOK {
+	// A second login replaces the entry: one line for the relay, and the
+	// output says an entry was replaced (a password there is gone too).
+	code, out, errs = runOAuthArgs(t, loginArgs(as, file, "-device-url", as.URL+"/device", "[smtp.office365.com]:587")...)
+	if code != exOK {
 		t.Fatalf("second login: exit %d %s", code, errs)
+	}
+	if !strings.Contains(out, "signed in; replaced the entry for [smtp.office365.com]:587 in "+file+" (whatever it held before)") {
+		t.Errorf("the output does not say the entry was replaced:\n%s", out)
 	}
 	b, _ = os.ReadFile(file)
 	if n := strings.Count(string(b), "[smtp.office365.com]:587 "); n != 1 {
