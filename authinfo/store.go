@@ -87,6 +87,10 @@ func (s *RelayStore) Explain(sender string) []string {
 
 // watch holds the parsed form of one file and reloads it as Store
 // describes. The zero value is not usable; call init.
+// String names the file a reload reads ("credentials file /etc/relayq/authinfo"),
+// for the daemon's log.
+func (w *watch[T]) String() string { return w.what + " " + w.path }
+
 type watch[T any] struct {
 	path  string
 	what  string // the kind of file, for log lines ("credentials file")

@@ -522,6 +522,15 @@ func (s *server) goServe(serve func() error, msg string, args ...any) {
 	}()
 }
 
+// reloaderName names rl in the log: what it reloads (its String), not a
+// Go type ("*listener.Server" told an operator nothing).
+func reloaderName(rl Reloader) string {
+	if s, ok := rl.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", rl)
+}
+
 // wait serves signals until ctx ends: each SIGHUP reloads the reloaders
 // (a failed reload keeps the previous configuration). The runner returning
 // first is an error (it returns only at shutdown).
@@ -533,9 +542,9 @@ func (s *server) wait(ctx context.Context, runnerDone <-chan error) error {
 		case <-s.o.Hangup:
 			for _, rl := range s.reload {
 				if err := rl.Reload(); err != nil {
-					s.log.Error("reload failed; the previous configuration stays in force", "what", fmt.Sprintf("%T", rl), "error", err)
+					s.log.Error("reload failed; the previous configuration stays in force", "what", reloaderName(rl), "error", err)
 				} else {
-					s.log.Info("reloaded", "what", fmt.Sprintf("%T", rl))
+					s.log.Info("reloaded", "what", reloaderName(rl))
 				}
 			}
 			// The fix may be in: mail waiting for a configuration reason

@@ -309,6 +309,9 @@ func (s *Server) AuthConfigured() bool { return s.auth.configured() }
 // in force and the error (naming file:line) is returned.
 func (s *Server) Reload() error { return s.auth.reload() }
 
+// String names what Reload reloads, for the daemon's log.
+func (s *Server) String() string { return "the listener's users file" }
+
 // ListenTCP binds a TCP address for ServeTCP ("127.0.0.1:25",
 // "[::1]:2525", "localhost:2525").
 func ListenTCP(addr string) (net.Listener, error) {

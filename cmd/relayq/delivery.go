@@ -71,6 +71,11 @@ func (d *delivery) Deliver(ctx context.Context, m *smarthost.Message) (smarthost
 	return cur.Deliver(ctx, m)
 }
 
+// String names the reload for the daemon's log.
+func (d *delivery) String() string {
+	return "delivery settings (a relay client broken at start is rebuilt)"
+}
+
 // Reload is the SIGHUP step described on delivery. Its error (the
 // configuration is still unusable) leaves the current state in force; the
 // daemon logs it.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -53,6 +54,12 @@ func TestDaemonOptionsSenderRelays(t *testing.T) {
 	}
 	if _, ok := reload[2].(idleSessions); !ok {
 		t.Errorf("reloader 2 is %T, want idleSessions (closes relay sessions after the maps)", reload[2])
+	}
+	// The SIGHUP log names what each reloaded, not a Go type.
+	for i, want := range []string{"credentials file " + cfg.AuthInfo, "sender relay map " + cfg.SenderRelayHostMap, "idle relay sessions"} {
+		if s, ok := reload[i].(fmt.Stringer); !ok || !strings.HasPrefix(s.String(), want) {
+			t.Errorf("reloader %d (%T) is named %v, want %q…", i, reload[i], reload[i], want)
+		}
 	}
 
 	for name, setup := range map[string]func(){

@@ -341,6 +341,11 @@ type idleSessions struct {
 	after []daemon.Reloader
 }
 
+// String names the reload for the daemon's log.
+func (i idleSessions) String() string {
+	return "idle relay sessions (closed so a new credential applies)"
+}
+
 func (i idleSessions) Reload() error {
 	for _, r := range i.after {
 		if e, ok := r.(interface{ Err() error }); ok && e.Err() != nil {

@@ -43,9 +43,9 @@ check "SIGHUP with a wrong password: the next message is deferred with 535, not 
 WRONG=wrong-$(openssl rand -hex 8)
 write_authinfo "$RELAYQ_RELAYHOST" "$SMARTHOST_USER" "$WRONG"
 kill -HUP "$SERVE_PID"
-wait_for_log "$T/serve.log" 'msg=reloaded what=*authinfo.Store' 10
+wait_for_log "$T/serve.log" 'msg=reloaded what="credentials file ' 10
 # ... and then the idle relay session (logged in with the old password) is closed.
-wait_for_log "$T/serve.log" 'msg=reloaded what=main.idleSessions' 10
+wait_for_log "$T/serve.log" 'msg=reloaded what="idle relay sessions' 10
 tok=t41c-$$-$RANDOM
 message "$tok" | sendmail -t || fail "sendmail exited $?"
 wait_for_log "$T/serve.log" "535 5.7.8" 30

@@ -53,7 +53,7 @@ start_serve
 check "credentials key differs from the relay host: no unauthenticated send, waits with the reason; fixed + SIGHUP: delivered once"
 write_authinfo "[127.0.0.2]:$SMARTHOST_SUBMISSION_PORT" "$SMARTHOST_USER" "$SMARTHOST_PASS"
 kill -HUP "$SERVE_PID"
-wait_for_log "$T/serve.log" 'msg=reloaded what=*authinfo.Store' 10
+wait_for_log "$T/serve.log" 'msg=reloaded what="credentials file ' 10
 tok=t66key-$$-$RANDOM
 message "$tok" | "$BIN/sendmail" -t || fail "sendmail exited $?"
 waits "$tok" "no credential for relay $GOOD_RELAY"
