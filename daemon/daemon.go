@@ -204,6 +204,7 @@ func RunOnce(ctx context.Context, o Options) error {
 		LockTimeout: o.LockTimeout, Now: o.Clock.Now, Logger: o.Log.Logger,
 	}}
 	r := newRunner(st, o.Deliverer, o.runnerConfig(NewMetrics()))
+	retryNoRelay(st, o)
 	drain := o.drainTimeout()
 	if o.DropDir != "" {
 		return runWithDrops(ctx, o, st, r, drain)
@@ -212,6 +213,27 @@ func RunOnce(ctx context.Context, o Options) error {
 		return fmt.Errorf("queue run: %w", err)
 	}
 	return nil
+}
+
+// retryNoRelay makes the mail that waits because the configuration could
+// not be used (no relay host, a credentials file or env value relayq
+// could not use: KindNoRelay) due now when this run's configuration can
+// be used: a daemonless run reads the configuration afresh, and the fix
+// must not wait out the backoff (mailq told the operator that the next
+// delivery run picks it up; it delivered nothing until the retry time).
+// Mail deferred by the relay (login, TLS, connection) keeps its backoff:
+// every sendmail starts a run.
+func retryNoRelay(st store, o Options) {
+	if _, broken := o.Deliverer.(NoRelay); broken {
+		return
+	}
+	n, err := st.RetryKinds([]string{KindNoRelay}, "retrying at once: the configuration can be used again")
+	switch {
+	case err != nil:
+		o.Log.SpoolError("", "retry after a configuration fix", err)
+	case n > 0:
+		o.Log.Info("deferred mail retried at once", "after", "the configuration was fixed", "messages", n)
+	}
 }
 
 // Serve runs the daemon until ctx ends (SIGTERM, SIGINT): it opens the

@@ -207,3 +207,52 @@ func TestRunOnceBounce(t *testing.T) {
 		t.Errorf("%d left in the queue", st.Count)
 	}
 }
+
+// TestRunOnceRetriesAfterConfigFix: mail deferred because the
+// configuration could not be used (NoRelay) goes with the next daemonless
+// run whose configuration can be used, without waiting out its backoff;
+// while the configuration stays broken, and for mail the relay deferred
+// (a login refused), the backoff holds.
+func TestRunOnceRetriesAfterConfigFix(t *testing.T) {
+	pol := Policy{BackoffMin: time.Hour, BackoffMax: time.Hour}
+	run := func(t *testing.T, path string, d Deliverer) {
+		t.Helper()
+		if err := RunOnce(context.Background(), Options{SpoolPath: path, Deliverer: d, Policy: pol, LockTimeout: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		first     Deliverer // defers the message
+		second    Deliverer // the next run's
+		wantCalls int       // deliveries the second run makes
+	}{
+		{"configuration fixed", NoRelay("configuration error: credentials file mode 0644"), &fakeRelay{}, 1},
+		{"still broken", NoRelay("configuration error"), NoRelay("configuration error"), 0},
+		{"login refused keeps its backoff", &fakeRelay{auth: true, reply: func(*smarthost.Message, string, int) smarthost.RcptOutcome {
+			return smarthost.RcptOutcome{Status: smarthost.Deferred, Reply: wire.Reply{Code: 535, Enhanced: "5.7.8", Text: "bad"}}
+		}}, &fakeRelay{}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "queue.db")
+			submitDirect(t, path, 1, "a@example.net")
+			run(t, path, tc.first)
+			run(t, path, tc.second)
+			calls := 0
+			if f, ok := tc.second.(*fakeRelay); ok {
+				calls = len(f.deliveries())
+			}
+			if calls != tc.wantCalls {
+				t.Errorf("second run: %d deliveries, want %d", calls, tc.wantCalls)
+			}
+			sp, err := spool.Open(path, spool.Options{LockTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sp.Close()
+			if st, _ := sp.Stats(); st.Count != 1-tc.wantCalls {
+				t.Errorf("%d left in the queue, want %d", st.Count, 1-tc.wantCalls)
+			}
+		})
+	}
+}
