@@ -335,7 +335,7 @@ const drainPoll = 100 * time.Millisecond
 // drain is the first part of a shutdown with Options.DrainOnStop: it
 // closes the intake (listeners, submission socket, drop directory import:
 // mail dropped meanwhile stays in the directory for the next start), makes
-// the deferred mail due now (a dead-relay hold still applies) and lets the
+// the deferred mail due now, ends a dead-relay hold and lets the
 // runner deliver until no unheld message is left or DrainOnStop has
 // passed. The control socket stays up (mailq works; relayq healthcheck
 // says the daemon is stopping). The error is the runner's, when it
@@ -349,7 +349,12 @@ func (s *server) drain(runnerDone <-chan error) error {
 	if err != nil {
 		s.log.SpoolError("", "flush", err)
 	}
-	s.r.Kick()
+	// The last chance for mail whose spool may go with the pod: like an
+	// operator's flush, it ends the dead-relay hold (one message probes
+	// the relay; if that fails the hold is back). With the hold kept, a
+	// relay that failed shortly before SIGTERM and is back meanwhile got
+	// nothing for the whole drain.
+	s.r.operatorKick()
 	s.log.Info("relayq serve draining: no mail accepted; delivering the queue before stopping", "deadline", s.o.DrainOnStop, "due", n)
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()

@@ -54,9 +54,10 @@ socket, metrics) stops it (78).
 
 Signals: SIGTERM/SIGINT stop (attempts in flight get RELAYQ_DRAIN_TIMEOUT).
 With RELAYQ_DRAIN_ON_STOP set (a pod or container whose spool goes away
-with it), SIGTERM first closes the listeners and the submission socket and
-keeps delivering the queue until no unheld message is left or that time has
-passed; then it stops as above. The last line logged ("relayq serve
+with it), SIGTERM first closes the listeners and the submission socket,
+makes the deferred mail due and ends a dead-relay hold (as queue flush
+does), and keeps delivering the queue until no unheld message is left or
+that time has passed; then it stops as above. The last line logged ("relayq serve
 stopped") says how many messages remain queued (and held).
 SIGHUP reloads the credentials, the sender relay map and the listener's
 users file (a broken file leaves the old one in force), then closes the
