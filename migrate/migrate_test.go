@@ -234,3 +234,26 @@ func TestSSMTPTLSNotes(t *testing.T) {
 		})
 	}
 }
+
+// TestMsmtpFromWithoutFQDN: msmtp's from becomes a generic map line for
+// the host's fully-qualified name; on a host whose name has no domain the
+// note says to set RELAYQ_DOMAIN first (relayq check fails without it).
+func TestMsmtpFromWithoutFQDN(t *testing.T) {
+	rc := []byte("account default\nhost smtp.example.com\nport 587\ntls on\nfrom me@example.com\n")
+	for _, tc := range []struct {
+		host, want, not string
+		generic         int
+	}{
+		{"", "from me@example.com: this host's name has no domain: set RELAYQ_DOMAIN to its fully-qualified name", "@app1", 0},
+		{"app1.example.com", "relayq rewrites local senders (@app1.example.com, RELAYQ_GENERIC_MAP) to it", "no domain", 1},
+	} {
+		r, err := Read([]File{{"msmtprc", rc}}, Options{Open: noOpen, Hostname: tc.host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := r.Report()
+		if !strings.Contains(rep, tc.want) || strings.Contains(rep, tc.not) || len(r.Generic) != tc.generic {
+			t.Errorf("host %q: %d generic lines, report:\n%s\nwant %q, not %q", tc.host, len(r.Generic), rep, tc.want, tc.not)
+		}
+	}
+}

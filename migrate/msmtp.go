@@ -300,7 +300,7 @@ func (x *reader) msmtpFrom(a *msmtpAccount, from string, at Source) {
 		return
 	}
 	if x.o.Hostname == "" {
-		x.note(Todo, at, "from %s: add a generic map line '@<this host's FQDN> %s' (RELAYQ_GENERIC_MAP) so that mail from local users goes out from it", from, from)
+		x.note(Todo, at, "from %s: this host's name has no domain: set RELAYQ_DOMAIN to its fully-qualified name (e.g. host.example.com; relayq check fails until it is set) and add a generic map line '@THAT-NAME %s' (RELAYQ_GENERIC_MAP) so that mail from local users goes out from it", from, from)
 		return
 	}
 	x.r.Generic = append(x.r.Generic, MapLine{"@" + x.o.Hostname, from, at})
