@@ -1,7 +1,9 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -273,8 +275,19 @@ func (s *Spool) RetryKinds(kinds []string, note string) (int, error) {
 	retry := func(r *record) bool {
 		return !r.Held && !r.LeaseUntil.After(now) && r.ReasonKind != "" && slices.Contains(kinds, r.ReasonKind)
 	}
+	// A record of one of the kinds holds its JSON member (strings are
+	// escaped, so the text cannot occur inside another value): the others
+	// are skipped undecoded. Each daemonless run calls this at its start.
+	marks := make([][]byte, len(kinds))
+	for i, k := range kinds {
+		marks[i], _ = json.Marshal(map[string]string{"kind": k})
+		marks[i] = marks[i][1 : len(marks[i])-1] // "kind":"…"
+	}
 	var ids []ID
 	err := s.scanRecords(4*listPage, func(k, v []byte) error {
+		if !slices.ContainsFunc(marks, func(m []byte) bool { return bytes.Contains(v, m) }) {
+			return nil
+		}
 		if r, err := decodeRecord(v); err == nil && retry(r) {
 			ids = append(ids, ID(append([]byte(nil), k...)))
 		}
