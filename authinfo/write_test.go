@@ -3,6 +3,7 @@ package authinfo
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -147,5 +148,25 @@ func TestRotatedTokensOwner(t *testing.T) {
 	}
 	if fi, _ := os.Stat(p); fi.Sys().(*syscall.Stat_t).Uid != 0 {
 		t.Errorf("a store in root's directory is not root's")
+	}
+}
+
+func TestMergeEntries(t *testing.T) {
+	for _, tc := range []struct {
+		old, add, want string
+		replaced       []string
+	}{
+		{"", "[a]:587 u:p\n", "[a]:587 u:p\n", nil},
+		{"# c\n[b]:587 x:y\n", "[a]:587 u:p\n", "# c\n[b]:587 x:y\n\n[a]:587 u:p\n", nil},
+		// The old entry goes with its continuation line; a blank line
+		// and the comments stay.
+		{"[A]:587 u:old\n  client_id=c\n\n# keep\n[b]:587 x:y\n", "# from msmtprc:3\n[a]:587 u:new\n",
+			"\n# keep\n[b]:587 x:y\n\n# from msmtprc:3\n[a]:587 u:new\n", []string{"[A]:587"}},
+		{"[a]:587 u:1\n[a]:587 u:2\n[c]:25 z:z", "\n[a]:587 u:3\n", "[c]:25 z:z\n\n[a]:587 u:3\n", []string{"[a]:587", "[a]:587"}},
+	} {
+		got, replaced := MergeEntries(tc.old, tc.add)
+		if got != tc.want || !slices.Equal(replaced, tc.replaced) {
+			t.Errorf("MergeEntries(%q, %q) = %q %q, want %q %q", tc.old, tc.add, got, replaced, tc.want, tc.replaced)
+		}
 	}
 }

@@ -53,8 +53,9 @@ never printed.
 
   -n          show what would be written (secrets masked); write nothing
   -f          write over existing files: keys set in the env file are
-              commented out and the new values added; the other files are
-              replaced
+              commented out and the new values added; in the credentials
+              file the entries with the imported keys are replaced and the
+              others kept; the map files are replaced
   -eval       run msmtp's passwordeval commands (sh -c) to get passwords,
               as msmtp does; without it they are not run and a note says
               what to add
@@ -155,6 +156,9 @@ func runImport(s stdio, args []string) int {
 				fmt.Fprintf(s.out, "!!! without -n this stops relayq import (nothing written): %v\n", err)
 			}
 			fmt.Fprint(s.out, f.shown)
+			if f.note != "" {
+				fmt.Fprintf(s.out, "(added to the existing file%s)\n", f.note)
+			}
 		}
 		return exOK
 	}
@@ -178,7 +182,7 @@ func runImport(s stdio, args []string) int {
 			fmt.Fprintf(s.err, "relayq import: %v\n", err)
 			return exCantCrt
 		}
-		fmt.Fprintf(s.out, "wrote %s (mode %04o)\n", f.path, f.mode)
+		fmt.Fprintf(s.out, "wrote %s (mode %04o%s)\n", f.path, f.mode, f.note)
 	}
 	fmt.Fprintln(s.out, "next: relayq check, then relayq probe (and relayq probe -send ADDRESS)")
 	return exOK
@@ -194,6 +198,7 @@ type outFile struct {
 	secret  bool   // the credentials file: owned by the daemon's user
 	parse   func(string) error
 	merged  string // env: the existing file with the new settings added
+	note    string // said after the path: what an existing file kept
 }
 
 type outFiles []*outFile
@@ -339,6 +344,18 @@ func (f *outFile) prepare(force bool) error {
 		return fmt.Errorf("%s exists with entries (line %d: %s…); -f writes over it (an env file keeps its other lines), or give another path", f.path, active[0], firstWord(old, active[0]))
 	case f.env:
 		f.merged = commentOut(old, f.content) + f.content
+	case f.secret:
+		// Entries for other relays and senders (an OAuth refresh token
+		// from relayq oauth login among them) stay.
+		var replaced []string
+		f.merged, replaced = authinfo.MergeEntries(string(old), strings.TrimPrefix(f.content, "\n"))
+		f.note = fmt.Sprintf("; its other entries kept, %d replaced", len(replaced))
+		if len(replaced) > 0 {
+			f.note += " (" + strings.Join(replaced, ", ") + ")"
+		}
+		if err := f.parse(f.merged); err != nil {
+			return fmt.Errorf("%s would not read back with the imported entries added to it: %w", f.path, err)
+		}
 	default:
 		f.merged = strings.TrimPrefix(f.content, "\n")
 	}

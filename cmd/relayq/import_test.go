@@ -293,3 +293,52 @@ func TestImportWritesAllOrNothing(t *testing.T) {
 		t.Fatalf("the env file was changed although the import failed:\n%s", b)
 	}
 }
+
+// TestImportKeepsOtherCredentials: import -f into an existing credentials
+// file replaces the entries with the imported keys and keeps the others
+// (an OAuth entry that relayq oauth login wrote for another relay, a
+// sender's entry); -n says so; the mode stays 0600 and the old password
+// of the imported relay is gone.
+func TestImportKeepsOtherCredentials(t *testing.T) {
+	_, etc, files := importCase(t, "postfix-gmail")
+	args := append(importOut(etc), files...)
+	cred := ""
+	for i, a := range args {
+		if a == "-authinfo" {
+			cred = args[i+1]
+		}
+	}
+	if cred == "" {
+		t.Fatal("importOut names no -authinfo")
+	}
+	old := "# written by hand\n" +
+		"[smtp.office365.com]:587 app@example.com:oauth2 client_id=c refresh_token=rt-keep-me\n" +
+		"[SMTP.gmail.com]:587 me@gmail.com:old-password\n" +
+		"alice@example.org ali@gmail.com:alices-password\n"
+	if err := os.WriteFile(cred, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runImportArgs(t, append([]string{"-n", "-f"}, args...)...)
+	if code != exOK || !strings.Contains(out, "(added to the existing file; its other entries kept, 1 replaced ([SMTP.gmail.com]:587))") {
+		t.Fatalf("-n: exit %d %s\n%s", code, errs, out)
+	}
+	if strings.Contains(out, "old-password") || strings.Contains(out, "rt-keep-me") || strings.Contains(out, "abcdefghijklmnop") {
+		t.Fatal("-n shows a secret")
+	}
+	code, out, errs = runImportArgs(t, append([]string{"-f"}, args...)...)
+	if code != exOK || !strings.Contains(out, "its other entries kept, 1 replaced ([SMTP.gmail.com]:587)") {
+		t.Fatalf("-f: exit %d %s\n%s", code, errs, out)
+	}
+	b, _ := os.ReadFile(cred)
+	for _, want := range []string{"# written by hand\n", "refresh_token=rt-keep-me\n", "alice@example.org ali@gmail.com:alices-password\n", "[smtp.gmail.com]:587 me@gmail.com:abcdefghijklmnop\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("credentials file lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "old-password") {
+		t.Errorf("the replaced entry is still there:\n%s", b)
+	}
+	if fi, _ := os.Stat(cred); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+}
