@@ -322,3 +322,51 @@ func TestImplicit(t *testing.T) {
 		t.Error("ParseImplicit accepted sometimes")
 	}
 }
+
+// countingResolver counts the lookups that reach it.
+type countingResolver struct {
+	fakeResolver
+	n int
+}
+
+func (c *countingResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	c.n++
+	return c.fakeResolver.LookupMX(ctx, name)
+}
+
+func (c *countingResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	c.n++
+	return c.fakeResolver.LookupHost(ctx, host)
+}
+
+// TestSpecialUseResolver: names under .invalid (RFC 6761 §6.4) never
+// reach the resolver and are not found; other names are asked.
+func TestSpecialUseResolver(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		asked bool
+	}{
+		{"nosuch.invalid", false},
+		{"SMTP.Example.INVALID.", false},
+		{"invalid", false},
+		{"relay.test", true},
+		{"invalid.example.com", true},
+		{"notinvalid", true},
+	} {
+		rec := &countingResolver{fakeResolver: fakeResolver{hosts: map[string][]string{"relay.test": {"127.0.0.1"}}}}
+		r := SpecialUseResolver(rec)
+		_, herr := r.LookupHost(context.Background(), tc.name)
+		_, merr := r.LookupMX(context.Background(), tc.name)
+		if asked := rec.n == 2; asked != tc.asked {
+			t.Errorf("%s: asked the resolver %d times, want asked=%v", tc.name, rec.n, tc.asked)
+		}
+		if !tc.asked {
+			for _, err := range []error{herr, merr} {
+				var de *net.DNSError
+				if !errors.As(err, &de) || !de.IsNotFound {
+					t.Errorf("%s: %v, want a not-found DNSError", tc.name, err)
+				}
+			}
+		}
+	}
+}

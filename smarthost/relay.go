@@ -192,3 +192,35 @@ func resolve(ctx context.Context, res Resolver, r Relay) ([]target, error) {
 	}
 	return out, nil
 }
+
+// SpecialUseResolver answers the names that RFC 6761 reserves as never
+// resolving without asking DNS: "invalid" and every name under it get a
+// not-found error at once (§6.4: resolvers SHOULD return an immediate
+// negative answer); every other name goes to r. A typo'd or placeholder
+// relay host such as smtp.example.invalid so never leaves the machine.
+func SpecialUseResolver(r Resolver) Resolver { return specialUse{r} }
+
+type specialUse struct{ r Resolver }
+
+func (s specialUse) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	if err := invalidName(name); err != nil {
+		return nil, err
+	}
+	return s.r.LookupMX(ctx, name)
+}
+
+func (s specialUse) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if err := invalidName(host); err != nil {
+		return nil, err
+	}
+	return s.r.LookupHost(ctx, host)
+}
+
+// invalidName is the not-found error for a name under "invalid", else nil.
+func invalidName(name string) error {
+	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	if n != "invalid" && !strings.HasSuffix(n, ".invalid") {
+		return nil
+	}
+	return &net.DNSError{Err: "no such host (a name under .invalid, RFC 6761)", Name: name, IsNotFound: true}
+}

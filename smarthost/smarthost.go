@@ -322,7 +322,7 @@ type Options struct {
 	HeloName            string            // EHLO name; default the host name
 	DiscardEHLO         []string          // EHLO keywords treated as not offered (Postfix smtp_discard_ehlo_keywords), any case
 	Dialer              Dialer            // default: *net.Dialer
-	Resolver            Resolver          // default: net.DefaultResolver
+	Resolver            Resolver          // default: SpecialUseResolver(net.DefaultResolver)
 	HTTPClient          *http.Client      // OAuth token endpoint client; default http.DefaultClient
 	TokenStore          TokenStore        // keeps rotated OAuth refresh tokens across restarts; nil: memory only
 	Timeouts            Timeouts          // per-command timeouts
@@ -389,7 +389,7 @@ func New(o Options) (*Client, error) {
 		o.Dialer = &net.Dialer{}
 	}
 	if o.Resolver == nil {
-		o.Resolver = net.DefaultResolver
+		o.Resolver = SpecialUseResolver(net.DefaultResolver)
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = http.DefaultClient

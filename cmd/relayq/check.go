@@ -563,7 +563,7 @@ func firstRelay(cfg *config.Config) string {
 var checkResolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
-} = net.DefaultResolver
+} = smarthost.SpecialUseResolver(net.DefaultResolver)
 
 // resolves checks that a relay host's name resolves (its MX records, for
 // an MX relay); an address needs no lookup. 5 s limit.
@@ -653,7 +653,7 @@ func fullyQualified(d string) bool {
 func resolveFirst(host string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	addrs, err := checkResolver.LookupHost(ctx, host)
 	if err != nil || len(addrs) == 0 {
 		return ""
 	}
