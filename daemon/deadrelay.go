@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relayq/relayq/smarthost"
@@ -109,8 +110,9 @@ func (g *relayGate) open() {
 // relay's name (RelayNamer; "" for all mail when the Deliverer names
 // none).
 type gateSet struct {
-	mu sync.Mutex
-	m  map[string]*relayGate
+	mu      sync.Mutex
+	m       map[string]*relayGate
+	changes atomic.Uint64 // a gate closed or a probe started
 }
 
 // get returns the gate of relay key, open when new.
