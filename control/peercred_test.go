@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/relayq/relayq/internal/testlib"
 	"github.com/relayq/relayq/spool"
 )
 
@@ -36,20 +34,7 @@ func TestPeerCredOtherUser(t *testing.T) {
 	ids := submitN(t, sp, 2)
 	sock := daemon(t, dir, sp, nil)
 
-	// A copy of the test binary that nobody may execute.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "helper.test")
-	if err := copyFile(exe, bin); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run=^TestPeerCredHelper$")
-	cmd.Env = append(os.Environ(), "RELAYQ_PEERCRED_HELPER="+sock, "RELAYQ_PEERCRED_SPOOL="+path, "RELAYQ_PEERCRED_ID="+string(ids[0]))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	out, err := testlib.RunAsNobody(t, dir, "TestPeerCredHelper", "RELAYQ_PEERCRED_HELPER="+sock, "RELAYQ_PEERCRED_SPOOL="+path, "RELAYQ_PEERCRED_ID="+string(ids[0]))
 	if err != nil {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
@@ -89,21 +74,4 @@ func TestPeerCredHelper(t *testing.T) {
 	_, err = c.Flush(ctx)
 	report("flush", err)
 	report("delete", c.Delete(ctx, id))
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -16,9 +16,7 @@ import (
 func submitDirect(ctx context.Context, o Options, env Envelope, body io.Reader) (ID, error) {
 	s, err := spool.Open(o.SpoolPath, spool.Options{LockTimeout: o.LockTimeout})
 	if errors.Is(err, fs.ErrPermission) && o.Socket != "" {
-		// The common case: a user other than root with no daemon
-		// running. Say what would make it work.
-		return "", fmt.Errorf("submit: %w (no daemon answers on %s; users who cannot write the spool submit through `relayq serve`)", err, o.Socket)
+		return "", fmt.Errorf("submit: %w %s", err, o.permissionHint())
 	}
 	if err != nil {
 		return "", fmt.Errorf("submit: %w", err)

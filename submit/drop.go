@@ -25,9 +25,7 @@ func submitDrop(o Options, env Envelope, body io.Reader, why error) (ID, error) 
 	case errors.Is(err, maildrop.ErrInvalid):
 		return "", fmt.Errorf("submit: %w: %w", ErrInvalid, err)
 	case errors.Is(err, fs.ErrPermission) && o.Socket != "":
-		// The common case: a user other than root with no daemon
-		// running. Say what would make it work.
-		return "", fmt.Errorf("submit: %w: %w (no daemon answers on %s; users who cannot write the spool submit through `relayq serve`)", ErrTemporary, err, o.Socket)
+		return "", fmt.Errorf("submit: %w: %w %s", ErrTemporary, err, o.permissionHint())
 	case err != nil:
 		if why != nil && errors.Is(why, errNoAnswer) {
 			return "", fmt.Errorf("submit: %w: %w; %w", ErrTemporary, why, err)
@@ -38,4 +36,12 @@ func submitDrop(o Options, env Envelope, body io.Reader, why error) (ID, error) 
 		o.DropKick()
 	}
 	return ID(id), nil
+}
+
+// permissionHint says what makes a submission work that this user may not
+// write: the common case is a user other than root with no daemon running,
+// or with RELAYQ_SOCKET and RELAYQ_SPOOL not set to the ones relayq uses
+// for them (a forgotten export of what scripts/run printed).
+func (o Options) permissionHint() string {
+	return fmt.Sprintf("(no daemon answers on RELAYQ_SOCKET=%s, and this user may not write the spool RELAYQ_SPOOL=%s: start `relayq serve`, which takes mail from every user, or set RELAYQ_SOCKET and RELAYQ_SPOOL to the ones relayq uses for you, as scripts/run prints them)", o.Socket, o.SpoolPath)
 }

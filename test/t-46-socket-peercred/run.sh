@@ -31,7 +31,8 @@ printf 'Subject: nodaemon-%s\n\nbody\n' "$tok" |
 	as_nobody "$BIN/sendmail" "rcpt-$tok@example.net" 2>"$T/nodaemon.err" || rc=$?
 assert_eq "$rc" 75 "sendmail exit status without a daemon"
 assert_contains "$T/nodaemon.err" "permission denied" "sendmail's error"
-assert_contains "$T/nodaemon.err" 'submit through `relayq serve`' "sendmail's error"
+assert_contains "$T/nodaemon.err" 'start `relayq serve`, which takes mail from every user' "sendmail's error"
+assert_contains "$T/nodaemon.err" "RELAYQ_SOCKET=$RELAYQ_SOCKET" "sendmail's error"
 
 start_serve
 check "sendmail -f as $nobody_name through the daemon's socket"
