@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/relayq/relayq/smarthost"
@@ -110,9 +109,8 @@ func (g *relayGate) open() {
 // relay's name (RelayNamer; "" for all mail when the Deliverer names
 // none).
 type gateSet struct {
-	mu      sync.Mutex
-	m       map[string]*relayGate
-	changes atomic.Uint64 // a gate closed or a probe started
+	mu sync.Mutex
+	m  map[string]*relayGate
 }
 
 // get returns the gate of relay key, open when new.

@@ -75,12 +75,6 @@ type runner struct {
 	c     runnerConfig
 	kick  chan struct{}
 	gates gateSet // the dead-relay holds, one per relay
-
-	// holdDue's last full pass (the scheduler's goroutine only): with
-	// relays named per sender it reads every due record, so it runs when
-	// a hold closed or a probe started since, else at most once a second.
-	heldSeen   uint64
-	heldPassAt time.Time
 }
 
 func newRunner(st store, d Deliverer, c runnerConfig) *runner {
@@ -237,9 +231,6 @@ func (s *schedule) start(workCtx context.Context) {
 		if !ok {
 			s.putBack(m, key, g)
 			continue
-		}
-		if probe {
-			s.r.gates.changes.Add(1) // the relay's other due mail waits for the probe
 		}
 		s.inflight++
 		go func() {
@@ -413,16 +404,6 @@ func (r *runner) holdDue(now time.Time) {
 		return // nothing due: no write
 	}
 	_, named := r.d.(RelayNamer)
-	if named {
-		// A sender match reads every due record (the open relays' too):
-		// once per change of a hold, else once a second; a held relay's
-		// message that falls due in between is leased and put back alone.
-		seen := r.gates.changes.Load()
-		if seen == r.heldSeen && now.Sub(r.heldPassAt) < time.Second && !now.Before(r.heldPassAt) {
-			return
-		}
-		r.heldSeen, r.heldPassAt = seen, now
-	}
 	r.gates.each(func(key string, g *relayGate) {
 		until, text, ok := r.holdText(key, g, now)
 		if !ok {
@@ -460,9 +441,6 @@ func (r *runner) gateResult(m *spool.Message, g *relayGate, out smarthost.Outcom
 	wait := func(n int) time.Duration { return r.c.Policy.Backoff(n, r.c.Rand) }
 	now := r.c.Clock.Now()
 	closed, opened := g.result(now, relayDown(out, derr), probe, wait, reason, out.Kind)
-	if closed {
-		r.gates.changes.Add(1)
-	}
 	switch {
 	case closed:
 		until, _ := g.closedUntil()
