@@ -15,9 +15,8 @@ import (
 // doubling up to RELAYQ_BACKOFF_MAX). With 10,000 messages queued and the
 // relay down, that is one connection per period instead of one per
 // message, and a wrong password is tried once per period, not once per
-// message (no account lock-out). There is one gate per relay (gateSet):
-// with a sender relay map, a relay that is down holds only the mail that
-// goes to it.
+// message (no account lock-out). The gate covers the runner's relay as a
+// whole (per-sender relays share it).
 type relayGate struct {
 	mu       sync.Mutex
 	until    time.Time // closed until then (zero: open)
@@ -25,6 +24,17 @@ type relayGate struct {
 	probing  bool      // the probe is in flight
 	reason   string    // the failure that closed it
 	kind     string    // its kind (smarthost.Kind*)
+}
+
+// hold is the current hold: until when, why, and the kind of the failure;
+// ok is false when the gate is open or a probe is in flight.
+func (g *relayGate) hold() (until time.Time, reason, kind string, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.until.IsZero() || g.probing {
+		return time.Time{}, "", "", false
+	}
+	return g.until, g.reason, g.kind, true
 }
 
 // relayDown reports an outcome that says the relay as a whole cannot take
@@ -103,58 +113,4 @@ func (g *relayGate) open() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.until, g.failures, g.reason = time.Time{}, 0, ""
-}
-
-// gateSet is the runner's dead-relay holds, one per relay, keyed by the
-// relay's name (RelayNamer; "" for all mail when the Deliverer names
-// none).
-type gateSet struct {
-	mu sync.Mutex
-	m  map[string]*relayGate
-}
-
-// get returns the gate of relay key, open when new.
-func (s *gateSet) get(key string) *relayGate {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]*relayGate{}
-	}
-	g := s.m[key]
-	if g == nil {
-		g = &relayGate{}
-		s.m[key] = g
-	}
-	return g
-}
-
-// each calls fn for every gate that is closed or probing.
-func (s *gateSet) each(fn func(key string, g *relayGate)) {
-	s.mu.Lock()
-	gates := make(map[string]*relayGate, len(s.m))
-	for k, g := range s.m {
-		gates[k] = g
-	}
-	s.mu.Unlock()
-	for k, g := range gates {
-		if _, closed := g.closedUntil(); closed {
-			fn(k, g)
-		}
-	}
-}
-
-// openAll opens every gate (a flush, a reload).
-func (s *gateSet) openAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, g := range s.m {
-		g.open()
-	}
-}
-
-// failure is why the gate is closed: the failure's text and kind.
-func (g *relayGate) failure() (reason, kind string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.reason, g.kind
 }

@@ -288,14 +288,5 @@ func (h *harness) settled(id spool.ID, attempts int) *spool.Message {
 
 func (h *harness) empty() {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(h.queued()) != 0 {
-		if time.Now().After(deadline) {
-			for _, m := range h.queued() {
-				h.t.Logf("left: %s next %v (now %v) lease %v kind %q reason %q", m.ID, m.NextAttempt, h.clock.Now(), m.LeaseUntil, m.ReasonKind, m.Reason)
-			}
-			h.t.Fatalf("timed out waiting for empty queue")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.waitFor("empty queue", func() bool { return len(h.queued()) == 0 })
 }

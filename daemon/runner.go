@@ -23,25 +23,13 @@ type Deliverer interface {
 	Deliver(ctx context.Context, m *smarthost.Message) (smarthost.Outcome, error)
 }
 
-// RelayNamer is an optional interface of a Deliverer: the relay that mail
-// from sender goes to (its RELAYQ_RELAYHOST or sender relay map entry).
-// The runner keeps one dead-relay hold per relay it names; without it, one
-// for all mail.
-type RelayNamer interface {
-	RelayFor(sender string) string
-}
-
-// KindHeld is the reason kind of mail that waits, not tried, for a
-// dead-relay hold to end: retried at once when the hold ends.
-const KindHeld = "held"
-
 // KindNoRelay is the reason kind of mail deferred because no relay host
 // is configured (NoRelay).
 const KindNoRelay = "norelay"
 
 // configKinds are the reason kinds a configuration change may fix: mail
 // deferred for them is retried at once after a reload or a restart.
-var configKinds = []string{smarthost.KindAuth, smarthost.KindTLS, smarthost.KindConnect, smarthost.KindCredential, KindNoRelay, KindHeld}
+var configKinds = []string{smarthost.KindAuth, smarthost.KindTLS, smarthost.KindConnect, smarthost.KindCredential, KindNoRelay}
 
 // Origins of messages the runner submits itself (spool.Envelope.Origin).
 const (
@@ -70,11 +58,11 @@ type runnerConfig struct {
 // runner is the queue runner: one scheduler loop leasing due messages and
 // bounded workers delivering them.
 type runner struct {
-	st    store
-	d     Deliverer
-	c     runnerConfig
-	kick  chan struct{}
-	gates gateSet // the dead-relay holds, one per relay
+	st   store
+	d    Deliverer
+	c    runnerConfig
+	kick chan struct{}
+	gate relayGate // the dead-relay hold
 }
 
 func newRunner(st store, d Deliverer, c runnerConfig) *runner {
@@ -173,9 +161,21 @@ func (s *schedule) lease() (leased int, timer Timer, finished bool) {
 		return 0, nil, false
 	}
 	now := r.c.Clock.Now()
-	// Dead-relay holds: the due mail of a held relay waits, not leased,
-	// until its hold ends (then one message probes the relay).
-	r.holdDue(now)
+	if until, closed := r.gate.closedUntil(); closed {
+		// Dead-relay hold: nothing is leased while it lasts, then one
+		// message at a time (the probe).
+		if s.once {
+			return 0, nil, s.inflight == 0 && len(s.ready) == 0
+		}
+		if until.IsZero() || now.Before(until) || len(s.ready) > 0 {
+			if !until.IsZero() {
+				r.holdDue(now)
+				timer = r.c.Clock.TimerAt(until)
+			}
+			return 0, timer, false
+		}
+		room = 1
+	}
 	msgs, err := r.st.LeaseDue(now, room, r.c.Lease)
 	if err != nil {
 		r.c.Log.SpoolError("", "lease", err)
@@ -219,50 +219,48 @@ func (s *schedule) lease() (leased int, timer Timer, finished bool) {
 	return leased, timer, false
 }
 
-// start hands ready messages to free workers. A message whose relay is
-// held goes back to the spool (putBack); the others start.
+// start hands ready messages to free workers.
+// While the dead-relay hold lasts, what was leased goes back to the spool,
+// due when the hold ends, its reason unchanged.
 func (s *schedule) start(workCtx context.Context) {
 	for s.inflight < s.r.c.Workers && len(s.ready) > 0 {
+		ok, probe := s.r.gate.admit(s.r.c.Clock.Now())
+		if !ok {
+			s.putBack()
+			return
+		}
 		m := s.ready[0]
 		s.ready = s.ready[1:]
-		key := s.r.relayOf(m.From)
-		g := s.r.gates.get(key)
-		ok, probe := g.admit(s.r.c.Clock.Now())
-		if !ok {
-			s.putBack(m, key, g)
-			continue
-		}
 		s.inflight++
 		go func() {
 			defer func() { s.done <- m.ID }()
-			s.r.attempt(workCtx, m, g, probe)
+			s.r.attempt(workCtx, m, probe)
 		}()
 	}
 }
 
-// putBack ends the lease of a ready message whose relay is held: due
-// again when the hold ends (a probe in flight: after BackoffMin, or at
-// once when the probe gets through), with its own reason if it has one.
-func (s *schedule) putBack(m *spool.Message, key string, g *relayGate) {
-	now := s.r.c.Clock.Now()
-	until, text, ok := s.r.holdText(key, g, now)
-	if !ok {
-		until = now // opened meanwhile: due at once
+// putBack ends the leases of the ready messages during a dead-relay hold:
+// due again when it ends (a probe in flight: when it would end again).
+func (s *schedule) putBack() {
+	until, closed := s.r.gate.closedUntil()
+	if !closed {
+		return
 	}
-	if m.Reason != "" {
-		text = m.Reason
+	if until.IsZero() {
+		until = s.r.c.Clock.Now().Add(s.r.c.Policy.BackoffMin)
 	}
-	why := spool.Why{Text: text, Kind: KindHeld}
-	if err := s.r.st.RescheduleAs(m.ID, nil, until, why); err != nil {
-		s.r.c.Log.SpoolError(string(m.ID), "release", err)
-	} else if _, closed := g.closedUntil(); !closed && until.After(now) {
-		// The probe got through meanwhile, perhaps before this message's
-		// lease ended (releaseHeld skips leased mail): due at once.
-		if err := s.r.st.Defer(m.ID, now, text); err != nil {
+	_, held, _, _ := s.r.holdReason()
+	for _, m := range s.ready {
+		reason := m.Reason
+		if reason == "" {
+			reason = held
+		}
+		if err := s.r.st.Defer(m.ID, until, reason); err != nil {
 			s.r.c.Log.SpoolError(string(m.ID), "release", err)
 		}
+		delete(s.active, m.ID)
 	}
-	delete(s.active, m.ID)
+	s.ready = nil
 }
 
 // wait sleeps until ctx ends, a kick, the timer, or a finished attempt
@@ -318,11 +316,11 @@ func (s *schedule) stop(drain time.Duration, cancelWork context.CancelFunc) {
 // it, in named steps: the smarthost message, the delivery, each
 // recipient's result, the lifetime give-up, the next attempt time, then
 // notices before the record (at-least-once for both).
-func (r *runner) attempt(ctx context.Context, m *spool.Message, g *relayGate, probe bool) {
+func (r *runner) attempt(ctx context.Context, m *spool.Message, probe bool) {
 	if probe {
 		// A probe that ends before any delivery attempt lets the next
 		// message probe (gateResult has ended it otherwise).
-		defer g.probeEnded()
+		defer r.gate.probeEnded()
 	}
 	if m.Unrecorded {
 		// At-least-once: the previous attempt left no outcome. What is
@@ -353,7 +351,7 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message, g *relayGate, pr
 	if !ok {
 		return
 	}
-	r.gateResult(m, g, out, derr, probe)
+	r.gateResult(m, out, derr, probe)
 	now := r.c.Clock.Now()
 	a := r.results(m, pending, out, derr, now)
 	r.giveUp(m, a)
@@ -364,100 +362,56 @@ func (r *runner) attempt(ctx context.Context, m *spool.Message, g *relayGate, pr
 	r.record(ctx, m, a, next, open)
 }
 
-// relayOf is the dead-relay hold's key for mail from sender.
-func (r *runner) relayOf(sender string) string {
-	if n, ok := r.d.(RelayNamer); ok {
-		return n.RelayFor(sender)
+// holdReason is the dead-relay hold's end, the reason a message not
+// tried because of it shows, and the kind of the failure behind it.
+func (r *runner) holdReason() (until time.Time, reason, kind string, ok bool) {
+	until, why, kind, ok := r.gate.hold()
+	if !ok {
+		return until, "", "", false
 	}
-	return ""
+	return until, fmt.Sprintf("not tried: the relay is held until %s after a failure: %s", until.UTC().Format(time.RFC3339), why), kind, true
 }
 
-// holdText is what a message of relay key that g holds waits for: until
-// when, and the reason it shows. A probe in flight: BackoffMin from now
-// (the probe's success makes it due at once). ok is false when g is open,
-// or its period is over and no probe has started yet (the next message
-// probes).
-func (r *runner) holdText(key string, g *relayGate, now time.Time) (until time.Time, text string, ok bool) {
-	until, closed := g.closedUntil()
-	if !closed {
-		return time.Time{}, "", false
-	}
-	why, _ := g.failure()
-	relay := "the relay"
-	if key != "" {
-		relay = "the relay " + key
-	}
-	if until.IsZero() {
-		return now.Add(r.c.Policy.BackoffMin), fmt.Sprintf("not tried: %s is being probed after a failure: %s", relay, why), true
-	}
-	if !now.Before(until) {
-		return time.Time{}, "", false
-	}
-	return until, fmt.Sprintf("not tried: %s is held until %s after a failure: %s", relay, until.UTC().Format(time.RFC3339), why), true
-}
-
-// holdDue moves the due messages of each held relay to the end of its
-// hold, without an attempt, each with a reason that says why it waits:
-// a few commits of up to 256 messages, not one per message.
+// holdDue moves the messages that fall due during a dead-relay hold to
+// its end, without an attempt, each with a reason that says why it waits.
 func (r *runner) holdDue(now time.Time) {
+	until, reason, kind, ok := r.holdReason()
+	if !ok {
+		return
+	}
 	if next, due, err := r.st.NextDue(); err != nil || !due || next.After(now) {
 		return // nothing due: no write
 	}
-	_, named := r.d.(RelayNamer)
-	r.gates.each(func(key string, g *relayGate) {
-		until, text, ok := r.holdText(key, g, now)
-		if !ok {
+	for {
+		n, err := r.st.DeferDue(now, until, reason, kind, 256)
+		if err != nil {
+			r.c.Log.SpoolError("", "defer due", err)
 			return
 		}
-		var match func(string) bool
-		if named {
-			match = func(from string) bool { return r.relayOf(from) == key }
+		if n < 256 {
+			return
 		}
-		for {
-			n, err := r.st.DeferDue(now, until, text, KindHeld, 256, match)
-			if err != nil {
-				r.c.Log.SpoolError("", "defer due", err)
-				return
-			}
-			if n < 256 {
-				break
-			}
-		}
-		if _, closed := g.closedUntil(); !closed {
-			// The probe got through while they were moved (its
-			// releaseHeld may have run first): due at once.
-			r.releaseHeld("the relay's hold ended")
-		}
-	})
+	}
 }
 
 // gateResult feeds an attempt's outcome to the dead-relay hold and logs
 // when it closes or opens.
-func (r *runner) gateResult(m *spool.Message, g *relayGate, out smarthost.Outcome, derr error, probe bool) {
+func (r *runner) gateResult(m *spool.Message, out smarthost.Outcome, derr error, probe bool) {
 	reason := ""
 	if derr != nil {
 		reason = wire.Sanitize(derr.Error())
 	}
 	wait := func(n int) time.Duration { return r.c.Policy.Backoff(n, r.c.Rand) }
 	now := r.c.Clock.Now()
-	closed, opened := g.result(now, relayDown(out, derr), probe, wait, reason, out.Kind)
+	closed, opened := r.gate.result(now, relayDown(out, derr), probe, wait, reason, out.Kind)
 	switch {
 	case closed:
-		until, _ := g.closedUntil()
-		r.c.Log.Warn("relay held: no message is sent to it until the hold ends, then one probes it (dead-relay hold)",
-			"queue_id", string(m.ID), "relay", r.relayOf(m.From), "until", until, "reason", reason)
+		until, _ := r.gate.closedUntil()
+		r.c.Log.Warn("relay held: no message is sent until the hold ends, then one probes the relay (dead-relay hold)",
+			"queue_id", string(m.ID), "until", until, "reason", reason)
 	case opened:
-		r.c.Log.Info("relay hold ended: the probe got through", "queue_id", string(m.ID), "relay", r.relayOf(m.From))
-		r.releaseHeld("the relay's hold ended")
+		r.c.Log.Info("relay hold ended: the probe got through", "queue_id", string(m.ID))
 		r.Kick()
-	}
-}
-
-// releaseHeld makes the mail that waited, not tried, for a dead-relay hold
-// due at once (that of a relay still held waits again at the next lease).
-func (r *runner) releaseHeld(why string) {
-	if _, err := r.st.RetryKinds([]string{KindHeld}, "retrying at once: "+why); err != nil {
-		r.c.Log.SpoolError("", "retry after "+why, err)
 	}
 }
 
@@ -465,8 +419,7 @@ func (r *runner) releaseHeld(why string) {
 // the operator says "try now", so the dead-relay hold ends too (as
 // Postfix's postqueue -f flushes the dead-destination cache).
 func (r *runner) operatorKick() {
-	r.gates.openAll()
-	r.releaseHeld("the operator flushed the queue")
+	r.gate.open()
 	r.Kick()
 }
 
@@ -475,7 +428,7 @@ func (r *runner) operatorKick() {
 // (authentication, TLS, no credential, no relay host, connection) is
 // retried at once, its stale reason replaced.
 func (r *runner) configChanged(what string) {
-	r.gates.openAll()
+	r.gate.open()
 	n, err := r.st.RetryKinds(configKinds, "retrying at once after "+what)
 	if err != nil {
 		r.c.Log.SpoolError("", "retry after "+what, err)

@@ -22,7 +22,7 @@ type store interface {
 	HoldWith(id spool.ID, results []spool.Result, reason string) error
 	RescheduleAs(id spool.ID, results []spool.Result, next time.Time, why spool.Why) error
 	RetryKinds(kinds []string, note string) (int, error)
-	DeferDue(now, next time.Time, reason, kind string, max int, match func(from string) bool) (int, error)
+	DeferDue(now, next time.Time, reason, kind string, max int) (int, error)
 	Delete(id spool.ID) error
 	Submit(ctx context.Context, env spool.Envelope, body io.Reader) (spool.ID, error)
 	Get(id spool.ID) (*spool.Message, error)
@@ -88,8 +88,8 @@ func (t *transient) RescheduleAs(id spool.ID, results []spool.Result, next time.
 }
 
 // DeferDue is spool.DeferDue on a short-lived open.
-func (t *transient) DeferDue(now, next time.Time, reason, kind string, max int, match func(from string) bool) (n int, err error) {
-	err = t.with(func(s *spool.Spool) error { n, err = s.DeferDue(now, next, reason, kind, max, match); return err })
+func (t *transient) DeferDue(now, next time.Time, reason, kind string, max int) (n int, err error) {
+	err = t.with(func(s *spool.Spool) error { n, err = s.DeferDue(now, next, reason, kind, max); return err })
 	return n, err
 }
 

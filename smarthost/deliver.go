@@ -124,16 +124,6 @@ func (c *Client) relaysFor(sender string) (relays []Relay, own string, err error
 	return rs, own, nil
 }
 
-// RelayFor names the relay that mail from sender goes to: its per-sender
-// relay hosts as the sender relay map gives them, else Options.Relays
-// (the daemon keeps a dead-relay hold per name).
-func (c *Client) RelayFor(sender string) string {
-	if _, own, err := c.relaysFor(sender); err == nil && own != "" {
-		return own
-	}
-	return c.o.Relays
-}
-
 // deliveryError carries the verdict of an error in a transaction.
 type deliveryError struct {
 	v   verdict

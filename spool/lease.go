@@ -119,41 +119,25 @@ func (s *Spool) LeaseDue(now time.Time, max int, lease time.Duration) ([]*Messag
 	return out, nil
 }
 
-// DeferDue moves up to max messages due at now, from a sender match
-// accepts (nil: every message), to next without an attempt, with reason
-// as their reason and kind as their reason's kind: the daemon's dead-relay
-// hold, so that every waiting message says why it waits (mailq) and counts
-// no attempt that was not made. It returns how many it moved; fewer than
-// max means none is left. Damaged entries are left for LeaseDue to set
-// aside.
-func (s *Spool) DeferDue(now, next time.Time, reason, kind string, max int, match func(from string) bool) (int, error) {
+// DeferDue moves up to max messages due at now to next without an
+// attempt, with reason as their reason and kind as their reason's kind:
+// the daemon's dead-relay hold, so that every waiting message says why it
+// waits (mailq) and counts no attempt that was not made. It returns how
+// many it moved. Damaged entries are left for LeaseDue to set aside.
+func (s *Spool) DeferDue(now, next time.Time, reason, kind string, max int) (int, error) {
 	limit := binary.BigEndian.AppendUint64(nil, dueNanos(now))
 	var n int
 	err := s.c.do(func(tx *bolt.Tx) error {
 		n = 0
-		var keys [][]byte
-		var err error
-		if match == nil {
-			keys, err = s.dueKeys(tx, limit, max)
-		} else {
-			// The others' entries may come first: every due entry is
-			// looked at (they are being leased and delivered meanwhile).
-			keys, err = s.dueKeys(tx, limit, int(^uint(0)>>1))
-		}
+		keys, err := s.dueKeys(tx, limit, max)
 		if err != nil {
 			return err
 		}
 		for _, k := range keys {
-			if n == max {
-				break
-			}
 			id := ID(k[8:])
 			old, err := s.getRecord(tx, id)
 			if err != nil || old.Held || string(dueKey(old.NextAttempt, id)) != string(k) {
 				continue // damaged or stale: LeaseDue's to handle
-			}
-			if match != nil && !match(old.From) {
-				continue
 			}
 			r := *old
 			r.NextAttempt, r.Reason, r.ReasonKind = next, reason, kind

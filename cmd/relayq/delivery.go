@@ -71,18 +71,6 @@ func (d *delivery) Deliver(ctx context.Context, m *smarthost.Message) (smarthost
 	return cur.Deliver(ctx, m)
 }
 
-// RelayFor is the current client's (daemon.RelayNamer): the relay that
-// mail from sender goes to; "" when the client names none.
-func (d *delivery) RelayFor(sender string) string {
-	d.mu.Lock()
-	cur := d.cur
-	d.mu.Unlock()
-	if n, ok := cur.(daemon.RelayNamer); ok {
-		return n.RelayFor(sender)
-	}
-	return ""
-}
-
 // String names the reload for the daemon's log.
 func (d *delivery) String() string {
 	return "delivery settings (a relay client broken at start is rebuilt)"
