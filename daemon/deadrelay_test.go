@@ -280,3 +280,36 @@ func TestPossibleDuplicateLogged(t *testing.T) {
 		t.Errorf("%d deliveries", n)
 	}
 }
+
+// TestRunOnceHeldMailHasReason: a delivery run (RunOnce: sendmail without
+// the daemon) that finds the relay refusing the login stops trying after
+// the attempts in flight, and every message it did not try says why in
+// mailq, instead of waiting with no reason at all.
+func TestRunOnceHeldMailHasReason(t *testing.T) {
+	relay := &fakeRelay{auth: true, err: func(*smarthost.Message) error { return errors.New("AUTH: 535 5.7.8 authentication failed") }}
+	h := newHarness(t, relay, runnerConfig{})
+	const n = 20
+	for range n {
+		h.submit("a@example.org", "b@example.net")
+	}
+	h.clock.Advance(time.Second) // all due
+	if err := h.r.run(context.Background(), true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(relay.deliveries()); got < 1 || got > h.r.c.Workers {
+		t.Fatalf("%d logins for %d messages, want 1..%d", got, n, h.r.c.Workers)
+	}
+	held := 0
+	for _, m := range h.queued() {
+		switch {
+		case m.Attempts > 0 && m.Reason != "":
+		case m.Attempts == 0 && strings.Contains(m.Reason, "not tried: the relay is held until") && strings.Contains(m.Reason, "535"):
+			held++
+		default:
+			t.Errorf("%s: %d attempts, reason %q", m.ID, m.Attempts, m.Reason)
+		}
+	}
+	if held == 0 {
+		t.Error("no message was held")
+	}
+}

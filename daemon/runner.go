@@ -165,6 +165,9 @@ func (s *schedule) lease() (leased int, timer Timer, finished bool) {
 		// Dead-relay hold: nothing is leased while it lasts, then one
 		// message at a time (the probe).
 		if s.once {
+			// A run without the daemon stops here: the mail it did not
+			// try says why in mailq (it had no reason at all before).
+			r.holdDue(now)
 			return 0, nil, s.inflight == 0 && len(s.ready) == 0
 		}
 		if until.IsZero() || now.Before(until) || len(s.ready) > 0 {
