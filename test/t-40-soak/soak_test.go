@@ -181,7 +181,11 @@ func newDaemon(t testing.TB, bin, relay string, extra ...string) *daemonProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		if !t.Failed() { // a failure keeps the spool and the log to look at
+			os.RemoveAll(dir)
+		}
+	})
 	conf := filepath.Join(dir, "relayq.env")
 	if err := os.WriteFile(conf, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -424,8 +428,11 @@ func TestSoak(t *testing.T) {
 	<-chaosDone
 	t.Logf("%d messages acknowledged in %s (%d resubmitted by clients after a broken session)", ackedCount(), time.Since(start).Round(time.Millisecond), resubmits)
 
-	// Every acknowledged message must arrive.
-	deadline := time.Now().Add(4 * time.Minute)
+	// Every acknowledged message must arrive. The wait is shorter than
+	// the scenario's time limit (run-all, 180 s), so that a stall is
+	// reported with the daemon's goroutines (SIGQUIT makes the Go runtime
+	// print them to serve.log) instead of the scenario being killed.
+	deadline := time.Now().Add(100 * time.Second)
 	for {
 		missing := 0
 		sk.mu.Lock()
@@ -439,8 +446,16 @@ func TestSoak(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			if d.cmd != nil {
+				_ = d.cmd.Process.Signal(syscall.SIGQUIT)
+				select {
+				case <-d.exited:
+				case <-time.After(10 * time.Second):
+				}
+				d.cmd = nil
+			}
 			log, _ := os.ReadFile(filepath.Join(d.dir, "serve.log"))
-			t.Fatalf("%d acknowledged messages never delivered\nlog tail:\n%s", missing, tail(string(log), 3000))
+			t.Fatalf("%d acknowledged messages never delivered (spool and log kept in %s)\nlog tail:\n%s", missing, d.dir, tail(string(log), 60000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
