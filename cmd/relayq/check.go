@@ -20,8 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/relayq/relayq/aliases"
 	"github.com/relayq/relayq/authinfo"
 	"github.com/relayq/relayq/cmd/internal/personality"
@@ -398,18 +396,8 @@ func unverifiedAuth(cfg *config.Config) string {
 func (c *checker) spool(cfg *config.Config) {
 	p := cfg.Spool
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		dir := filepath.Dir(p)
-		for {
-			if _, err := os.Stat(dir); err == nil {
-				break
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-		if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		dir, err := creatableIn(filepath.Dir(p))
+		if err != nil {
 			c.fail("spool: %s does not exist and %s is not writable: %v", p, dir, err)
 			return
 		}

@@ -321,12 +321,13 @@ func importCredPath(envPath string) string {
 
 // prepare decides how f is written: a new file; an env file that holds
 // only comments is added to; with force, an env file gets its keys
-// commented out and a map or credentials file is replaced. Otherwise an
+// commented out, the credentials file keeps its other entries and a map
+// file is replaced. Otherwise an
 // existing file is refused, and so is a file whose directory relayq
 // import cannot write in (checked for every file before any is written).
 func (f *outFile) prepare(force bool) error {
-	if err := writableDir(filepath.Dir(f.path)); err != nil {
-		return fmt.Errorf("cannot write %s: %w", f.path, err)
+	if d, err := creatableIn(filepath.Dir(f.path)); err != nil {
+		return fmt.Errorf("cannot write %s: %s: %w", f.path, d, err)
 	}
 	old, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -407,25 +408,24 @@ func commentOut(old []byte, add string) string {
 	return b.String()
 }
 
-// writableDir reports whether a file can be created in dir: dir, or the
-// nearest directory above it that exists (write creates the rest), must
-// be writable and searchable.
-func writableDir(dir string) error {
+// creatableIn returns the directory a file under dir would be created
+// in: dir, or the nearest directory above it that exists (the rest is
+// created on the way). The error says why nothing can be created there:
+// it is not a directory, or it is not writable and searchable. relayq
+// import checks every output with it, relayq check a spool not made yet.
+func creatableIn(dir string) (string, error) {
 	for d := dir; ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if errors.Is(err, fs.ErrNotExist) && filepath.Dir(d) != d {
 			continue
 		}
 		if err != nil {
-			return err
+			return d, err
 		}
 		if !fi.IsDir() {
-			return fmt.Errorf("%s is not a directory", d)
+			return d, errors.New("not a directory")
 		}
-		if err := unix.Access(d, unix.W_OK|unix.X_OK); err != nil {
-			return fmt.Errorf("%s: %w", d, err)
-		}
-		return nil
+		return d, unix.Access(d, unix.W_OK|unix.X_OK)
 	}
 }
 
